@@ -1,0 +1,113 @@
+//! Wiring: configuration → store → service → HTTP server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Database};
+use crate::domain::keys::PlainKey;
+use crate::domain::time::Clock;
+use crate::http::{self, AppState};
+use crate::service::Service;
+use crate::store::{SqliteStore, Store};
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = match &config.database {
+        Database::SqliteFile(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            }
+            SqliteStore::open_file(path, config.pool_size).await?
+        }
+        Database::SqliteUrl(url) => SqliteStore::open_url(url, config.pool_size).await?,
+    };
+    Ok(Arc::new(store))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    service: Service,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = http::router(AppState { service });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")
+}
+
+/// `keyplane serve`.
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let service = Service::new(store.clone(), Clock::system());
+    let supplied = config.bootstrap_admin_key.take();
+    announce_bootstrap(&service, supplied, &config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, "keyplane is serving");
+    serve_on(listener, service, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("keyplane stopped");
+    Ok(())
+}
+
+async fn announce_bootstrap(
+    service: &Service,
+    supplied: Option<PlainKey>,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let was_supplied = supplied.is_some();
+    match service.bootstrap(supplied).await? {
+        crate::service::Bootstrapped::Created { key, generated } => {
+            tracing::info!(
+                "initialised an empty store: organization \"default\" with its default project"
+            );
+            if generated {
+                // Printed, not logged: this is the operator's one chance to copy it.
+                eprintln!("\nkeyplane: first start. Admin API key for organization \"default\" (shown only once):\n\n    {}\n", key.expose());
+                eprintln!(
+                    "Use it as: curl -H \"Authorization: Bearer <key>\" http://{}/v1/organization/projects\n",
+                    config.listen
+                );
+            }
+        }
+        crate::service::Bootstrapped::AlreadyInitialised => {
+            if was_supplied {
+                tracing::info!(
+                    "store already initialised; KEYPLANE_BOOTSTRAP_ADMIN_KEY is ignored"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

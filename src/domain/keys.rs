@@ -1,0 +1,287 @@
+//! API key material: format, checksum, hashing and redaction.
+//!
+//! A key is `<prefix><random><checksum>`: `random` is 32 bytes from the OS CSPRNG written as a
+//! 43-character base62 number, `checksum` is the CRC32 of `random` as 6 base62 characters
+//! (GitHub's token scheme). The checksum lets us turn away typos and made-up keys before any
+//! lookup. Only the SHA-256 of the whole key is stored; the plaintext exists once, in the
+//! response that creates it.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::random::{self, RandomError};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const RANDOM_BYTES: usize = 32;
+/// 62^43 > 2^256, so 43 characters hold any 32-byte number.
+const RANDOM_CHARS: usize = 43;
+const CHECKSUM_CHARS: usize = 6;
+/// Longest random part we accept when parsing, so keys minted with more entropy (or imported)
+/// still parse while absurd inputs are rejected cheaply.
+const MAX_RANDOM_CHARS: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Admin,
+    ServiceAccount,
+}
+
+impl KeyKind {
+    /// NEVER change a prefix: every key already issued with it would stop working.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Admin => "sk-admin-",
+            KeyKind::ServiceAccount => "sk-svcacct-",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Admin => "admin",
+            KeyKind::ServiceAccount => "service_account",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(KeyKind::Admin),
+            "service_account" => Some(KeyKind::ServiceAccount),
+            _ => None,
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        [KeyKind::Admin, KeyKind::ServiceAccount]
+            .into_iter()
+            .find(|k| key.starts_with(k.prefix()))
+    }
+}
+
+/// A freshly minted key. Its `Debug` hides the value so it cannot leak through logs.
+pub struct PlainKey {
+    kind: KeyKind,
+    value: String,
+}
+
+impl PlainKey {
+    pub fn generate(kind: KeyKind) -> Result<Self, RandomError> {
+        let mut bytes = [0u8; RANDOM_BYTES];
+        random::fill(&mut bytes)?;
+        let random_part = base62_fixed(&bytes, RANDOM_CHARS);
+        let mut value = String::with_capacity(kind.prefix().len() + RANDOM_CHARS + CHECKSUM_CHARS);
+        value.push_str(kind.prefix());
+        value.push_str(&random_part);
+        value.push_str(&checksum(&random_part));
+        Ok(Self { kind, value })
+    }
+
+    /// Wraps a key supplied by an operator (bootstrap), after checking its format.
+    pub fn from_supplied(value: &str) -> Result<Self, MalformedKey> {
+        let kind = parse(value)?;
+        Ok(Self {
+            kind,
+            value: value.to_owned(),
+        })
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The plaintext. Call only to put it in the one response that shows it.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    pub fn hash(&self) -> KeyHash {
+        KeyHash::of(&self.value)
+    }
+
+    pub fn redacted(&self) -> String {
+        redact(&self.value)
+    }
+}
+
+impl fmt::Debug for PlainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlainKey({})", self.redacted())
+    }
+}
+
+/// SHA-256 of a whole key. Keys carry 256 bits of entropy, so a fast unsalted hash is enough:
+/// there is nothing to brute-force, and verification stays one indexed lookup.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl KeyHash {
+    pub fn of(key: &str) -> Self {
+        Self(Sha256::digest(key.as_bytes()).into())
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyHash(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedKey {
+    #[error("the key does not start with a known prefix")]
+    UnknownPrefix,
+    #[error("the key has the wrong length or characters")]
+    Shape,
+    #[error("the key's checksum does not match")]
+    Checksum,
+}
+
+/// Checks prefix, alphabet, length and checksum without touching any store.
+pub fn parse(key: &str) -> Result<KeyKind, MalformedKey> {
+    let kind = KeyKind::from_key(key).ok_or(MalformedKey::UnknownPrefix)?;
+    let body = &key[kind.prefix().len()..];
+    let random_len = body
+        .len()
+        .checked_sub(CHECKSUM_CHARS)
+        .ok_or(MalformedKey::Shape)?;
+    if !(RANDOM_CHARS..=MAX_RANDOM_CHARS).contains(&random_len)
+        || !body.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(MalformedKey::Shape);
+    }
+    let (random_part, sum) = body.split_at(random_len);
+    if checksum(random_part) != sum {
+        return Err(MalformedKey::Checksum);
+    }
+    Ok(kind)
+}
+
+/// `sk-svcacct-abcd…wxyz`: enough to recognise a key in a list, far too little to use it.
+/// Works on any string (it is also used to quote a rejected key back to its sender).
+pub fn redact(key: &str) -> String {
+    let prefix = KeyKind::from_key(key).map(KeyKind::prefix).unwrap_or("");
+    let rest: Vec<char> = key[prefix.len()..].chars().collect();
+    if rest.len() < 16 {
+        return format!("{prefix}…");
+    }
+    let head: String = rest[..4].iter().collect();
+    let tail: String = rest[rest.len() - 4..].iter().collect();
+    format!("{prefix}{head}…{tail}")
+}
+
+fn checksum(random_part: &str) -> String {
+    let crc = crc32fast::hash(random_part.as_bytes());
+    base62_fixed(&crc.to_be_bytes(), CHECKSUM_CHARS)
+}
+
+/// Big-endian bytes as a base62 number, left-padded with '0' to `width` characters.
+fn base62_fixed(bytes: &[u8], width: usize) -> String {
+    let mut num = bytes.to_vec();
+    let mut digits = vec![b'0'; width];
+    for slot in digits.iter_mut().rev() {
+        let mut rem: u32 = 0;
+        for byte in num.iter_mut() {
+            let acc = (rem << 8) | u32::from(*byte);
+            *byte = (acc / 62) as u8;
+            rem = acc % 62;
+        }
+        *slot = BASE62[rem as usize];
+    }
+    // The alphabet is ASCII, so this cannot fail; map instead of unwrap to stay panic-free.
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_have_the_documented_shape() {
+        for kind in [KeyKind::Admin, KeyKind::ServiceAccount] {
+            let key = PlainKey::generate(kind).unwrap();
+            let v = key.expose();
+            assert!(v.starts_with(kind.prefix()));
+            assert_eq!(v.len(), kind.prefix().len() + 49);
+            assert_eq!(parse(v), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn base62_matches_known_values() {
+        assert_eq!(base62_fixed(&[0, 0, 0, 0], 6), "000000");
+        assert_eq!(base62_fixed(&[0, 0, 0, 61], 6), "00000z");
+        assert_eq!(base62_fixed(&[0, 0, 0, 62], 6), "000010");
+        assert_eq!(base62_fixed(&u32::MAX.to_be_bytes(), 6), "4gfFC3");
+        assert_eq!(base62_fixed(&[0xff; 32], 43).len(), 43);
+    }
+
+    #[test]
+    fn checksum_is_crc32_of_the_random_part() {
+        // zlib.crc32(b"0" * 43) == 0x7849568f (independently computed).
+        let random_part = "0".repeat(43);
+        assert_eq!(crc32fast::hash(random_part.as_bytes()), 0x7849_568f);
+        let key = format!("sk-admin-{random_part}{}", checksum(&random_part));
+        assert_eq!(parse(&key), Ok(KeyKind::Admin));
+    }
+
+    #[test]
+    fn a_single_typo_is_caught_by_the_checksum() {
+        let key = PlainKey::generate(KeyKind::ServiceAccount).unwrap();
+        let v = key.expose().to_owned();
+        let pos = KeyKind::ServiceAccount.prefix().len() + 10;
+        let mut bytes = v.into_bytes();
+        bytes[pos] = if bytes[pos] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(bytes).unwrap();
+        assert_eq!(parse(&typo), Err(MalformedKey::Checksum));
+    }
+
+    #[test]
+    fn malformed_shapes_are_rejected() {
+        assert_eq!(parse(""), Err(MalformedKey::UnknownPrefix));
+        assert_eq!(parse("sk-proj-abc"), Err(MalformedKey::UnknownPrefix));
+        assert_eq!(parse("sk-admin-"), Err(MalformedKey::Shape));
+        assert_eq!(parse("sk-admin-short"), Err(MalformedKey::Shape));
+        let bad_chars = format!("sk-admin-{}", "-".repeat(49));
+        assert_eq!(parse(&bad_chars), Err(MalformedKey::Shape));
+        let too_long = format!("sk-admin-{}", "a".repeat(500));
+        assert_eq!(parse(&too_long), Err(MalformedKey::Shape));
+        // Multi-byte input must not panic on slicing.
+        assert_eq!(
+            parse("sk-admin-ééééééééééééééééééééééééééééé"),
+            Err(MalformedKey::Shape)
+        );
+    }
+
+    #[test]
+    fn redaction_hides_the_middle_and_debug_hides_the_value() {
+        let key = PlainKey::generate(KeyKind::ServiceAccount).unwrap();
+        let r = key.redacted();
+        let v = key.expose();
+        assert!(r.starts_with("sk-svcacct-"));
+        assert!(r.contains('…'));
+        assert_eq!(r.chars().count(), "sk-svcacct-".len() + 9);
+        assert!(v.ends_with(&r[r.len() - 4..]));
+        assert!(!format!("{key:?}").contains(v));
+        assert_eq!(redact("short"), "…");
+        assert_eq!(redact("sk-admin-x"), "sk-admin-…");
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_whole_key() {
+        let h = KeyHash::of("abc");
+        assert_eq!(
+            h.0[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256('abc') starts with ba7816bf"
+        );
+        assert!(!format!("{h:?}").contains("ba"));
+    }
+}

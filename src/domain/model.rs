@@ -1,0 +1,96 @@
+//! The objects keyplane stores. Both dialects render these; neither owns them.
+
+use super::ids::Id;
+use super::keys::{KeyHash, KeyKind};
+use super::time::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Id,
+    /// DNS-label style handle (`default`), usable in place of the ID by the Keycard dialect.
+    pub label: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: Id,
+    pub organization_id: Id,
+    pub name: String,
+    pub external_key_id: Option<String>,
+    /// Every organization has exactly one; it cannot be archived.
+    pub is_default: bool,
+    pub created_at: Millis,
+    pub archived_at: Option<Millis>,
+}
+
+impl Project {
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Member,
+    /// A project account created without membership (`create_service_account_only`).
+    None,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+            Role::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            "none" => Some(Role::None),
+            _ => None,
+        }
+    }
+}
+
+/// One table, two views: OpenAI shows the accounts of a project, Keycard (later) every account
+/// of the organization, where `project_id` is `None` for accounts created there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub id: Id,
+    pub organization_id: Id,
+    pub project_id: Option<Id>,
+    pub name: String,
+    pub description: Option<String>,
+    pub role: Role,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Id,
+    pub organization_id: Id,
+    pub kind: KeyKind,
+    pub project_id: Option<Id>,
+    pub service_account_id: Option<Id>,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub hash: KeyHash,
+    pub redacted_value: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+impl ApiKey {
+    pub fn is_usable_at(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}

@@ -1,0 +1,64 @@
+//! Keyset pagination shared by every list: objects come in creation order, and a page starts
+//! strictly after a known object, so the cost of a page never depends on its depth.
+
+use super::ids::Id;
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<Id>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Exact: the store fetches one row beyond the limit to know.
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched in order.
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u32) -> Self {
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Self {
+            items: rows,
+            has_more,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_more: self.has_more,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overfetch_decides_has_more_exactly() {
+        let p = Page::from_overfetch(vec![1, 2, 3], 2);
+        assert_eq!(p.items, vec![1, 2]);
+        assert!(p.has_more);
+        let p = Page::from_overfetch(vec![1, 2], 2);
+        assert!(!p.has_more);
+        let p = Page::from_overfetch(Vec::<i32>::new(), 2);
+        assert!(!p.has_more && p.items.is_empty());
+    }
+}

@@ -1,0 +1,34 @@
+//! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
+
+pub mod openai;
+mod request_id;
+
+use axum::routing::get;
+use axum::{middleware, Router};
+
+use crate::service::Service;
+
+pub use request_id::RequestId;
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", openai::routes())
+        // Until the Keycard dialect lands, unknown paths answer in the OpenAI envelope.
+        .fallback(openai::error::unknown_route)
+        .method_not_allowed_fallback(openai::error::method_not_allowed)
+        .layer(middleware::from_fn(request_id::tag_and_log))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}

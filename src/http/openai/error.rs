@@ -1,0 +1,214 @@
+//! The OpenAI error envelope: `{"error": {message, type, param, code}}`, all four keys always.
+
+use axum::extract::OriginalUri;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::domain::ids::Kind;
+use crate::service::{AuthFailure, ServiceError};
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    param: Option<String>,
+    code: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: Option<&'static str>, message: impl Into<String>) -> Self {
+        let kind = if status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request_error"
+        };
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code,
+        }
+    }
+
+    pub fn bad_request(
+        param: Option<&str>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, Some(code), message);
+        e.param = param.map(str::to_owned);
+        e
+    }
+
+    /// 404 for an ID as the client wrote it (possibly malformed, so not an `Id`).
+    pub fn no_such(kind: Kind, presented: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            Some("not_found"),
+            format!("No such {}: {}", kind.noun(), shorten(presented)),
+        )
+    }
+
+    pub fn unauthenticated(why: AuthFailure, presented: Option<&str>) -> Self {
+        let quoted = presented
+            .map(crate::domain::keys::redact)
+            .unwrap_or_default();
+        let message = match why {
+            AuthFailure::Missing => "You didn't provide an API key. You need to provide your admin API key \
+                in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                .to_owned(),
+            AuthFailure::WrongKind => format!(
+                "Incorrect API key provided: {quoted}. This endpoint requires an admin API key (sk-admin-…)."
+            ),
+            AuthFailure::Expired => format!("Incorrect API key provided: {quoted}. The key has expired."),
+            AuthFailure::Revoked => format!("Incorrect API key provided: {quoted}. The key has been revoked."),
+            AuthFailure::Malformed | AuthFailure::Unknown => {
+                format!("Incorrect API key provided: {quoted}.")
+            }
+        };
+        Self::new(StatusCode::UNAUTHORIZED, Some("invalid_api_key"), message)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("request_too_large"),
+            format!(
+                "The request body is larger than the {} KiB this endpoint accepts.",
+                crate::http::MAX_BODY_BYTES / 1024
+            ),
+        )
+    }
+
+    /// Retried by clients, so no detail beyond "try again" is promised.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "The server had an error while processing your request.",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Keeps echoed identifiers to a readable length.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}…")
+    }
+}
+
+/// 4xx answers that would come out the same on a retry tell the SDKs not to retry.
+fn is_deterministic(status: StatusCode) -> bool {
+    status.is_client_error()
+        && !matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Envelope {
+            error: Body {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        };
+        let mut res = (self.status, Json(body)).into_response();
+        let headers = res.headers_mut();
+        if is_deterministic(self.status) {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound { kind, id } => Self::no_such(kind, &kind.render_openai(&id)),
+            ServiceError::ProjectArchived(id) => Self::bad_request(
+                None,
+                "project_archived",
+                format!(
+                    "Project '{}' is archived. You can only update an active project.",
+                    Kind::Project.render_openai(&id)
+                ),
+            ),
+            ServiceError::DefaultProjectArchive(_) => Self::bad_request(
+                None,
+                "default_project",
+                "The default project cannot be archived.",
+            ),
+            ServiceError::Invalid(field) => {
+                Self::bad_request(Some(field.field), "invalid_value", field.message)
+            }
+            ServiceError::UnknownCursor => Self::bad_request(
+                Some("after"),
+                "invalid_value",
+                "Invalid 'after': it names no object in this list.",
+            ),
+            ServiceError::Unauthenticated(why) => Self::unauthenticated(why, None),
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some("service_unavailable"),
+                    "The service is temporarily unavailable. Please retry.",
+                )
+            }
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+// `OriginalUri`: inside the nested `/v1` router the plain URI has lost its prefix.
+pub async fn unknown_route(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Some("unknown_url"),
+        format!("Invalid URL ({method} {})", shorten(uri.path())),
+    )
+}
+
+pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Some("method_not_allowed"),
+        format!("Method {method} is not allowed on {}.", shorten(uri.path())),
+    )
+}

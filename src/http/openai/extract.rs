@@ -1,0 +1,277 @@
+//! Request parsing for the OpenAI dialect: every rejection comes out in its envelope.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::domain::ids::{Id, Kind};
+use crate::domain::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::http::{AppState, MAX_BODY_BYTES};
+use crate::service::{AuthFailure, Principal, ServiceError};
+
+/// The admin key's organization, from `Authorization: Bearer sk-admin-…`.
+pub struct AdminAuth(pub Principal);
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = bearer_token(parts)?;
+        match state.service.authenticate_admin(presented).await {
+            Ok(principal) => Ok(AdminAuth(principal)),
+            Err(ServiceError::Unauthenticated(why)) => {
+                tracing::debug!(reason = ?why, "admin authentication refused");
+                Err(ApiError::unauthenticated(why, presented))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(raw) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated(AuthFailure::Malformed, None))?;
+    let (scheme, token) = raw.trim().split_once(' ').unwrap_or((raw, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthenticated(AuthFailure::Missing, None));
+    }
+    Ok(Some(token.trim()))
+}
+
+/// Path parameters as raw strings; IDs are parsed by the handler so a malformed one is a 404
+/// naming what the client sent.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                Some("unknown_url"),
+                "The URL's path parameters could not be decoded.",
+            )),
+        }
+    }
+}
+
+pub fn parse_id(kind: Kind, presented: &str) -> Result<Id, ApiError> {
+    kind.parse_openai(presented)
+        .ok_or_else(|| ApiError::no_such(kind, presented))
+}
+
+/// A JSON object body, at most [`MAX_BODY_BYTES`]. An empty body counts as `{}` so endpoints
+/// whose fields are all optional accept a bare POST. Unknown fields are ignored.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::payload_too_large());
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::payload_too_large())?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(
+                None,
+                "invalid_json",
+                format!(
+                    "We could not parse the JSON body of your request: {} at line {} column {}.",
+                    json_error_kind(&e),
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            None,
+            "invalid_type",
+            format!(
+                "The request body must be a JSON object, but got {}.",
+                json_type(&value)
+            ),
+        ));
+    }
+    serde_path_to_error::deserialize(&value).map_err(|e| field_error(&value, e))
+}
+
+/// serde_json's own messages can quote input; describe the failure by category only.
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end of input",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "invalid data",
+        serde_json::error::Category::Io => "read error",
+    }
+}
+
+fn field_error(root: &Value, err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let segments: Vec<_> = err.path().iter().cloned().collect();
+    let mut field = err.path().to_string();
+    let inner = err.into_inner().to_string();
+    if let Some(missing) = inner
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        let param = if field == "." {
+            missing.to_owned()
+        } else {
+            format!("{field}.{missing}")
+        };
+        return ApiError::bad_request(
+            Some(&param),
+            "missing_required_parameter",
+            format!("Missing required parameter: '{param}'."),
+        );
+    }
+    if field == "." {
+        field = "body".to_owned();
+    }
+    let expected = inner
+        .rsplit_once(", expected ")
+        .map(|(_, exp)| describe_expected(exp))
+        .unwrap_or("a valid value");
+    let got = value_at(root, &segments)
+        .map(json_type)
+        .unwrap_or("something else");
+    let (code, verb) = if inner.starts_with("invalid type") {
+        ("invalid_type", "type")
+    } else {
+        ("invalid_value", "value")
+    };
+    ApiError::bad_request(
+        Some(&field),
+        code,
+        format!("Invalid {verb} for '{field}': expected {expected}, but got {got}."),
+    )
+}
+
+fn describe_expected(serde_expected: &str) -> &'static str {
+    match serde_expected {
+        "a string" => "a string",
+        "a boolean" => "a boolean",
+        "a sequence" => "an array",
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "an integer",
+        "f32" | "f64" => "a number",
+        s if s.starts_with("struct") || s.starts_with("a map") => "an object",
+        _ => "a valid value",
+    }
+}
+
+fn value_at<'a>(root: &'a Value, path: &[serde_path_to_error::Segment]) -> Option<&'a Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(root, |v, seg| match seg {
+        Segment::Map { key } => v.get(key),
+        Segment::Seq { index } => v.get(index),
+        _ => None,
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Decoded query string. Repeated keys keep the last value; unknown keys are ignored.
+pub struct Query(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        Ok(Query(
+            form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(ApiError::bad_request(
+                Some(name),
+                "invalid_type",
+                format!("Invalid type for '{name}': expected a boolean (true or false)."),
+            )),
+        }
+    }
+
+    /// `limit` and `after`; `after` must be an ID of the listed kind.
+    pub fn page(&self, kind: Kind) -> Result<PageRequest, ApiError> {
+        let limit = match self.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => {
+                let n: i64 = raw.trim().parse().map_err(|_| {
+                    ApiError::bad_request(
+                        Some("limit"),
+                        "invalid_type",
+                        "Invalid type for 'limit': expected an integer.",
+                    )
+                })?;
+                if !(1..=i64::from(MAX_LIMIT)).contains(&n) {
+                    return Err(ApiError::bad_request(
+                        Some("limit"),
+                        "invalid_value",
+                        format!("Invalid 'limit': must be between 1 and {MAX_LIMIT}, got {n}."),
+                    ));
+                }
+                n as u32
+            }
+        };
+        let after = match self.get("after") {
+            None | Some("") => None,
+            Some(raw) => Some(kind.parse_openai(raw).ok_or(ServiceError::UnknownCursor)?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+}

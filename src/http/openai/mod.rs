@@ -1,0 +1,40 @@
+//! The OpenAI Admin API dialect, mounted at `/v1`.
+
+pub mod error;
+pub mod extract;
+mod projects;
+mod render;
+mod service_accounts;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let project = "/organization/projects/{project_id}";
+    let account = "/organization/projects/{project_id}/service_accounts/{service_account_id}";
+    Router::new()
+        .route(
+            "/organization/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route(project, get(projects::retrieve).post(projects::modify))
+        .route(&format!("{project}/archive"), post(projects::archive))
+        .route(
+            &format!("{project}/service_accounts"),
+            get(service_accounts::list).post(service_accounts::create),
+        )
+        .route(
+            account,
+            get(service_accounts::retrieve)
+                .post(service_accounts::update)
+                .delete(service_accounts::delete),
+        )
+        .route(
+            &format!("{account}/api_keys"),
+            post(service_accounts::create_key),
+        )
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+}

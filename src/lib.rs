@@ -1,0 +1,14 @@
+//! keyplane: service accounts and API keys, spoken in the OpenAI Admin API and Keycard dialects.
+//!
+//! Layers, top to bottom: `http` (one module per wire dialect, thin adapters) → `service` (the
+//! one place where rules, authorization and key issuing live) → `store` (persistence behind a
+//! trait) → `domain` (plain types and pure functions used by all of them). `app` wires them
+//! together from `config`.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,93 @@
+//! Persistence behind one trait. The SQLite implementation is the embedded default; every
+//! backend passes the same suite (`tests/store_suite.rs`).
+//!
+//! Methods that change state enforce their preconditions inside the statement or transaction
+//! (e.g. "only if the project is still active"), so two concurrent requests cannot both pass a
+//! check made earlier by the service layer. When such a guard fails they report
+//! [`StoreError::Conflict`] and the service re-reads to explain why.
+
+mod sqlite;
+mod sqlx_error;
+
+use async_trait::async_trait;
+
+use crate::domain::ids::Id;
+use crate::domain::keys::KeyHash;
+use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::time::Millis;
+
+pub use sqlite::SqliteStore;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The `after` cursor names no object in the listed scope.
+    #[error("unknown pagination cursor")]
+    UnknownCursor,
+    /// A guard in a write failed: the parent is gone or no longer active.
+    #[error("precondition failed: {0}")]
+    Conflict(&'static str),
+    /// A unique value (key hash, label) is already taken.
+    #[error("duplicate: {0}")]
+    Duplicate(&'static str),
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Waits for in-flight statements and closes connections (SQLite checkpoints its WAL).
+    async fn close(&self);
+
+    /// Creates the first organization, its default project and its first admin key in one
+    /// transaction, only if the store holds no organization. `false`: it was not empty.
+    async fn bootstrap(
+        &self,
+        org: &Organization,
+        default_project: &Project,
+        admin_key: &ApiKey,
+    ) -> StoreResult<bool>;
+    async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>>;
+
+    async fn insert_project(&self, project: &Project) -> StoreResult<()>;
+    async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>>;
+    async fn list_projects(
+        &self,
+        org: &Id,
+        include_archived: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Project>>;
+    /// Writes name and external key id; only while the project is active.
+    async fn update_project(&self, project: &Project) -> StoreResult<()>;
+    /// Only while active and not the default project.
+    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()>;
+
+    /// Inserts the account and, if given, its first key in one transaction; when the account
+    /// belongs to a project, only while that project is active.
+    async fn insert_service_account(
+        &self,
+        account: &ServiceAccount,
+        first_key: Option<&ApiKey>,
+    ) -> StoreResult<()>;
+    /// A live (not deleted) account of the organization.
+    async fn service_account(&self, org: &Id, id: &Id) -> StoreResult<Option<ServiceAccount>>;
+    async fn list_project_service_accounts(
+        &self,
+        org: &Id,
+        project: &Id,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ServiceAccount>>;
+    /// Writes name, description, role and updated_at of a live account.
+    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    /// Marks the account deleted and revokes all its keys in one transaction.
+    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()>;
+
+    /// Inserts a key; a service-account key only while its account is live (and its project
+    /// active).
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+}

@@ -1,0 +1,496 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection, so keyplane's own writers queue in
+//! memory instead of contending for SQLite's file lock; reads use a separate read-only pool and
+//! run concurrently with the writer (WAL).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::ids::Id;
+use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::time::Millis;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const PROJECT_COLS: &str =
+    "id, organization_id, name, external_key_id, is_default, created_at, archived_at";
+const ACCOUNT_COLS: &str =
+    "id, organization_id, project_id, name, description, role, created_at, updated_at";
+const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_id, name, scopes, \
+     key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at";
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database named by a `sqlite://path` URL.
+    pub async fn open_url(url: &str, read_connections: u32) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid SQLite URL {url:?}"))?;
+        Self::open(options, read_connections).await
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open_file(path: &Path, read_connections: u32) -> anyhow::Result<Self> {
+        Self::open(SqliteConnectOptions::new().filename(path), read_connections).await
+    }
+
+    /// Applies the embedded migrations before any read connection opens.
+    async fn open(options: SqliteConnectOptions, read_connections: u32) -> anyhow::Result<Self> {
+        let shown = options.get_filename().display().to_string();
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss, not just a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open SQLite database {shown:?}"))?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .context("applying SQLite migrations")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(read_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .context("opening SQLite read connections")?;
+        Ok(Self { writer, reader })
+    }
+}
+
+fn id_col(row: &SqliteRow, col: &'static str) -> StoreResult<Id> {
+    let raw: String = row.try_get(col)?;
+    Id::parse(&raw).ok_or_else(|| corrupt(col))
+}
+
+fn opt_id_col(row: &SqliteRow, col: &'static str) -> StoreResult<Option<Id>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|s| Id::parse(&s).ok_or_else(|| corrupt(col)))
+        .transpose()
+}
+
+fn corrupt(col: &'static str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
+}
+
+fn organization_row(row: &SqliteRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: id_col(row, "id")?,
+        label: row.try_get("label")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn project_row(row: &SqliteRow) -> StoreResult<Project> {
+    Ok(Project {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        name: row.try_get("name")?,
+        external_key_id: row.try_get("external_key_id")?,
+        is_default: row.try_get("is_default")?,
+        created_at: row.try_get("created_at")?,
+        archived_at: row.try_get("archived_at")?,
+    })
+}
+
+fn account_row(row: &SqliteRow) -> StoreResult<ServiceAccount> {
+    let role: String = row.try_get("role")?;
+    Ok(ServiceAccount {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        project_id: opt_id_col(row, "project_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn key_row(row: &SqliteRow) -> StoreResult<ApiKey> {
+    let kind: String = row.try_get("kind")?;
+    let scopes: String = row.try_get("scopes")?;
+    let hash: Vec<u8> = row.try_get("key_hash")?;
+    Ok(ApiKey {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        kind: KeyKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
+        project_id: opt_id_col(row, "project_id")?,
+        service_account_id: opt_id_col(row, "service_account_id")?,
+        name: row.try_get("name")?,
+        scopes: serde_json::from_str(&scopes).map_err(|_| corrupt("scopes"))?,
+        hash: KeyHash::from_slice(&hash).ok_or_else(|| corrupt("key_hash"))?,
+        redacted_value: row.try_get("redacted_value")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn scopes_json(key: &ApiKey) -> String {
+    serde_json::to_string(&key.scopes).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Resolves an `after` cursor to its creation sequence number within the listed scope.
+/// `scope_sql` is a trusted fragment binding the same parameters as `binds`.
+async fn cursor_seq(
+    pool: &SqlitePool,
+    table: &str,
+    scope_sql: &str,
+    after: &Option<Id>,
+    binds: &[&str],
+) -> StoreResult<i64> {
+    let Some(after) = after else { return Ok(0) };
+    let sql = format!("SELECT seq FROM {table} WHERE id = ? AND {scope_sql}");
+    let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(after.as_str());
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_optional(pool)
+        .await?
+        .ok_or(StoreError::UnknownCursor)
+}
+
+async fn insert_key(conn: &mut sqlx::SqliteConnection, key: &ApiKey) -> StoreResult<u64> {
+    let guard = match key.kind {
+        KeyKind::Admin => "",
+        // The account must be live and, if it has a project, that project active.
+        KeyKind::ServiceAccount => {
+            " WHERE EXISTS (SELECT 1 FROM service_accounts s \
+               LEFT JOIN projects p ON p.id = s.project_id \
+               WHERE s.id = ? AND s.organization_id = ? AND s.deleted_at IS NULL \
+               AND (s.project_id IS NULL OR p.archived_at IS NULL))"
+        }
+    };
+    let sql = format!("INSERT INTO api_keys ({KEY_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?{guard}");
+    let mut q = sqlx::query(&sql)
+        .bind(key.id.as_str())
+        .bind(key.organization_id.as_str())
+        .bind(key.kind.as_str())
+        .bind(key.project_id.as_ref().map(Id::as_str))
+        .bind(key.service_account_id.as_ref().map(Id::as_str))
+        .bind(&key.name)
+        .bind(scopes_json(key))
+        .bind(key.hash.as_bytes())
+        .bind(&key.redacted_value)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.last_used_at)
+        .bind(key.revoked_at);
+    if key.kind == KeyKind::ServiceAccount {
+        q = q
+            .bind(key.service_account_id.as_ref().map(Id::as_str))
+            .bind(key.organization_id.as_str());
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn bootstrap(
+        &self,
+        org: &Organization,
+        default_project: &Project,
+        admin_key: &ApiKey,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)")
+            .bind(org.id.as_str())
+            .bind(&org.label)
+            .bind(&org.name)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_project(&mut tx, default_project).await?;
+        insert_key(&mut tx, admin_key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>> {
+        let row =
+            sqlx::query("SELECT id, label, name, created_at FROM organizations WHERE label = ?")
+                .bind(label)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.as_ref().map(organization_row).transpose()
+    }
+
+    async fn insert_project(&self, project: &Project) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        insert_project(&mut conn, project).await
+    }
+
+    async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
+        let sql =
+            format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ? AND organization_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+
+    async fn list_projects(
+        &self,
+        org: &Id,
+        include_archived: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Project>> {
+        let after = cursor_seq(
+            &self.reader,
+            "projects",
+            "organization_id = ?",
+            &page.after,
+            &[org.as_str()],
+        )
+        .await?;
+        let sql = format!(
+            "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = ? AND seq > ? \
+             AND (? OR archived_at IS NULL) ORDER BY seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(after)
+            .bind(include_archived)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.reader)
+            .await?;
+        let items = rows
+            .iter()
+            .map(project_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn update_project(&self, project: &Project) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE projects SET name = ?, external_key_id = ? \
+             WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
+        )
+        .bind(&project.name)
+        .bind(&project.external_key_id)
+        .bind(project.id.as_str())
+        .bind(project.organization_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        expect_one(done.rows_affected(), "project is not active")
+    }
+
+    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
+             AND archived_at IS NULL AND is_default = 0",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&self.writer)
+        .await?;
+        expect_one(done.rows_affected(), "project is not archivable")
+    }
+
+    async fn insert_service_account(
+        &self,
+        account: &ServiceAccount,
+        first_key: Option<&ApiKey>,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        let guard = if account.project_id.is_some() {
+            " WHERE EXISTS (SELECT 1 FROM projects WHERE id = ? AND organization_id = ? \
+               AND archived_at IS NULL)"
+        } else {
+            ""
+        };
+        let sql =
+            format!("INSERT INTO service_accounts ({ACCOUNT_COLS}) SELECT ?,?,?,?,?,?,?,?{guard}");
+        let mut q = sqlx::query(&sql)
+            .bind(account.id.as_str())
+            .bind(account.organization_id.as_str())
+            .bind(account.project_id.as_ref().map(Id::as_str))
+            .bind(&account.name)
+            .bind(&account.description)
+            .bind(account.role.as_str())
+            .bind(account.created_at)
+            .bind(account.updated_at);
+        if let Some(project) = &account.project_id {
+            q = q
+                .bind(project.as_str())
+                .bind(account.organization_id.as_str());
+        }
+        expect_one(
+            q.execute(&mut *tx).await?.rows_affected(),
+            "project is not active",
+        )?;
+        if let Some(key) = first_key {
+            expect_one(
+                insert_key(&mut tx, key).await?,
+                "service account is not live",
+            )?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn service_account(&self, org: &Id, id: &Id) -> StoreResult<Option<ServiceAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM service_accounts \
+             WHERE id = ? AND organization_id = ? AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    async fn list_project_service_accounts(
+        &self,
+        org: &Id,
+        project: &Id,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ServiceAccount>> {
+        // Deleted accounts still resolve as cursors, so a client paging while another deletes
+        // the last account it saw carries on instead of failing.
+        let after = cursor_seq(
+            &self.reader,
+            "service_accounts",
+            "organization_id = ? AND project_id = ?",
+            &page.after,
+            &[org.as_str(), project.as_str()],
+        )
+        .await?;
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = ? \
+             AND organization_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project.as_str())
+            .bind(org.as_str())
+            .bind(after)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.reader)
+            .await?;
+        let items = rows
+            .iter()
+            .map(account_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE service_accounts SET name = ?, description = ?, role = ?, updated_at = ? \
+             WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
+        )
+        .bind(&account.name)
+        .bind(&account.description)
+        .bind(account.role.as_str())
+        .bind(account.updated_at)
+        .bind(account.id.as_str())
+        .bind(account.organization_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        expect_one(done.rows_affected(), "service account is not live")
+    }
+
+    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE service_accounts SET deleted_at = ?, updated_at = ? \
+             WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(done.rows_affected(), "service account is not live")?;
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE service_account_id = ? AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        expect_one(
+            insert_key(&mut conn, key).await?,
+            "service account is not live",
+        )
+    }
+
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?");
+        let row = sqlx::query(&sql)
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+}
+
+async fn insert_project(conn: &mut sqlx::SqliteConnection, project: &Project) -> StoreResult<()> {
+    let sql = format!("INSERT INTO projects ({PROJECT_COLS}) VALUES (?,?,?,?,?,?,?)");
+    sqlx::query(&sql)
+        .bind(project.id.as_str())
+        .bind(project.organization_id.as_str())
+        .bind(&project.name)
+        .bind(&project.external_key_id)
+        .bind(project.is_default)
+        .bind(project.created_at)
+        .bind(project.archived_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(why))
+    }
+}
