@@ -25,6 +25,18 @@ enum Command {
     /// Manage admin API keys directly on the store (recovery, scripting).
     #[command(name = "admin-key", subcommand)]
     AdminKey(AdminKeyCommand),
+    /// Manage organizations directly on the store.
+    #[command(subcommand)]
+    Organization(OrganizationCommand),
+}
+
+#[derive(Subcommand)]
+enum OrganizationCommand {
+    /// Create an organization (with its default project) and print its first admin key.
+    Create {
+        /// DNS-label style handle, e.g. `acme`.
+        label: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,15 +73,24 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    match cli.command {
-        Command::Serve => keyplane::app::serve(config).await,
-        Command::AdminKey(AdminKeyCommand::Create { organization }) => {
-            let store = keyplane::app::open_store(&config).await?;
-            let service = Service::new(store.clone(), Clock::system());
-            let key = service.create_admin_key_for_label(&organization).await;
-            store.close().await;
-            println!("{}", key?.expose());
-            Ok(())
-        }
-    }
+    // Every other command works on the store directly and prints one new admin key.
+    let (is_org, label) = match cli.command {
+        Command::Serve => return keyplane::app::serve(config).await,
+        Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),
+        Command::Organization(OrganizationCommand::Create { label }) => (true, label),
+    };
+    let store = keyplane::app::open_store(&config).await?;
+    let service = Service::new(store.clone(), Clock::system());
+    let key = if is_org {
+        service
+            .create_organization(&label)
+            .await
+            .map(|(_, key)| key)
+    } else {
+        service.create_admin_key_for_label(&label).await
+    };
+    store.close().await;
+    // Only the key on stdout, so `KEY=$(keyplane admin-key create)` works.
+    println!("{}", key.map_err(|e| anyhow::anyhow!("{e}"))?.expose());
+    Ok(())
 }

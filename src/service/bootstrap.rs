@@ -1,10 +1,12 @@
-//! First start: an empty store gets an organization, its default project and an admin key.
+//! Organizations: the first one, made on first start, and any others an operator adds.
 
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyKind, PlainKey};
 use crate::domain::model::{Organization, Project};
+use crate::domain::names::FieldError;
+use crate::store::StoreError;
 
-use super::{Service, ServiceResult};
+use super::{Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_ORG_LABEL: &str = "default";
 pub const DEFAULT_PROJECT_NAME: &str = "Default project";
@@ -20,6 +22,24 @@ pub enum Bootstrapped {
     AlreadyInitialised,
 }
 
+/// Labels are DNS labels so the Keycard dialect can take them in URL paths.
+pub fn validate_label(label: &str) -> Result<(), FieldError> {
+    let ok = (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "label",
+            "an organization label is 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
 impl Service {
     /// Initialises an empty store, registering `supplied` as the first admin key or minting
     /// one. Safe to call on every start: a store that holds an organization is left alone.
@@ -29,11 +49,47 @@ impl Service {
             Some(v) => v,
             None => PlainKey::generate(KeyKind::Admin)?,
         };
+        match self
+            .insert_organization(DEFAULT_ORG_LABEL, value, true)
+            .await?
+        {
+            Some((_, key)) => Ok(Bootstrapped::Created { key, generated }),
+            None => Ok(Bootstrapped::AlreadyInitialised),
+        }
+    }
+
+    /// A new organization with its default project; returns its first admin key.
+    pub async fn create_organization(
+        &self,
+        label: &str,
+    ) -> ServiceResult<(Organization, PlainKey)> {
+        validate_label(label)?;
+        let value = PlainKey::generate(KeyKind::Admin)?;
+        match self.insert_organization(label, value, false).await {
+            Ok(Some(created)) => Ok(created),
+            Ok(None) => Err(ServiceError::Internal(anyhow::anyhow!(
+                "organization not created"
+            ))),
+            Err(ServiceError::Duplicate) => Err(FieldError::new(
+                "label",
+                format!("an organization labelled {label:?} already exists"),
+            )
+            .into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn insert_organization(
+        &self,
+        label: &str,
+        admin_key: PlainKey,
+        only_if_empty: bool,
+    ) -> ServiceResult<Option<(Organization, PlainKey)>> {
         let now = self.clock.now();
         let org = Organization {
             id: Id::generate()?,
-            label: DEFAULT_ORG_LABEL.to_owned(),
-            name: "Default organization".to_owned(),
+            label: label.to_owned(),
+            name: label.to_owned(),
             created_at: now,
         };
         let project = Project {
@@ -45,14 +101,31 @@ impl Service {
             created_at: now,
             archived_at: None,
         };
-        let issued = self.mint_admin_key(&org.id, "Bootstrap admin key", value)?;
-        if self.store.bootstrap(&org, &project, &issued.key).await? {
-            Ok(Bootstrapped::Created {
-                key: issued.value,
-                generated,
-            })
-        } else {
-            Ok(Bootstrapped::AlreadyInitialised)
+        let issued = self.mint_admin_key(&org.id, "Bootstrap admin key", admin_key)?;
+        match self
+            .store
+            .create_organization(&org, &project, &issued.key, only_if_empty)
+            .await
+        {
+            Ok(true) => Ok(Some((org, issued.value))),
+            Ok(false) => Ok(None),
+            Err(StoreError::Duplicate(_)) => Err(ServiceError::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_label;
+
+    #[test]
+    fn labels_are_dns_labels() {
+        for ok in ["default", "acme-prod", "a", "x1"] {
+            assert!(validate_label(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Acme", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(validate_label(bad).is_err(), "{bad}");
         }
     }
 }

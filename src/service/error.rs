@@ -21,6 +21,9 @@ pub enum ServiceError {
     Invalid(#[from] FieldError),
     #[error("unknown pagination cursor")]
     UnknownCursor,
+    /// A unique value is taken (a label, a supplied key).
+    #[error("already exists")]
+    Duplicate,
     #[error("authentication failed: {0:?}")]
     Unauthenticated(AuthFailure),
     #[error("the store is unavailable")]
@@ -42,6 +45,7 @@ impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::UnknownCursor => ServiceError::UnknownCursor,
+            StoreError::Duplicate(_) => ServiceError::Duplicate,
             StoreError::Unavailable(e) => ServiceError::Unavailable(e),
             other => ServiceError::Internal(other.into()),
         }

@@ -43,13 +43,15 @@ pub trait Store: Send + Sync + 'static {
     /// Waits for in-flight statements and closes connections (SQLite checkpoints its WAL).
     async fn close(&self);
 
-    /// Creates the first organization, its default project and its first admin key in one
-    /// transaction, only if the store holds no organization. `false`: it was not empty.
-    async fn bootstrap(
+    /// Creates an organization, its default project and its first admin key in one
+    /// transaction. With `only_if_empty`, does nothing (and returns `false`) when the store
+    /// already holds an organization: that is how a first start initialises exactly once.
+    async fn create_organization(
         &self,
         org: &Organization,
         default_project: &Project,
         admin_key: &ApiKey,
+        only_if_empty: bool,
     ) -> StoreResult<bool>;
     async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>>;
 

@@ -217,18 +217,21 @@ impl Store for SqliteStore {
         self.writer.close().await;
     }
 
-    async fn bootstrap(
+    async fn create_organization(
         &self,
         org: &Organization,
         default_project: &Project,
         admin_key: &ApiKey,
+        only_if_empty: bool,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-            .fetch_one(&mut *tx)
-            .await?;
-        if existing > 0 {
-            return Ok(false);
+        if only_if_empty {
+            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                .fetch_one(&mut *tx)
+                .await?;
+            if existing > 0 {
+                return Ok(false);
+            }
         }
         sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)")
             .bind(org.id.as_str())

@@ -180,6 +180,11 @@ impl From<ServiceError> for ApiError {
                 "Invalid 'after': it names no object in this list.",
             ),
             ServiceError::Unauthenticated(why) => Self::unauthenticated(why, None),
+            ServiceError::Duplicate => Self::new(
+                StatusCode::CONFLICT,
+                Some("already_exists"),
+                "An object with that unique value already exists.",
+            ),
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(error = %format!("{cause:#}"), "store unavailable");
                 Self::new(

@@ -1,0 +1,215 @@
+//! Test harness: an app on a fresh store, requests through the router in-process, and a tiny
+//! HTTP/1.1 client for the tests that use a real socket.
+#![allow(dead_code)]
+
+pub mod backends;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use keyplane::domain::time::Clock;
+use keyplane::http::{router, AppState};
+use keyplane::service::{Bootstrapped, Service};
+use keyplane::store::Store;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub use backends::TestStore;
+
+pub struct TestApp {
+    pub router: axum::Router,
+    pub service: Service,
+    pub store: Arc<dyn Store>,
+    pub admin_key: String,
+    pub backing: TestStore,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the OpenAI error envelope with all four keys and returns `error`.
+    pub fn error(&self) -> &Value {
+        let e = &self.body["error"];
+        for k in ["message", "type", "param", "code"] {
+            assert!(
+                e.get(k).is_some(),
+                "error envelope lacks {k}: {}",
+                self.text
+            );
+        }
+        assert!(
+            e["message"].is_string() && e["type"].is_string(),
+            "{}",
+            self.text
+        );
+        e
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .expect("response has an id")
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_clock(Clock::system()).await
+    }
+
+    pub async fn with_clock(clock: Clock) -> Self {
+        let backing = TestStore::sqlite().await;
+        let store = backing.store.clone();
+        let service = Service::new(store.clone(), clock);
+        let Bootstrapped::Created { key, .. } = service.bootstrap(None).await.unwrap() else {
+            panic!("fresh store was not bootstrapped");
+        };
+        let router = router(AppState {
+            service: service.clone(),
+        });
+        Self {
+            router,
+            service,
+            store,
+            admin_key: key.expose().to_owned(),
+            backing,
+        }
+    }
+
+    /// Another organization on the same store; returns its admin key.
+    pub async fn other_org(&self, label: &str) -> String {
+        let (_, key) = self.service.create_organization(label).await.unwrap();
+        key.expose().to_owned()
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b)
+            }
+            None => Body::empty(),
+        };
+        self.raw(req.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, Some(&self.admin_key), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(&self.admin_key), Some(body.to_string()))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, Some(&self.admin_key), None).await
+    }
+
+    pub async fn create_project(&self, name: &str) -> String {
+        let r = self
+            .post("/v1/organization/projects", json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.id()
+    }
+
+    /// Creates a service account with a key; returns (account id, key value, key id).
+    pub async fn create_account(&self, project: &str, name: &str) -> (String, String, String) {
+        let r = self
+            .post(
+                &format!("/v1/organization/projects/{project}/service_accounts"),
+                json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let key = &r.body["api_key"];
+        (
+            r.id(),
+            key["value"].as_str().unwrap().to_owned(),
+            key["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client (`Connection: close`) for real-socket tests.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(key) = key {
+        req.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), rest.to_owned())
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
