@@ -1,0 +1,297 @@
+//! The `keyplane` binary and a real socket: first start, bootstrap key, CLI, shutdown, logs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, http};
+use keyplane::domain::keys::{self, KeyKind, PlainKey};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyplane");
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr_path: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path, bootstrap_key: Option<&str>) -> Self {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let stderr_path = data_dir.join(format!("stderr-{}.log", addr.port()));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("KEYPLANE_LISTEN", addr.to_string())
+            .env("KEYPLANE_DATA_DIR", data_dir)
+            .env("KEYPLANE_LOG", "debug")
+            .env_remove("KEYPLANE_DATABASE_URL")
+            .env_remove("KEYPLANE_BOOTSTRAP_ADMIN_KEY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap());
+        if let Some(k) = bootstrap_key {
+            cmd.env("KEYPLANE_BOOTSTRAP_ADMIN_KEY", k);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server {
+            child,
+            addr,
+            stderr_path,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.addr).is_ok()
+                && http(self.addr, "GET", "/healthz", None, None).0 == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start: {}", self.stderr());
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait; returns whether it exited successfully.
+    fn stop(mut self) -> (bool, String) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.success(), self.stderr());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("server ignored SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn printed_admin_key(stderr: &str) -> Option<String> {
+    stderr
+        .split_whitespace()
+        .find(|w| w.starts_with("sk-admin-") && keys::parse(w).is_ok())
+        .map(str::to_owned)
+}
+
+#[test]
+fn first_start_prints_one_admin_key_and_later_starts_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), None);
+    let key = printed_admin_key(&s.stderr()).expect("first start prints the admin key");
+    assert!(
+        s.stderr().contains("Authorization: Bearer"),
+        "with a usage hint"
+    );
+    let (status, _, body) = http(s.addr, "GET", "/v1/organization/projects", Some(&key), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Default project"));
+    let (clean, _) = s.stop();
+    assert!(clean, "SIGTERM is a clean exit");
+
+    let s = Server::start(dir.path(), None);
+    assert_eq!(
+        printed_admin_key(&s.stderr()),
+        None,
+        "a second start prints nothing"
+    );
+    assert_eq!(
+        http(s.addr, "GET", "/v1/organization/projects", Some(&key), None).0,
+        200
+    );
+    s.stop();
+}
+
+#[test]
+fn a_supplied_bootstrap_key_is_registered_silently_and_no_secret_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let supplied = PlainKey::generate(KeyKind::Admin).unwrap();
+    let s = Server::start(dir.path(), Some(supplied.expose()));
+    let (status, _, body) = http(
+        s.addr,
+        "GET",
+        "/v1/organization/projects",
+        Some(supplied.expose()),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let project = body
+        .split("\"id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, head, body) = http(
+        s.addr,
+        "POST",
+        &format!("/v1/organization/projects/{project}/service_accounts"),
+        Some(supplied.expose()),
+        Some(r#"{"name":"over-a-socket"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(head.to_ascii_lowercase().contains("x-request-id: req_"));
+    let svc_key = body
+        .split("\"value\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A refused key must not be logged either.
+    let bogus = PlainKey::generate(KeyKind::Admin).unwrap();
+    assert_eq!(
+        http(
+            s.addr,
+            "GET",
+            "/v1/organization/projects",
+            Some(bogus.expose()),
+            None
+        )
+        .0,
+        401
+    );
+    let (clean, logs) = s.stop();
+    assert!(clean);
+    assert!(
+        logs.contains("over-a-socket") || logs.contains("service_accounts"),
+        "debug logs were captured"
+    );
+    for secret in [supplied.expose(), svc_key.as_str(), bogus.expose()] {
+        assert!(!logs.contains(secret), "a key appeared in the logs");
+    }
+    assert_eq!(printed_admin_key(&logs), None);
+}
+
+#[test]
+fn malformed_configuration_fails_fast_without_echoing_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "sk-admin-0000000000000000000000000000000000000000000000000";
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("KEYPLANE_DATA_DIR", dir.path())
+        .env("KEYPLANE_BOOTSTRAP_ADMIN_KEY", bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KEYPLANE_BOOTSTRAP_ADMIN_KEY"), "{err}");
+    assert!(!err.contains(bad));
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("KEYPLANE_DATA_DIR", dir.path())
+        .env("KEYPLANE_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYPLANE_LISTEN"));
+}
+
+#[test]
+fn admin_key_create_prints_only_a_working_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("KEYPLANE_DATA_DIR", dir.path())
+            .env_remove("KEYPLANE_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    // Before any serve: the store is initialised around the new key.
+    let first = run(&["admin-key", "create"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = String::from_utf8(first.stdout).unwrap();
+    assert_eq!(first.lines().count(), 1);
+    let first = first.trim().to_owned();
+    assert_eq!(keys::parse(&first), Ok(KeyKind::Admin));
+    let second =
+        String::from_utf8(run(&["admin-key", "create", "--organization", "default"]).stdout)
+            .unwrap();
+    let second = second.trim().to_owned();
+    assert_ne!(first, second);
+    let missing = run(&["admin-key", "create", "--organization", "nope"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+    let acme = run(&["organization", "create", "acme"]);
+    assert!(acme.status.success());
+    let acme = String::from_utf8(acme.stdout).unwrap().trim().to_owned();
+    assert!(
+        !run(&["organization", "create", "acme"]).status.success(),
+        "labels are unique"
+    );
+    assert!(!run(&["organization", "create", "Bad_Label"])
+        .status
+        .success());
+
+    let s = Server::start(dir.path(), None);
+    assert_eq!(
+        printed_admin_key(&s.stderr()),
+        None,
+        "already initialised: nothing printed"
+    );
+    for k in [&first, &second, &acme] {
+        assert_eq!(
+            http(s.addr, "GET", "/v1/organization/projects", Some(k), None).0,
+            200
+        );
+    }
+    s.stop();
+}
+
+#[tokio::test]
+async fn in_process_server_on_a_real_socket_drains_on_shutdown() {
+    let app = common::TestApp::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(keyplane::app::serve_on(
+        listener,
+        app.service.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let key = app.admin_key.clone();
+    let (status, head, body) = tokio::task::spawn_blocking(move || {
+        http(
+            addr,
+            "POST",
+            "/v1/organization/projects",
+            Some(&key),
+            Some(r#"{"name":"sock"}"#),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: application/json"));
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "listener closed after shutdown"
+    );
+}
