@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end tests: drive a built keyplane binary with the official `openai` SDKs
+# (Python and Node). Each suite starts its own `keyplane serve` on a free loopback port.
+#
+#   KEYPLANE_BIN               binary to test (default: target/release/keyplane, relative to
+#                              the repository root)
+#   KEYPLANE_E2E_DATABASE_URL  optional; handed to the server as KEYPLANE_DATABASE_URL
+#
+# Exits non-zero if the binary is missing, an install step fails, or any test fails.
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$E2E_DIR/.." && pwd)"
+cd "$REPO_ROOT"
+
+KEYPLANE_BIN="${KEYPLANE_BIN:-target/release/keyplane}"
+if [[ ! -f "$KEYPLANE_BIN" ]]; then
+  echo "e2e: keyplane binary not found: '$KEYPLANE_BIN' (relative to $REPO_ROOT)." >&2
+  echo "e2e: build it first (cargo build --release) or point KEYPLANE_BIN at it." >&2
+  exit 2
+fi
+if [[ ! -x "$KEYPLANE_BIN" ]]; then
+  echo "e2e: keyplane binary is not executable: '$KEYPLANE_BIN'" >&2
+  exit 2
+fi
+KEYPLANE_BIN="$(cd "$(dirname "$KEYPLANE_BIN")" && pwd)/$(basename "$KEYPLANE_BIN")"
+export KEYPLANE_BIN
+if [[ -n "${KEYPLANE_E2E_DATABASE_URL:-}" ]]; then
+  export KEYPLANE_E2E_DATABASE_URL
+fi
+# Ambient OpenAI settings must not reach the SDK clients.
+unset OPENAI_API_KEY OPENAI_ADMIN_KEY OPENAI_BASE_URL OPENAI_ORG_ID OPENAI_PROJECT_ID OPENAI_WEBHOOK_SECRET
+
+echo "e2e: binary: $KEYPLANE_BIN"
+if [[ -n "${KEYPLANE_E2E_DATABASE_URL:-}" ]]; then
+  echo "e2e: database: KEYPLANE_E2E_DATABASE_URL is set"
+fi
+
+# --- Python environment --------------------------------------------------------------
+VENV="$E2E_DIR/.venv"
+echo "e2e: preparing Python venv at $VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+  -r "$E2E_DIR/python/requirements.txt"
+
+# --- Node environment ----------------------------------------------------------------
+echo "e2e: npm ci in $E2E_DIR/node"
+(cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error)
+
+# --- Suites --------------------------------------------------------------------------
+py_rc=0
+node_rc=0
+
+echo "e2e: Python suite (openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)'))"
+PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$E2E_DIR/python" || py_rc=$?
+
+echo "e2e: Node suite ($(node --version))"
+node --test "$E2E_DIR/node/openai_sdk.test.mjs" || node_rc=$?
+
+echo "e2e: python exit=$py_rc node exit=$node_rc"
+if [[ $py_rc -ne 0 || $node_rc -ne 0 ]]; then
+  echo "e2e: FAILED" >&2
+  exit 1
+fi
+echo "e2e: all suites passed"
