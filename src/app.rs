@@ -11,20 +11,21 @@ use crate::domain::keys::PlainKey;
 use crate::domain::time::Clock;
 use crate::http::{self, AppState};
 use crate::service::Service;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = match &config.database {
+    let store: Arc<dyn Store> = match &config.database {
         Database::SqliteFile(path) => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create data directory {}", dir.display()))?;
             }
-            SqliteStore::open_file(path, config.pool_size).await?
+            Arc::new(SqliteStore::open_file(path, &config.pool).await?)
         }
-        Database::SqliteUrl(url) => SqliteStore::open_url(url, config.pool_size).await?,
+        Database::SqliteUrl(url) => Arc::new(SqliteStore::open_url(url, &config.pool).await?),
+        Database::Postgres(url) => Arc::new(PostgresStore::open(url, &config.pool).await?),
     };
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.

@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use crate::domain::keys::PlainKey;
+use crate::store::PoolSettings;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./keyplane-data";
@@ -17,19 +19,37 @@ pub enum Database {
     SqliteFile(PathBuf),
     /// `KEYPLANE_DATABASE_URL=sqlite://…`.
     SqliteUrl(String),
+    /// `KEYPLANE_DATABASE_URL=postgres://…` (or `postgresql://…`).
+    Postgres(String),
 }
 
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
-    pub pool_size: u32,
+    pub pool: PoolSettings,
     /// `KEYPLANE_BOOTSTRAP_ADMIN_KEY`, checked for format at load time.
     pub bootstrap_admin_key: Option<PlainKey>,
 }
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number(name: &str, default: u64, min: u64, max: u64) -> anyhow::Result<u64> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .with_context(|| format!("{name}={v:?} must be a whole number in {min}..={max}")),
+    }
+}
+
+fn millis(name: &str, default: Duration) -> anyhow::Result<Duration> {
+    number(name, default.as_millis() as u64, 1, 3_600_000).map(Duration::from_millis)
 }
 
 impl Config {
@@ -40,8 +60,12 @@ impl Config {
         })?;
         let database = match var("KEYPLANE_DATABASE_URL") {
             Some(url) if url.starts_with("sqlite:") => Database::SqliteUrl(url),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url)
+            }
+            // Only the scheme is quoted: the rest may hold a password.
             Some(url) => bail!(
-                "KEYPLANE_DATABASE_URL must start with sqlite:// (got scheme {:?})",
+                "KEYPLANE_DATABASE_URL must start with sqlite:// or postgres:// (got scheme {:?})",
                 url.split(':').next().unwrap_or("")
             ),
             None => {
@@ -49,13 +73,14 @@ impl Config {
                 Database::SqliteFile(PathBuf::from(dir).join("keyplane.db"))
             }
         };
-        let pool_size = match var("KEYPLANE_DB_POOL_SIZE") {
-            None => 8,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .with_context(|| format!("KEYPLANE_DB_POOL_SIZE={v:?} must be 1..=1000"))?,
+        let defaults = PoolSettings::default();
+        let pool = PoolSettings {
+            size: number("KEYPLANE_DB_POOL_SIZE", defaults.size.into(), 1, 1000)? as u32,
+            acquire_timeout: millis("KEYPLANE_DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
+            statement_timeout: millis(
+                "KEYPLANE_DB_STATEMENT_TIMEOUT_MS",
+                defaults.statement_timeout,
+            )?,
         };
         let bootstrap_admin_key = match var("KEYPLANE_BOOTSTRAP_ADMIN_KEY") {
             None => None,
@@ -74,7 +99,7 @@ impl Config {
         Ok(Self {
             listen,
             database,
-            pool_size,
+            pool,
             bootstrap_admin_key,
         })
     }

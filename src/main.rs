@@ -20,8 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (KEYPLANE_LISTEN, default 127.0.0.1:8080).
+    /// Serve the API (KEYPLANE_LISTEN, default 127.0.0.1:8080). Applies pending migrations.
     Serve,
+    /// Apply pending migrations and exit (for deploy pipelines).
+    Migrate,
     /// Manage admin API keys directly on the store (recovery, scripting).
     #[command(name = "admin-key", subcommand)]
     AdminKey(AdminKeyCommand),
@@ -76,6 +78,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Every other command works on the store directly and prints one new admin key.
     let (is_org, label) = match cli.command {
         Command::Serve => return keyplane::app::serve(config).await,
+        Command::Migrate => {
+            // Opening a store migrates it (or refuses a schema newer than this build).
+            let store = keyplane::app::open_store(&config).await?;
+            store.close().await;
+            eprintln!("keyplane: the database schema is up to date");
+            return Ok(());
+        }
         Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),
         Command::Organization(OrganizationCommand::Create { label }) => (true, label),
     };

@@ -3,11 +3,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http};
+use common::{free_port, http, TestStore};
 use keyplane::domain::keys::{self, KeyKind, PlainKey};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyplane");
@@ -19,16 +18,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(data_dir: &Path, bootstrap_key: Option<&str>) -> Self {
+    fn start(db: &TestStore, bootstrap_key: Option<&str>) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let stderr_path = data_dir.join(format!("stderr-{}.log", addr.port()));
-        let mut cmd = Command::new(BIN);
+        let stderr_path = db.dir.path().join(format!("stderr-{}.log", addr.port()));
+        let mut cmd = keyplane_cmd(db);
         cmd.arg("serve")
             .env("KEYPLANE_LISTEN", addr.to_string())
-            .env("KEYPLANE_DATA_DIR", data_dir)
             .env("KEYPLANE_LOG", "debug")
-            .env_remove("KEYPLANE_DATABASE_URL")
-            .env_remove("KEYPLANE_BOOTSTRAP_ADMIN_KEY")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
         if let Some(k) = bootstrap_key {
@@ -81,6 +77,25 @@ impl Server {
     }
 }
 
+/// `keyplane` pointed at the test database of the backend under test.
+fn keyplane_cmd(db: &TestStore) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("KEYPLANE_DATABASE_URL")
+        .env_remove("KEYPLANE_DATA_DIR")
+        .env_remove("KEYPLANE_BOOTSTRAP_ADMIN_KEY");
+    for (k, v) in db.binary_env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A fresh, empty, migrated database for the backend under test, with no open connections.
+async fn empty_db() -> TestStore {
+    let db = TestStore::from_env().await;
+    db.store.close().await;
+    db
+}
+
 fn printed_admin_key(stderr: &str) -> Option<String> {
     stderr
         .split_whitespace()
@@ -88,10 +103,10 @@ fn printed_admin_key(stderr: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[test]
-fn first_start_prints_one_admin_key_and_later_starts_do_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), None);
+#[tokio::test]
+async fn first_start_prints_one_admin_key_and_later_starts_do_not() {
+    let db = empty_db().await;
+    let s = Server::start(&db, None);
     let key = printed_admin_key(&s.stderr()).expect("first start prints the admin key");
     assert!(
         s.stderr().contains("Authorization: Bearer"),
@@ -103,7 +118,7 @@ fn first_start_prints_one_admin_key_and_later_starts_do_not() {
     let (clean, _) = s.stop();
     assert!(clean, "SIGTERM is a clean exit");
 
-    let s = Server::start(dir.path(), None);
+    let s = Server::start(&db, None);
     assert_eq!(
         printed_admin_key(&s.stderr()),
         None,
@@ -116,11 +131,11 @@ fn first_start_prints_one_admin_key_and_later_starts_do_not() {
     s.stop();
 }
 
-#[test]
-fn a_supplied_bootstrap_key_is_registered_silently_and_no_secret_is_logged() {
-    let dir = tempfile::tempdir().unwrap();
+#[tokio::test]
+async fn a_supplied_bootstrap_key_is_registered_silently_and_no_secret_is_logged() {
+    let db = empty_db().await;
     let supplied = PlainKey::generate(KeyKind::Admin).unwrap();
-    let s = Server::start(dir.path(), Some(supplied.expose()));
+    let s = Server::start(&db, Some(supplied.expose()));
     let (status, _, body) = http(
         s.addr,
         "GET",
@@ -203,17 +218,10 @@ fn malformed_configuration_fails_fast_without_echoing_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEYPLANE_LISTEN"));
 }
 
-#[test]
-fn admin_key_create_prints_only_a_working_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env("KEYPLANE_DATA_DIR", dir.path())
-            .env_remove("KEYPLANE_DATABASE_URL")
-            .output()
-            .unwrap()
-    };
+#[tokio::test]
+async fn admin_key_create_prints_only_a_working_key() {
+    let db = empty_db().await;
+    let run = |args: &[&str]| keyplane_cmd(&db).args(args).output().unwrap();
     // Before any serve: the store is initialised around the new key.
     let first = run(&["admin-key", "create"]);
     assert!(
@@ -244,7 +252,7 @@ fn admin_key_create_prints_only_a_working_key() {
         .status
         .success());
 
-    let s = Server::start(dir.path(), None);
+    let s = Server::start(&db, None);
     assert_eq!(
         printed_admin_key(&s.stderr()),
         None,

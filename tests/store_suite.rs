@@ -24,6 +24,16 @@ macro_rules! store_suite {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(backing) = crate::common::TestStore::postgres().await else { return };
+                    super::$case(backing.store.clone()).await;
+                    backing.store.close().await;
+                }
+            )*
+        }
     };
 }
 

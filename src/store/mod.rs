@@ -6,8 +6,12 @@
 //! check made earlier by the service layer. When such a guard fails they report
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
+mod postgres;
+pub mod schema;
 mod sqlite;
 mod sqlx_error;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -17,7 +21,29 @@ use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Connection pool settings shared by the backends.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections (PostgreSQL) or read connections (SQLite, which writes through one).
+    pub size: u32,
+    /// Longest a request waits for a free connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// Longest one statement may run (PostgreSQL) before it is cancelled and answered 503.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            size: 8,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

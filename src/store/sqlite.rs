@@ -17,14 +17,14 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult};
+use super::{schema, PoolSettings, Store, StoreError, StoreResult};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const PROJECT_COLS: &str =
     "id, organization_id, name, external_key_id, is_default, created_at, archived_at";
@@ -40,19 +40,24 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database named by a `sqlite://path` URL.
-    pub async fn open_url(url: &str, read_connections: u32) -> anyhow::Result<Self> {
+    pub async fn open_url(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid SQLite URL {url:?}"))?;
-        Self::open(options, read_connections).await
+        Self::open(options, settings).await
     }
 
     /// Opens (creating if needed) the database file at `path`.
-    pub async fn open_file(path: &Path, read_connections: u32) -> anyhow::Result<Self> {
-        Self::open(SqliteConnectOptions::new().filename(path), read_connections).await
+    pub async fn open_file(path: &Path, settings: &PoolSettings) -> anyhow::Result<Self> {
+        Self::open(SqliteConnectOptions::new().filename(path), settings).await
     }
 
-    /// Applies the embedded migrations before any read connection opens.
-    async fn open(options: SqliteConnectOptions, read_connections: u32) -> anyhow::Result<Self> {
+    pub fn migration_versions() -> Vec<(i64, String)> {
+        schema::versions(&MIGRATOR)
+    }
+
+    /// Refuses a newer schema, then applies the embedded migrations before any read
+    /// connection opens.
+    async fn open(options: SqliteConnectOptions, settings: &PoolSettings) -> anyhow::Result<Self> {
         let shown = options.get_filename().display().to_string();
         let options = options
             .create_if_missing(true)
@@ -63,17 +68,20 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open SQLite database {shown:?}"))?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .context("applying SQLite migrations")?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&writer)
+                .await
+                .unwrap_or(None);
+        schema::check_not_newer(applied, &MIGRATOR)?;
+        MIGRATOR.run(&writer).await.map_err(schema::explain)?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(read_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(settings.size.max(1))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.read_only(true))
             .await
             .context("opening SQLite read connections")?;

@@ -8,9 +8,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Duplicate("unique constraint")
             }
-            // SQLite's SQLITE_BUSY/SQLITE_LOCKED after the busy timeout: the store is
-            // overloaded, not broken; callers answer 503 so clients retry.
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
+            // SQLite: SQLITE_BUSY / SQLITE_LOCKED. PostgreSQL: statement timeout or
+            // cancellation (57014), server shutting down (57P0x), too many connections (53300),
+            // lock timeout (55P03). All transient: callers answer 503 so clients retry.
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.code().as_deref(),
+                    Some("5" | "6" | "57014" | "57P01" | "57P02" | "57P03" | "53300" | "55P03")
+                ) =>
+            {
                 StoreError::Unavailable(err.into())
             }
             sqlx::Error::PoolTimedOut

@@ -19,7 +19,8 @@ use keyplane::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-pub use backends::TestStore;
+#[allow(unused_imports)]
+pub use backends::{Backend, TestStore};
 
 pub struct TestApp {
     pub router: axum::Router,
@@ -74,7 +75,7 @@ impl TestApp {
     }
 
     pub async fn with_clock(clock: Clock) -> Self {
-        let backing = TestStore::sqlite().await;
+        let backing = TestStore::from_env().await;
         let store = backing.store.clone();
         let service = Service::new(store.clone(), clock);
         let Bootstrapped::Created { key, .. } = service.bootstrap(None).await.unwrap() else {

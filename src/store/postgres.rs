@@ -1,0 +1,505 @@
+//! The multi-node store: PostgreSQL (or a compatible distributed database).
+//!
+//! Same contract as the SQLite store; differences are PostgreSQL-native: `timestamptz` columns
+//! converted to milliseconds by `kp_ms`/`kp_ts` at the SQL boundary, `bytea` hashes, `text[]`
+//! scopes, row locks (`FOR SHARE`) where SQLite's single writer gave serialisation for free,
+//! and a statement timeout on every connection so a stuck database yields 503s, not hung
+//! requests.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+
+use super::{schema, PoolSettings, Store, StoreError, StoreResult};
+use crate::domain::ids::Id;
+use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::time::Millis;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Serialises organization creation across nodes (first start on an empty database).
+const ORG_CREATION_LOCK: i64 = 0x6b65_7970_6c61_6e65; // "keyplane"
+
+const PROJECT_COLS: &str = "id, organization_id, name, external_key_id, is_default, \
+     kp_ms(created_at) AS created_at, kp_ms(archived_at) AS archived_at";
+const ACCOUNT_COLS: &str = "id, organization_id, project_id, name, description, role, \
+     kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at";
+const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_id, name, scopes, \
+     key_hash, redacted_value, kp_ms(created_at) AS created_at, kp_ms(expires_at) AS expires_at, \
+     kp_ms(last_used_at) AS last_used_at, kp_ms(revoked_at) AS revoked_at";
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects, refuses a schema newer than this build, and applies pending migrations
+    /// (sqlx holds an advisory lock meanwhile, so nodes starting together take turns).
+    pub async fn open(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        let pool = Self::connect(url, settings).await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(None);
+        schema::check_not_newer(applied, &MIGRATOR)?;
+        MIGRATOR.run(&pool).await.map_err(schema::explain)?;
+        Ok(Self { pool })
+    }
+
+    async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<PgPool> {
+        let options = PgConnectOptions::from_str(url)
+            .context("invalid PostgreSQL URL")?
+            .application_name("keyplane")
+            .options([(
+                "statement_timeout",
+                settings.statement_timeout.as_millis().to_string(),
+            )]);
+        PgPoolOptions::new()
+            .max_connections(settings.size)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .context("cannot connect to PostgreSQL")
+    }
+
+    pub fn migration_versions() -> Vec<(i64, String)> {
+        schema::versions(&MIGRATOR)
+    }
+}
+
+fn id_col(row: &PgRow, col: &'static str) -> StoreResult<Id> {
+    let raw: String = row.try_get(col)?;
+    Id::parse(&raw).ok_or_else(|| corrupt(col))
+}
+
+fn opt_id_col(row: &PgRow, col: &'static str) -> StoreResult<Option<Id>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|s| Id::parse(&s).ok_or_else(|| corrupt(col)))
+        .transpose()
+}
+
+fn corrupt(col: &'static str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
+}
+
+fn organization_row(row: &PgRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: id_col(row, "id")?,
+        label: row.try_get("label")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn project_row(row: &PgRow) -> StoreResult<Project> {
+    Ok(Project {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        name: row.try_get("name")?,
+        external_key_id: row.try_get("external_key_id")?,
+        is_default: row.try_get("is_default")?,
+        created_at: row.try_get("created_at")?,
+        archived_at: row.try_get("archived_at")?,
+    })
+}
+
+fn account_row(row: &PgRow) -> StoreResult<ServiceAccount> {
+    let role: String = row.try_get("role")?;
+    Ok(ServiceAccount {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        project_id: opt_id_col(row, "project_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn key_row(row: &PgRow) -> StoreResult<ApiKey> {
+    let kind: String = row.try_get("kind")?;
+    let hash: Vec<u8> = row.try_get("key_hash")?;
+    Ok(ApiKey {
+        id: id_col(row, "id")?,
+        organization_id: id_col(row, "organization_id")?,
+        kind: KeyKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
+        project_id: opt_id_col(row, "project_id")?,
+        service_account_id: opt_id_col(row, "service_account_id")?,
+        name: row.try_get("name")?,
+        scopes: row.try_get("scopes")?,
+        hash: KeyHash::from_slice(&hash).ok_or_else(|| corrupt("key_hash"))?,
+        redacted_value: row.try_get("redacted_value")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(why))
+    }
+}
+
+async fn cursor_seq(
+    pool: &PgPool,
+    table: &str,
+    scope_sql: &str,
+    after: &Option<Id>,
+    binds: &[&str],
+) -> StoreResult<i64> {
+    let Some(after) = after else { return Ok(0) };
+    let sql = format!("SELECT seq FROM {table} WHERE id = $1 AND {scope_sql}");
+    let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(after.as_str());
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_optional(pool)
+        .await?
+        .ok_or(StoreError::UnknownCursor)
+}
+
+async fn insert_project(conn: &mut PgConnection, p: &Project) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO projects (id, organization_id, name, external_key_id, is_default, created_at, archived_at) \
+         VALUES ($1, $2, $3, $4, $5, kp_ts($6), kp_ts($7))",
+    )
+    .bind(p.id.as_str())
+    .bind(p.organization_id.as_str())
+    .bind(&p.name)
+    .bind(&p.external_key_id)
+    .bind(p.is_default)
+    .bind(p.created_at)
+    .bind(p.archived_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a key. For a service-account key, first locks the account (and its project) so a
+/// concurrent delete or archive cannot commit between the check and the insert.
+async fn insert_key(conn: &mut PgConnection, key: &ApiKey) -> StoreResult<()> {
+    if key.kind == KeyKind::ServiceAccount {
+        let project: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT project_id FROM service_accounts \
+             WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR SHARE",
+        )
+        .bind(key.service_account_id.as_ref().map(Id::as_str))
+        .bind(key.organization_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        match project {
+            None => return Err(StoreError::Conflict("service account is not live")),
+            Some(Some(project)) => {
+                let project = Id::parse(&project).ok_or_else(|| corrupt("project_id"))?;
+                lock_active_project(conn, &key.organization_id, &project).await?;
+            }
+            Some(None) => {}
+        }
+    }
+    sqlx::query(
+        "INSERT INTO api_keys (id, organization_id, kind, project_id, service_account_id, name, scopes, \
+         key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, kp_ts($10), kp_ts($11), kp_ts($12), kp_ts($13))",
+    )
+    .bind(key.id.as_str())
+    .bind(key.organization_id.as_str())
+    .bind(key.kind.as_str())
+    .bind(key.project_id.as_ref().map(Id::as_str))
+    .bind(key.service_account_id.as_ref().map(Id::as_str))
+    .bind(&key.name)
+    .bind(&key.scopes)
+    .bind(key.hash.as_bytes())
+    .bind(&key.redacted_value)
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .bind(key.last_used_at)
+    .bind(key.revoked_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks an active project of the organization for the rest of the transaction.
+async fn lock_active_project(conn: &mut PgConnection, org: &Id, project: &Id) -> StoreResult<()> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM projects WHERE id = $1 AND organization_id = $2 AND archived_at IS NULL FOR SHARE",
+    )
+    .bind(project.as_str())
+    .bind(org.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    found
+        .map(|_| ())
+        .ok_or(StoreError::Conflict("project is not active"))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        default_project: &Project,
+        admin_key: &ApiKey,
+        only_if_empty: bool,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ORG_CREATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        if only_if_empty {
+            let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)")
+                .fetch_one(&mut *tx)
+                .await?;
+            if any {
+                return Ok(false);
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO organizations (id, label, name, created_at) VALUES ($1, $2, $3, kp_ts($4)) \
+             ON CONFLICT (label) DO NOTHING",
+        )
+        .bind(org.id.as_str())
+        .bind(&org.label)
+        .bind(&org.name)
+        .bind(org.created_at)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Duplicate("organization label"));
+        }
+        insert_project(&mut tx, default_project).await?;
+        insert_key(&mut tx, admin_key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(
+            "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE label = $1",
+        )
+        .bind(label)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(organization_row).transpose()
+    }
+
+    async fn insert_project(&self, project: &Project) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_project(&mut conn, project).await
+    }
+
+    async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
+        let sql =
+            format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1 AND organization_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+
+    async fn list_projects(
+        &self,
+        org: &Id,
+        include_archived: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Project>> {
+        let after = cursor_seq(
+            &self.pool,
+            "projects",
+            "organization_id = $2",
+            &page.after,
+            &[org.as_str()],
+        )
+        .await?;
+        let sql = format!(
+            "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = $1 AND seq > $2 \
+             AND ($3 OR archived_at IS NULL) ORDER BY seq LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(after)
+            .bind(include_archived)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(project_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn update_project(&self, project: &Project) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE projects SET name = $1, external_key_id = $2 \
+             WHERE id = $3 AND organization_id = $4 AND archived_at IS NULL",
+        )
+        .bind(&project.name)
+        .bind(&project.external_key_id)
+        .bind(project.id.as_str())
+        .bind(project.organization_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "project is not active")
+    }
+
+    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE projects SET archived_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND archived_at IS NULL AND NOT is_default",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "project is not archivable")
+    }
+
+    async fn insert_service_account(
+        &self,
+        account: &ServiceAccount,
+        first_key: Option<&ApiKey>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(project) = &account.project_id {
+            lock_active_project(&mut tx, &account.organization_id, project).await?;
+        }
+        sqlx::query(
+            "INSERT INTO service_accounts (id, organization_id, project_id, name, description, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8))",
+        )
+        .bind(account.id.as_str())
+        .bind(account.organization_id.as_str())
+        .bind(account.project_id.as_ref().map(Id::as_str))
+        .bind(&account.name)
+        .bind(&account.description)
+        .bind(account.role.as_str())
+        .bind(account.created_at)
+        .bind(account.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(key) = first_key {
+            insert_key(&mut tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn service_account(&self, org: &Id, id: &Id) -> StoreResult<Option<ServiceAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM service_accounts \
+             WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    async fn list_project_service_accounts(
+        &self,
+        org: &Id,
+        project: &Id,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ServiceAccount>> {
+        let after = cursor_seq(
+            &self.pool,
+            "service_accounts",
+            "organization_id = $2 AND project_id = $3",
+            &page.after,
+            &[org.as_str(), project.as_str()],
+        )
+        .await?;
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = $1 \
+             AND organization_id = $2 AND deleted_at IS NULL AND seq > $3 ORDER BY seq LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project.as_str())
+            .bind(org.as_str())
+            .bind(after)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(account_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE service_accounts SET name = $1, description = $2, role = $3, updated_at = kp_ts($4) \
+             WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
+        )
+        .bind(&account.name)
+        .bind(&account.description)
+        .bind(account.role.as_str())
+        .bind(account.updated_at)
+        .bind(account.id.as_str())
+        .bind(account.organization_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "service account is not live")
+    }
+
+    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE service_accounts SET deleted_at = kp_ts($1), updated_at = kp_ts($1) \
+             WHERE id = $2 AND organization_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(done.rows_affected(), "service account is not live")?;
+        sqlx::query("UPDATE api_keys SET revoked_at = kp_ts($1) WHERE service_account_id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+}
