@@ -24,6 +24,16 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit (for deploy pipelines).
     Migrate,
+    /// Write the whole installation as JSON lines (stdout, or --output FILE).
+    Export {
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load an export (stdin, or --input FILE) into an empty store, all or nothing.
+    Import {
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+    },
     /// Manage admin API keys directly on the store (recovery, scripting).
     #[command(name = "admin-key", subcommand)]
     AdminKey(AdminKeyCommand),
@@ -83,6 +93,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = keyplane::app::open_store(&config).await?;
             store.close().await;
             eprintln!("keyplane: the database schema is up to date");
+            return Ok(());
+        }
+        Command::Export { output } => {
+            let store = keyplane::app::open_store(&config).await?;
+            let mut out: Box<dyn std::io::Write + Send> = match output {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+            };
+            let result = keyplane::transfer::export(store.as_ref(), &mut out).await;
+            store.close().await;
+            eprintln!("keyplane: exported {} records", result?);
+            return Ok(());
+        }
+        Command::Import { input } => {
+            let store = keyplane::app::open_store(&config).await?;
+            let reader: Box<dyn std::io::BufRead + Send> = match input {
+                Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path)?)),
+                None => Box::new(std::io::BufReader::new(std::io::stdin())),
+            };
+            let result = keyplane::transfer::import(store.as_ref(), reader).await;
+            store.close().await;
+            eprintln!("keyplane: imported {} records", result?);
             return Ok(());
         }
         Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),

@@ -22,6 +22,11 @@ use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
 
 pub use postgres::PostgresStore;
+
+/// The schema version this build writes; both backends share it (a test checks).
+pub fn schema_version() -> i64 {
+    schema::latest(&sqlite::MIGRATOR)
+}
 pub use sqlite::SqliteStore;
 
 /// Connection pool settings shared by the backends.
@@ -63,6 +68,25 @@ pub enum StoreError {
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
+
+/// One stored row, as `keyplane export` moves it between installations: everything the store
+/// holds, including deleted accounts and revoked keys, so nothing changes meaning on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Organization(Organization),
+    Project(Project),
+    ServiceAccount {
+        account: ServiceAccount,
+        deleted_at: Option<Millis>,
+    },
+    ApiKey(ApiKey),
+}
+
+/// Receives exported records one by one; an error stops the export.
+pub type RecordSink<'a> = dyn FnMut(Record) -> anyhow::Result<()> + Send + 'a;
+
+/// Yields records to import, in export order (parents before children).
+pub type RecordSource<'a> = dyn Iterator<Item = anyhow::Result<Record>> + Send + 'a;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -118,4 +142,13 @@ pub trait Store: Send + Sync + 'static {
     /// active).
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+
+    /// True when the store holds no organization (never initialised).
+    async fn is_empty(&self) -> StoreResult<bool>;
+    /// Streams every row, parents before children and each table in creation order, from one
+    /// consistent snapshot. Returns the number of records.
+    async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64>;
+    /// Writes records exactly as given (no guards: deleted accounts and revoked keys come along)
+    /// in one transaction: on any error nothing is imported. Returns the number of records.
+    async fn import(&self, source: &mut RecordSource<'_>) -> StoreResult<u64>;
 }

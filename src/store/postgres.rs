@@ -14,7 +14,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::{schema, PoolSettings, Store, StoreError, StoreResult};
+use super::{
+    schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
+};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
@@ -187,10 +189,11 @@ async fn insert_project(conn: &mut PgConnection, p: &Project) -> StoreResult<()>
     Ok(())
 }
 
-/// Inserts a key. For a service-account key, first locks the account (and its project) so a
-/// concurrent delete or archive cannot commit between the check and the insert.
-async fn insert_key(conn: &mut PgConnection, key: &ApiKey) -> StoreResult<()> {
-    if key.kind == KeyKind::ServiceAccount {
+/// Inserts a key. For a guarded service-account key, first locks the account (and its
+/// project) so a concurrent delete or archive cannot commit between the check and the insert.
+/// Import passes `guarded: false` to bring revoked keys of deleted accounts along.
+async fn insert_key(conn: &mut PgConnection, key: &ApiKey, guarded: bool) -> StoreResult<()> {
+    if guarded && key.kind == KeyKind::ServiceAccount {
         let project: Option<Option<String>> = sqlx::query_scalar(
             "SELECT project_id FROM service_accounts \
              WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR SHARE",
@@ -245,8 +248,114 @@ async fn lock_active_project(conn: &mut PgConnection, org: &Id, project: &Id) ->
         .ok_or(StoreError::Conflict("project is not active"))
 }
 
+async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<()> {
+    match record {
+        Record::Organization(org) => {
+            sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES ($1, $2, $3, kp_ts($4))")
+                .bind(org.id.as_str())
+                .bind(&org.label)
+                .bind(&org.name)
+                .bind(org.created_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Record::Project(p) => insert_project(conn, p).await?,
+        Record::ServiceAccount {
+            account: a,
+            deleted_at,
+        } => {
+            sqlx::query(
+                "INSERT INTO service_accounts (id, organization_id, project_id, name, description, role, \
+                 created_at, updated_at, deleted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8), kp_ts($9))",
+            )
+            .bind(a.id.as_str())
+            .bind(a.organization_id.as_str())
+            .bind(a.project_id.as_ref().map(Id::as_str))
+            .bind(&a.name)
+            .bind(&a.description)
+            .bind(a.role.as_str())
+            .bind(a.created_at)
+            .bind(a.updated_at)
+            .bind(deleted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Record::ApiKey(k) => insert_key(conn, k, false).await?,
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(!any)
+    }
+
+    async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64> {
+        use futures_util::TryStreamExt;
+        let mut tx = self.pool.begin().await?;
+        // One snapshot for every table, without blocking writers. Exports of big
+        // installations may outlive the request statement timeout; lift it here only.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+        let mut n = 0u64;
+        let mut emit = |r: Record| -> StoreResult<()> {
+            n += 1;
+            sink(r).map_err(StoreError::Other)
+        };
+        let tables: [(&str, String); 4] = [
+            (
+                "organizations",
+                "id, label, name, kp_ms(created_at) AS created_at".to_owned(),
+            ),
+            ("projects", PROJECT_COLS.to_owned()),
+            (
+                "service_accounts",
+                format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
+            ),
+            ("api_keys", KEY_COLS.to_owned()),
+        ];
+        for (table, cols) in &tables {
+            let sql = format!("SELECT {cols} FROM {table} ORDER BY seq");
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                emit(match *table {
+                    "organizations" => Record::Organization(organization_row(&row)?),
+                    "projects" => Record::Project(project_row(&row)?),
+                    "service_accounts" => Record::ServiceAccount {
+                        account: account_row(&row)?,
+                        deleted_at: row.try_get("deleted_at")?,
+                    },
+                    _ => Record::ApiKey(key_row(&row)?),
+                })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn import(&self, source: &mut RecordSource<'_>) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+        let mut n = 0u64;
+        for record in source {
+            insert_record(&mut tx, &record.map_err(StoreError::Other)?).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -285,7 +394,7 @@ impl Store for PostgresStore {
             return Err(StoreError::Duplicate("organization label"));
         }
         insert_project(&mut tx, default_project).await?;
-        insert_key(&mut tx, admin_key).await?;
+        insert_key(&mut tx, admin_key, true).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -399,7 +508,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         if let Some(key) = first_key {
-            insert_key(&mut tx, key).await?;
+            insert_key(&mut tx, key, true).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -489,7 +598,7 @@ impl Store for PostgresStore {
 
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        insert_key(&mut tx, key).await?;
+        insert_key(&mut tx, key, true).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -17,7 +17,9 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::{schema, PoolSettings, Store, StoreError, StoreResult};
+use super::{
+    schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
+};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
@@ -184,11 +186,18 @@ async fn cursor_seq(
         .ok_or(StoreError::UnknownCursor)
 }
 
-async fn insert_key(conn: &mut sqlx::SqliteConnection, key: &ApiKey) -> StoreResult<u64> {
-    let guard = match key.kind {
-        KeyKind::Admin => "",
+/// `guarded`: for a service-account key, insert only while the account is live (import skips
+/// the guard to bring revoked keys of deleted accounts along).
+async fn insert_key(
+    conn: &mut sqlx::SqliteConnection,
+    key: &ApiKey,
+    guarded: bool,
+) -> StoreResult<u64> {
+    let guarded = guarded && key.kind == KeyKind::ServiceAccount;
+    let guard = match guarded {
+        false => "",
         // The account must be live and, if it has a project, that project active.
-        KeyKind::ServiceAccount => {
+        true => {
             " WHERE EXISTS (SELECT 1 FROM service_accounts s \
                LEFT JOIN projects p ON p.id = s.project_id \
                WHERE s.id = ? AND s.organization_id = ? AND s.deleted_at IS NULL \
@@ -210,7 +219,7 @@ async fn insert_key(conn: &mut sqlx::SqliteConnection, key: &ApiKey) -> StoreRes
         .bind(key.expires_at)
         .bind(key.last_used_at)
         .bind(key.revoked_at);
-    if key.kind == KeyKind::ServiceAccount {
+    if guarded {
         q = q
             .bind(key.service_account_id.as_ref().map(Id::as_str))
             .bind(key.organization_id.as_str());
@@ -218,8 +227,97 @@ async fn insert_key(conn: &mut sqlx::SqliteConnection, key: &ApiKey) -> StoreRes
     Ok(q.execute(&mut *conn).await?.rows_affected())
 }
 
+async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> StoreResult<()> {
+    match record {
+        Record::Organization(org) => {
+            sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)")
+                .bind(org.id.as_str())
+                .bind(&org.label)
+                .bind(&org.name)
+                .bind(org.created_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Record::Project(p) => insert_project(conn, p).await?,
+        Record::ServiceAccount {
+            account: a,
+            deleted_at,
+        } => {
+            let sql = format!("INSERT INTO service_accounts ({ACCOUNT_COLS}, deleted_at) VALUES (?,?,?,?,?,?,?,?,?)");
+            sqlx::query(&sql)
+                .bind(a.id.as_str())
+                .bind(a.organization_id.as_str())
+                .bind(a.project_id.as_ref().map(Id::as_str))
+                .bind(&a.name)
+                .bind(&a.description)
+                .bind(a.role.as_str())
+                .bind(a.created_at)
+                .bind(a.updated_at)
+                .bind(deleted_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Record::ApiKey(k) => {
+            insert_key(conn, k, false).await?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(!any)
+    }
+
+    async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64> {
+        use futures_util::TryStreamExt;
+        // One read transaction: every table comes from the same snapshot.
+        let mut tx = self.reader.begin().await?;
+        let mut n = 0u64;
+        let mut emit = |r: Record| -> StoreResult<()> {
+            n += 1;
+            sink(r).map_err(StoreError::Other)
+        };
+        let tables: [(&str, String); 4] = [
+            ("organizations", "id, label, name, created_at".to_owned()),
+            ("projects", PROJECT_COLS.to_owned()),
+            ("service_accounts", format!("{ACCOUNT_COLS}, deleted_at")),
+            ("api_keys", KEY_COLS.to_owned()),
+        ];
+        for (table, cols) in &tables {
+            let sql = format!("SELECT {cols} FROM {table} ORDER BY seq");
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                emit(match *table {
+                    "organizations" => Record::Organization(organization_row(&row)?),
+                    "projects" => Record::Project(project_row(&row)?),
+                    "service_accounts" => Record::ServiceAccount {
+                        account: account_row(&row)?,
+                        deleted_at: row.try_get("deleted_at")?,
+                    },
+                    _ => Record::ApiKey(key_row(&row)?),
+                })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn import(&self, source: &mut RecordSource<'_>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let mut n = 0u64;
+        for record in source {
+            insert_record(&mut tx, &record.map_err(StoreError::Other)?).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
@@ -249,7 +347,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         insert_project(&mut tx, default_project).await?;
-        insert_key(&mut tx, admin_key).await?;
+        insert_key(&mut tx, admin_key, true).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -372,7 +470,7 @@ impl Store for SqliteStore {
         )?;
         if let Some(key) = first_key {
             expect_one(
-                insert_key(&mut tx, key).await?,
+                insert_key(&mut tx, key, true).await?,
                 "service account is not live",
             )?;
         }
@@ -468,7 +566,7 @@ impl Store for SqliteStore {
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let mut conn = self.writer.acquire().await?;
         expect_one(
-            insert_key(&mut conn, key).await?,
+            insert_key(&mut conn, key, true).await?,
             "service account is not live",
         )
     }

@@ -50,7 +50,11 @@ impl TestStore {
     }
 
     pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::at_sqlite_dir(tempfile::tempdir().unwrap()).await
+    }
+
+    /// The SQLite store in `dir` (created if missing).
+    pub async fn at_sqlite_dir(dir: tempfile::TempDir) -> Self {
         let store =
             SqliteStore::open_file(&dir.path().join("keyplane.db"), &PoolSettings::default())
                 .await

@@ -75,11 +75,21 @@ impl TestApp {
     }
 
     pub async fn with_clock(clock: Clock) -> Self {
-        let backing = TestStore::from_env().await;
+        Self::build(TestStore::from_env().await, clock).await
+    }
+
+    /// An app on a given store (bootstrapped if it is empty).
+    pub async fn with_store(backing: TestStore) -> Self {
+        Self::build(backing, Clock::system()).await
+    }
+
+    async fn build(backing: TestStore, clock: Clock) -> Self {
         let store = backing.store.clone();
         let service = Service::new(store.clone(), clock);
-        let Bootstrapped::Created { key, .. } = service.bootstrap(None).await.unwrap() else {
-            panic!("fresh store was not bootstrapped");
+        let key = match service.bootstrap(None).await.unwrap() {
+            Bootstrapped::Created { key, .. } => key.expose().to_owned(),
+            // An existing installation: tests that use it authenticate with their own keys.
+            Bootstrapped::AlreadyInitialised => String::new(),
         };
         let router = router(AppState {
             service: service.clone(),
@@ -88,7 +98,7 @@ impl TestApp {
             router,
             service,
             store,
-            admin_key: key.expose().to_owned(),
+            admin_key: key,
             backing,
         }
     }

@@ -1,0 +1,365 @@
+//! `keyplane export` / `keyplane import`: a whole installation as one JSON-lines stream, so a
+//! team can move between SQLite and PostgreSQL without re-issuing a single key.
+//!
+//! The stream is a header line, one line per stored row (parents before children, each table
+//! in creation order), and an `end` line with the record count. Import refuses a stream
+//! without its `end` line (truncated), a newer format or schema, and a non-empty target; it
+//! writes everything in one transaction, so a failed import leaves the target untouched.
+//! Key hashes travel as hex; no plaintext secret exists anywhere to be exported.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{anyhow, bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::Id;
+use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
+use crate::domain::time::Millis;
+use crate::store::{schema_version, Record, Store};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line {
+    KeyplaneExport {
+        format: u32,
+        schema_version: i64,
+    },
+    Organization {
+        id: String,
+        label: String,
+        name: String,
+        created_at: Millis,
+    },
+    Project {
+        id: String,
+        organization_id: String,
+        name: String,
+        external_key_id: Option<String>,
+        is_default: bool,
+        created_at: Millis,
+        archived_at: Option<Millis>,
+    },
+    ServiceAccount {
+        id: String,
+        organization_id: String,
+        project_id: Option<String>,
+        name: String,
+        description: Option<String>,
+        role: String,
+        created_at: Millis,
+        updated_at: Millis,
+        deleted_at: Option<Millis>,
+    },
+    ApiKey {
+        id: String,
+        organization_id: String,
+        kind: String,
+        project_id: Option<String>,
+        service_account_id: Option<String>,
+        name: String,
+        scopes: Vec<String>,
+        key_hash: String,
+        redacted_value: String,
+        created_at: Millis,
+        expires_at: Option<Millis>,
+        last_used_at: Option<Millis>,
+        revoked_at: Option<Millis>,
+    },
+    End {
+        records: u64,
+    },
+}
+
+impl From<Record> for Line {
+    fn from(r: Record) -> Self {
+        let s = |id: Id| id.to_string();
+        let o = |id: Option<Id>| id.map(|i| i.to_string());
+        match r {
+            Record::Organization(x) => Line::Organization {
+                id: s(x.id),
+                label: x.label,
+                name: x.name,
+                created_at: x.created_at,
+            },
+            Record::Project(x) => Line::Project {
+                id: s(x.id),
+                organization_id: s(x.organization_id),
+                name: x.name,
+                external_key_id: x.external_key_id,
+                is_default: x.is_default,
+                created_at: x.created_at,
+                archived_at: x.archived_at,
+            },
+            Record::ServiceAccount {
+                account: x,
+                deleted_at,
+            } => Line::ServiceAccount {
+                id: s(x.id),
+                organization_id: s(x.organization_id),
+                project_id: o(x.project_id),
+                name: x.name,
+                description: x.description,
+                role: x.role.as_str().to_owned(),
+                created_at: x.created_at,
+                updated_at: x.updated_at,
+                deleted_at,
+            },
+            Record::ApiKey(x) => Line::ApiKey {
+                id: s(x.id),
+                organization_id: s(x.organization_id),
+                kind: x.kind.as_str().to_owned(),
+                project_id: o(x.project_id),
+                service_account_id: o(x.service_account_id),
+                name: x.name,
+                scopes: x.scopes,
+                key_hash: hex(x.hash.as_bytes()),
+                redacted_value: x.redacted_value,
+                created_at: x.created_at,
+                expires_at: x.expires_at,
+                last_used_at: x.last_used_at,
+                revoked_at: x.revoked_at,
+            },
+        }
+    }
+}
+
+fn id(s: &str) -> anyhow::Result<Id> {
+    Id::parse(s).ok_or_else(|| anyhow!("invalid id {s:?}"))
+}
+
+fn opt_id(s: &Option<String>) -> anyhow::Result<Option<Id>> {
+    s.as_deref().map(id).transpose()
+}
+
+/// A data line as a record; `None` for the header and end lines.
+fn record(line: Line) -> anyhow::Result<Option<Record>> {
+    Ok(Some(match line {
+        Line::KeyplaneExport { .. } | Line::End { .. } => return Ok(None),
+        Line::Organization {
+            id: i,
+            label,
+            name,
+            created_at,
+        } => Record::Organization(Organization {
+            id: id(&i)?,
+            label,
+            name,
+            created_at,
+        }),
+        Line::Project {
+            id: i,
+            organization_id,
+            name,
+            external_key_id,
+            is_default,
+            created_at,
+            archived_at,
+        } => Record::Project(Project {
+            id: id(&i)?,
+            organization_id: id(&organization_id)?,
+            name,
+            external_key_id,
+            is_default,
+            created_at,
+            archived_at,
+        }),
+        Line::ServiceAccount {
+            id: i,
+            organization_id,
+            project_id,
+            name,
+            description,
+            role,
+            created_at,
+            updated_at,
+            deleted_at,
+        } => Record::ServiceAccount {
+            account: ServiceAccount {
+                id: id(&i)?,
+                organization_id: id(&organization_id)?,
+                project_id: opt_id(&project_id)?,
+                name,
+                description,
+                role: Role::parse(&role).ok_or_else(|| anyhow!("invalid role {role:?}"))?,
+                created_at,
+                updated_at,
+            },
+            deleted_at,
+        },
+        Line::ApiKey {
+            id: i,
+            organization_id,
+            kind,
+            project_id,
+            service_account_id,
+            name,
+            scopes,
+            key_hash,
+            redacted_value,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+        } => Record::ApiKey(ApiKey {
+            id: id(&i)?,
+            organization_id: id(&organization_id)?,
+            kind: KeyKind::from_db(&kind).ok_or_else(|| anyhow!("invalid key kind {kind:?}"))?,
+            project_id: opt_id(&project_id)?,
+            service_account_id: opt_id(&service_account_id)?,
+            name,
+            scopes,
+            hash: unhex(&key_hash)
+                .and_then(|b| KeyHash::from_slice(&b))
+                .ok_or_else(|| anyhow!("invalid key_hash"))?,
+            redacted_value,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+        }),
+    }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+fn write_line(out: &mut (impl Write + ?Sized), line: &Line) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Writes the whole store to `out`; returns the number of records.
+pub async fn export(store: &dyn Store, out: &mut (dyn Write + Send)) -> anyhow::Result<u64> {
+    write_line(
+        out,
+        &Line::KeyplaneExport {
+            format: FORMAT,
+            schema_version: schema_version(),
+        },
+    )?;
+    let records = store
+        .export(&mut |r: Record| write_line(out, &Line::from(r)))
+        .await
+        .context("reading the store")?;
+    write_line(out, &Line::End { records })?;
+    out.flush()?;
+    Ok(records)
+}
+
+/// Reads an export stream into `store`, which must be empty; returns the number of records.
+pub async fn import(store: &dyn Store, input: Box<dyn BufRead + Send>) -> anyhow::Result<u64> {
+    if !store.is_empty().await? {
+        bail!("the target store is not empty: import only into a fresh installation (run `keyplane migrate`, then import, before the first `serve`)");
+    }
+    let mut lines = input.lines().enumerate();
+    let header = match lines.next() {
+        Some((_, line)) => {
+            serde_json::from_str::<Line>(&line?).context("line 1: not a keyplane export header")?
+        }
+        None => bail!("the input is empty"),
+    };
+    match header {
+        Line::KeyplaneExport {
+            format,
+            schema_version: v,
+        } => {
+            if format > FORMAT {
+                bail!("export format {format} is newer than this keyplane understands ({FORMAT})");
+            }
+            if v > schema_version() {
+                bail!(
+                    "the export comes from schema version {v}, newer than this keyplane ({})",
+                    schema_version()
+                );
+            }
+        }
+        _ => bail!("line 1: not a keyplane export header"),
+    }
+    let mut source = RecordLines {
+        lines,
+        count: 0,
+        ended: false,
+    };
+    let imported = store.import(&mut source).await.context("importing")?;
+    Ok(imported)
+}
+
+/// Yields the records of the stream and fails (so the import rolls back) on a malformed line,
+/// a count mismatch, data after the end line, or a missing end line.
+struct RecordLines<I> {
+    lines: I,
+    count: u64,
+    ended: bool,
+}
+
+impl<I: Iterator<Item = (usize, std::io::Result<String>)>> Iterator for RecordLines<I> {
+    type Item = anyhow::Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some((i, line)) = self.lines.next() else {
+                return (!self.ended)
+                    .then(|| Err(anyhow!("the stream ends without its end line (truncated?)")));
+            };
+            let n = i + 1;
+            let parsed = line
+                .map_err(anyhow::Error::from)
+                .and_then(|l| serde_json::from_str::<Line>(&l).map_err(anyhow::Error::from))
+                .with_context(|| format!("line {n}"));
+            let line = match parsed {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            if self.ended {
+                return Some(Err(anyhow!("line {n}: data after the end line")));
+            }
+            if let Line::End { records } = line {
+                if records != self.count {
+                    return Some(Err(anyhow!(
+                        "line {n}: the end line counts {records} records but the stream holds {}",
+                        self.count
+                    )));
+                }
+                self.ended = true;
+                continue;
+            }
+            match record(line) {
+                Ok(Some(r)) => {
+                    self.count += 1;
+                    return Some(Ok(r));
+                }
+                Ok(None) => return Some(Err(anyhow!("line {n}: a second header"))),
+                Err(e) => return Some(Err(e.context(format!("line {n}")))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        let b = [0u8, 1, 0xab, 0xff];
+        assert_eq!(hex(&b), "0001abff");
+        assert_eq!(unhex("0001abff").unwrap(), b);
+        assert!(unhex("abc").is_none());
+        assert!(unhex("zz").is_none());
+    }
+}
