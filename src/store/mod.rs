@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
 mod postgres;
+mod rows;
 pub mod schema;
 mod sqlite;
 mod sqlx_error;

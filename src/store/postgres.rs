@@ -14,6 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
+use super::rows::{corrupt, expect_one};
 use super::{
     schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
@@ -76,82 +77,10 @@ impl PostgresStore {
     }
 }
 
-fn id_col(row: &PgRow, col: &'static str) -> StoreResult<Id> {
-    let raw: String = row.try_get(col)?;
-    Id::parse(&raw).ok_or_else(|| corrupt(col))
-}
+super::rows::decode_rows!(PgRow, scopes_col);
 
-fn opt_id_col(row: &PgRow, col: &'static str) -> StoreResult<Option<Id>> {
-    let raw: Option<String> = row.try_get(col)?;
-    raw.map(|s| Id::parse(&s).ok_or_else(|| corrupt(col)))
-        .transpose()
-}
-
-fn corrupt(col: &'static str) -> StoreError {
-    StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
-}
-
-fn organization_row(row: &PgRow) -> StoreResult<Organization> {
-    Ok(Organization {
-        id: id_col(row, "id")?,
-        label: row.try_get("label")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn project_row(row: &PgRow) -> StoreResult<Project> {
-    Ok(Project {
-        id: id_col(row, "id")?,
-        organization_id: id_col(row, "organization_id")?,
-        name: row.try_get("name")?,
-        external_key_id: row.try_get("external_key_id")?,
-        is_default: row.try_get("is_default")?,
-        created_at: row.try_get("created_at")?,
-        archived_at: row.try_get("archived_at")?,
-    })
-}
-
-fn account_row(row: &PgRow) -> StoreResult<ServiceAccount> {
-    let role: String = row.try_get("role")?;
-    Ok(ServiceAccount {
-        id: id_col(row, "id")?,
-        organization_id: id_col(row, "organization_id")?,
-        project_id: opt_id_col(row, "project_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn key_row(row: &PgRow) -> StoreResult<ApiKey> {
-    let kind: String = row.try_get("kind")?;
-    let hash: Vec<u8> = row.try_get("key_hash")?;
-    Ok(ApiKey {
-        id: id_col(row, "id")?,
-        organization_id: id_col(row, "organization_id")?,
-        kind: KeyKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
-        project_id: opt_id_col(row, "project_id")?,
-        service_account_id: opt_id_col(row, "service_account_id")?,
-        name: row.try_get("name")?,
-        scopes: row.try_get("scopes")?,
-        hash: KeyHash::from_slice(&hash).ok_or_else(|| corrupt("key_hash"))?,
-        redacted_value: row.try_get("redacted_value")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
-    if rows == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(why))
-    }
+fn scopes_col(row: &PgRow) -> StoreResult<Vec<String>> {
+    Ok(row.try_get("scopes")?)
 }
 
 async fn cursor_seq(

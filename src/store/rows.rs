@@ -1,0 +1,93 @@
+//! Decoding rows into domain objects, written once for every sqlx backend. The functions are
+//! generated per row type by [`decode_rows!`] because sqlx's generic `Row` bounds would be
+//! longer than the bodies; only the column that differs in type (scopes: JSON text in SQLite,
+//! `text[]` in PostgreSQL) is decoded by the backend itself.
+
+use super::{StoreError, StoreResult};
+
+pub(super) fn corrupt(col: &'static str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
+}
+
+/// A guarded single-row write that touched nothing: its precondition failed.
+pub(super) fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(why))
+    }
+}
+
+/// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row` and
+/// `key_row` for `$row`; `$scopes` decodes the scopes column.
+macro_rules! decode_rows {
+    ($row:ty, $scopes:path) => {
+        fn id_col(row: &$row, col: &'static str) -> StoreResult<Id> {
+            let raw: String = row.try_get(col)?;
+            Id::parse(&raw).ok_or_else(|| super::rows::corrupt(col))
+        }
+
+        fn opt_id_col(row: &$row, col: &'static str) -> StoreResult<Option<Id>> {
+            let raw: Option<String> = row.try_get(col)?;
+            raw.map(|s| Id::parse(&s).ok_or_else(|| super::rows::corrupt(col)))
+                .transpose()
+        }
+
+        fn organization_row(row: &$row) -> StoreResult<Organization> {
+            Ok(Organization {
+                id: id_col(row, "id")?,
+                label: row.try_get("label")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn project_row(row: &$row) -> StoreResult<Project> {
+            Ok(Project {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                name: row.try_get("name")?,
+                external_key_id: row.try_get("external_key_id")?,
+                is_default: row.try_get("is_default")?,
+                created_at: row.try_get("created_at")?,
+                archived_at: row.try_get("archived_at")?,
+            })
+        }
+
+        fn account_row(row: &$row) -> StoreResult<ServiceAccount> {
+            let role: String = row.try_get("role")?;
+            Ok(ServiceAccount {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                project_id: opt_id_col(row, "project_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                role: Role::parse(&role).ok_or_else(|| super::rows::corrupt("role"))?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn key_row(row: &$row) -> StoreResult<ApiKey> {
+            let kind: String = row.try_get("kind")?;
+            let hash: Vec<u8> = row.try_get("key_hash")?;
+            Ok(ApiKey {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                kind: KeyKind::from_db(&kind).ok_or_else(|| super::rows::corrupt("kind"))?,
+                project_id: opt_id_col(row, "project_id")?,
+                service_account_id: opt_id_col(row, "service_account_id")?,
+                name: row.try_get("name")?,
+                scopes: $scopes(row)?,
+                hash: KeyHash::from_slice(&hash).ok_or_else(|| super::rows::corrupt("key_hash"))?,
+                redacted_value: row.try_get("redacted_value")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+    };
+}
+
+pub(super) use decode_rows;
