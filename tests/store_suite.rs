@@ -145,6 +145,7 @@ fn page(limit: u32, after: Option<&Id>) -> PageRequest {
     PageRequest {
         limit,
         after: after.cloned(),
+        descending: false,
     }
 }
 

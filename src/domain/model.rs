@@ -90,7 +90,37 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// `revoked_at` may lie in the future: a key deleted with a grace period keeps working
+    /// until then. Both bounds are exclusive: at that millisecond the key stops working.
+    pub fn is_revoked_at(&self, now: Millis) -> bool {
+        self.revoked_at.is_some_and(|r| now >= r)
+    }
+
+    pub fn is_expired_at(&self, now: Millis) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+
     pub fn is_usable_at(&self, now: Millis) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+        !self.is_revoked_at(now) && !self.is_expired_at(now)
+    }
+
+    /// Deleted through the API (possibly still inside its grace period): no longer listed.
+    pub fn is_deleted(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+/// Which project keys to list, by whether their owner has access to the project
+/// (`owner_project_access`). Service accounts with role `none` have no access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerAccess {
+    Active,
+    Inactive,
+    Any,
+}
+
+impl Role {
+    pub fn has_project_access(self) -> bool {
+        !matches!(self, Role::None)
     }
 }

@@ -10,6 +10,8 @@ pub const MAX_LIMIT: u32 = 100;
 pub struct PageRequest {
     pub limit: u32,
     pub after: Option<Id>,
+    /// Newest first (only where a list offers `order=desc`).
+    pub descending: bool,
 }
 
 impl Default for PageRequest {
@@ -17,6 +19,19 @@ impl Default for PageRequest {
         Self {
             limit: DEFAULT_LIMIT,
             after: None,
+            descending: false,
+        }
+    }
+}
+
+impl PageRequest {
+    /// The SQL comparison and order for this direction: `seq > cursor ORDER BY seq` or the
+    /// reverse. A missing cursor starts at the beginning of either direction.
+    pub fn keyset(&self, cursor: Option<i64>) -> (&'static str, i64, &'static str) {
+        if self.descending {
+            ("<", cursor.unwrap_or(i64::MAX), "DESC")
+        } else {
+            (">", cursor.unwrap_or(0), "ASC")
         }
     }
 }

@@ -1,10 +1,17 @@
 //! Admin keys: minting them and authenticating the callers of the admin API.
 
-use crate::domain::ids::Id;
+use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{self, KeyHash, KeyKind, PlainKey};
-use crate::domain::model::ApiKey;
+use crate::domain::model::{ApiKey, Organization};
+use crate::domain::names;
+use crate::domain::page::{Page, PageRequest};
+use crate::store::StoreError;
 
+use super::api_keys::expires_in;
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
+
+/// Admin keys live at most a year, as in OpenAI's API.
+pub const MAX_ADMIN_KEY_LIFETIME_SECONDS: i64 = 31_536_000;
 
 /// Why a presented credential was refused. Dialects word it; none of them echoes the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +70,85 @@ impl Service {
         if key.kind != KeyKind::Admin {
             return fail(AuthFailure::WrongKind);
         }
-        if key.revoked_at.is_some() {
+        let now = self.clock.now();
+        if key.is_revoked_at(now) {
             return fail(AuthFailure::Revoked);
         }
-        if !key.is_usable_at(self.clock.now()) {
+        if key.is_expired_at(now) {
             return fail(AuthFailure::Expired);
         }
         Ok(Principal {
             organization_id: key.organization_id,
             key_id: key.id,
         })
+    }
+
+    pub async fn organization(&self, who: &Principal) -> ServiceResult<Organization> {
+        self.store
+            .organization(&who.organization_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(Kind::Organization, &who.organization_id))
+    }
+
+    pub async fn list_admin_keys(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<ApiKey>> {
+        Ok(self
+            .store
+            .list_admin_keys(&who.organization_id, page)
+            .await?)
+    }
+
+    /// An undeleted admin key of the caller's organization.
+    pub async fn admin_key(&self, who: &Principal, id: &Id) -> ServiceResult<ApiKey> {
+        match self.store.api_key(&who.organization_id, id).await? {
+            Some(k) if k.kind == KeyKind::Admin && !k.is_deleted() => Ok(k),
+            _ => Err(ServiceError::not_found(Kind::ApiKey, id)),
+        }
+    }
+
+    pub async fn create_admin_key(
+        &self,
+        who: &Principal,
+        name: &str,
+        expires_in_seconds: Option<i64>,
+    ) -> ServiceResult<IssuedKey> {
+        let name = names::name("name", name)?;
+        let lifetime = expires_in(
+            "expires_in_seconds",
+            expires_in_seconds,
+            MAX_ADMIN_KEY_LIFETIME_SECONDS,
+        )?;
+        let mut issued = self.mint_admin_key(
+            &who.organization_id,
+            &name,
+            PlainKey::generate(KeyKind::Admin)?,
+        )?;
+        issued.key.expires_at = lifetime.map(|l| issued.key.created_at + l);
+        self.store.insert_api_key(&issued.key).await?;
+        Ok(issued)
+    }
+
+    /// Deletes an admin key, unless it is the organization's last usable one.
+    pub async fn delete_admin_key(&self, who: &Principal, id: &Id) -> ServiceResult<()> {
+        self.admin_key(who, id).await?;
+        match self
+            .store
+            .revoke_admin_key(&who.organization_id, id, self.clock.now())
+            .await
+        {
+            Ok(()) => {
+                self.keys_changed(super::Change::Key(id.clone()));
+                Ok(())
+            }
+            Err(StoreError::Conflict(_)) => match self.admin_key(who, id).await {
+                Ok(_) => Err(ServiceError::LastAdminKey),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new admin key for the organization labelled `label`, for the `admin-key create`

@@ -1,17 +1,29 @@
 //! Keys held by service accounts: minted at account creation and for rotation.
 
-use crate::domain::ids::Id;
+use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{KeyKind, PlainKey};
-use crate::domain::model::{ApiKey, ServiceAccount};
+use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::names::{self, FieldError};
+use crate::domain::page::{Page, PageRequest};
 
-use super::{IssuedKey, Principal, Service, ServiceResult};
+use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_KEY_NAME: &str = "Secret Key";
 /// Ten years: long enough for any rotation policy, short enough to never overflow.
 pub const MAX_KEY_LIFETIME_SECONDS: i64 = 10 * 365 * 24 * 3600;
 const MAX_SCOPES: usize = 100;
 const MAX_SCOPE_CHARS: usize = 128;
+
+/// Longest grace period a deleted key may keep working.
+pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Changes to a key. `expires_in_seconds`: `None` unchanged, `Some(None)` never expires,
+/// `Some(Some(s))` expires `s` seconds from now.
+#[derive(Debug, Clone, Default)]
+pub struct KeyChanges {
+    pub scopes: Option<Vec<String>>,
+    pub expires_in_seconds: Option<Option<i64>>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct NewKey {
@@ -35,7 +47,7 @@ pub(super) fn expires_in(
     }
 }
 
-fn scopes(raw: Option<Vec<String>>) -> Result<Vec<String>, FieldError> {
+pub(super) fn scopes(raw: Option<Vec<String>>) -> Result<Vec<String>, FieldError> {
     let raw = raw.unwrap_or_default();
     if raw.len() > MAX_SCOPES {
         return Err(FieldError::new(
@@ -115,6 +127,130 @@ impl Service {
                 .await);
         }
         Ok(issued)
+    }
+}
+
+impl Service {
+    /// A service-account key of this project that has not been deleted, with its owner.
+    pub async fn project_api_key(
+        &self,
+        who: &Principal,
+        project_id: &Id,
+        key_id: &Id,
+    ) -> ServiceResult<(ApiKey, ServiceAccount)> {
+        self.project(who, project_id).await?;
+        let not_found = || ServiceError::not_found(Kind::ApiKey, key_id);
+        let key = match self.store.api_key(&who.organization_id, key_id).await? {
+            Some(k)
+                if k.kind == KeyKind::ServiceAccount
+                    && k.project_id.as_ref() == Some(project_id)
+                    && !k.is_deleted() =>
+            {
+                k
+            }
+            _ => return Err(not_found()),
+        };
+        let owner_id = key.service_account_id.clone().ok_or_else(not_found)?;
+        let owner = self
+            .store
+            .service_account(&who.organization_id, &owner_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok((key, owner))
+    }
+
+    pub async fn list_project_api_keys(
+        &self,
+        who: &Principal,
+        project_id: &Id,
+        access: OwnerAccess,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<(ApiKey, ServiceAccount)>> {
+        self.project(who, project_id).await?;
+        Ok(self
+            .store
+            .list_project_api_keys(&who.organization_id, project_id, access, page)
+            .await?)
+    }
+
+    /// New scopes and/or expiry. Shortening the expiry to the past stops the key at once.
+    pub async fn update_project_api_key(
+        &self,
+        who: &Principal,
+        project_id: &Id,
+        key_id: &Id,
+        changes: KeyChanges,
+    ) -> ServiceResult<(ApiKey, ServiceAccount)> {
+        let new_scopes = changes.scopes.map(|s| scopes(Some(s))).transpose()?;
+        let new_expiry = match changes.expires_in_seconds {
+            None => None,
+            Some(None) => Some(None),
+            Some(seconds) => Some(expires_in(
+                "expires_in_seconds",
+                seconds,
+                MAX_KEY_LIFETIME_SECONDS,
+            )?),
+        };
+        self.active_project(who, project_id).await?;
+        let (mut key, owner) = self.project_api_key(who, project_id, key_id).await?;
+        if let Some(s) = new_scopes {
+            key.scopes = s;
+        }
+        if let Some(lifetime) = new_expiry {
+            key.expires_at = lifetime.map(|l| self.clock.now() + l);
+        }
+        match self.store.update_api_key(&key).await {
+            Ok(()) => {
+                self.keys_changed(super::Change::Key(key.id.clone()));
+                Ok((key, owner))
+            }
+            Err(crate::store::StoreError::Conflict(_)) => {
+                Err(ServiceError::not_found(Kind::ApiKey, key_id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes (revokes) one key of a service account. With a grace period the key keeps
+    /// working that long (never past its own expiry): rotation without a gap.
+    pub async fn delete_project_api_key(
+        &self,
+        who: &Principal,
+        project_id: &Id,
+        key_id: &Id,
+        grace_seconds: Option<i64>,
+    ) -> ServiceResult<()> {
+        let grace = match grace_seconds {
+            None | Some(0) => 0,
+            Some(g) if (1..=MAX_GRACE_SECONDS).contains(&g) => g * 1000,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "grace_period_seconds",
+                    format!("'grace_period_seconds' must be between 0 and {MAX_GRACE_SECONDS}."),
+                )
+                .into())
+            }
+        };
+        let (key, _) = self.project_api_key(who, project_id, key_id).await?;
+        let now = self.clock.now();
+        let effective = match key.expires_at {
+            Some(exp) => (now + grace).min(exp.max(now)),
+            None => now + grace,
+        };
+        match self
+            .store
+            .revoke_api_key(&who.organization_id, key_id, effective)
+            .await
+        {
+            Ok(()) => {
+                self.keys_changed(super::Change::Key(key.id));
+                Ok(())
+            }
+            Err(crate::store::StoreError::Conflict(_)) => {
+                Err(ServiceError::not_found(Kind::ApiKey, key_id))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -21,6 +21,9 @@ pub enum ServiceError {
     Invalid(#[from] FieldError),
     #[error("unknown pagination cursor")]
     UnknownCursor,
+    /// Deleting it would leave the organization without a usable admin key.
+    #[error("the organization's last usable admin key cannot be deleted")]
+    LastAdminKey,
     /// A unique value is taken (a label, a supplied key).
     #[error("already exists")]
     Duplicate,

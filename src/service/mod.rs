@@ -21,7 +21,7 @@ use crate::domain::time::Clock;
 use crate::store::Store;
 
 pub use admin_keys::AuthFailure;
-pub use api_keys::NewKey;
+pub use api_keys::{KeyChanges, NewKey};
 pub use bootstrap::Bootstrapped;
 pub use error::{ServiceError, ServiceResult};
 pub use projects::{NewProject, ProjectChanges};
@@ -48,10 +48,21 @@ pub struct Service {
     clock: Clock,
 }
 
+/// Something that may change whether a key verifies. Caches drop what depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Key(Id),
+    ServiceAccount(Id),
+    Project(Id),
+}
+
 impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
         Self { store, clock }
     }
+
+    /// Called after a committed change that can affect verification.
+    pub(crate) fn keys_changed(&self, _change: Change) {}
 
     pub fn clock(&self) -> &Clock {
         &self.clock

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
-use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
+use crate::domain::model::{ApiKey, Organization, OwnerAccess, Project, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
 
@@ -143,6 +143,28 @@ pub trait Store: Send + Sync + 'static {
     /// active).
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+
+    async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>>;
+    /// Any key of the organization, deleted ones included (callers decide visibility).
+    async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>>;
+    /// Undeleted keys of live service accounts in the project, with their owners.
+    async fn list_project_api_keys(
+        &self,
+        org: &Id,
+        project: &Id,
+        access: OwnerAccess,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(ApiKey, ServiceAccount)>>;
+    /// Undeleted admin keys of the organization (`page.descending` honoured).
+    async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Writes scopes and expiry of an undeleted key.
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    /// Deletes a key through the API: it stops working at `effective` (now, or later for a
+    /// grace period). Only an undeleted service-account key.
+    async fn revoke_api_key(&self, org: &Id, id: &Id, effective: Millis) -> StoreResult<()>;
+    /// Deletes an admin key at `now`, only if another admin key of the organization stays
+    /// usable: an organization can never lock itself out.
+    async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()>;
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
-use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
+use crate::domain::model::{ApiKey, Organization, OwnerAccess, Project, Role, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
 
@@ -36,6 +36,11 @@ const ACCOUNT_COLS: &str = "id, organization_id, project_id, name, description, 
 const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_id, name, scopes, \
      key_hash, redacted_value, kp_ms(created_at) AS created_at, kp_ms(expires_at) AS expires_at, \
      kp_ms(last_used_at) AS last_used_at, kp_ms(revoked_at) AS revoked_at";
+/// `KEY_COLS` qualified for queries that join `api_keys k`.
+const KEY_COLS_K: &str = "k.id, k.organization_id, k.kind, k.project_id, k.service_account_id, \
+     k.name, k.scopes, k.key_hash, k.redacted_value, kp_ms(k.created_at) AS created_at, \
+     kp_ms(k.expires_at) AS expires_at, kp_ms(k.last_used_at) AS last_used_at, \
+     kp_ms(k.revoked_at) AS revoked_at";
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -217,6 +222,171 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(
+            "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(organization_row).transpose()
+    }
+
+    async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1 AND organization_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+
+    async fn list_project_api_keys(
+        &self,
+        org: &Id,
+        project: &Id,
+        access: OwnerAccess,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
+        let after = cursor_seq(
+            &self.pool,
+            "api_keys",
+            "organization_id = $2 AND project_id = $3",
+            &page.after,
+            &[org.as_str(), project.as_str()],
+        )
+        .await?;
+        let role = match access {
+            OwnerAccess::Active => " AND s.role <> 'none'",
+            OwnerAccess::Inactive => " AND s.role = 'none'",
+            OwnerAccess::Any => "",
+        };
+        let sql = format!(
+            "SELECT {KEY_COLS_K} FROM api_keys k JOIN service_accounts s ON s.id = k.service_account_id \
+             WHERE k.project_id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL \
+             AND s.deleted_at IS NULL{role} AND k.seq > $3 ORDER BY k.seq LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project.as_str())
+            .bind(org.as_str())
+            .bind(after)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let keys = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
+        let page = Page::from_overfetch(keys, page.limit);
+        let owner_ids: Vec<String> = page
+            .items
+            .iter()
+            .filter_map(|k| k.service_account_id.as_ref().map(Id::to_string))
+            .collect();
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id = ANY($1)");
+        let mut owners = std::collections::HashMap::new();
+        for row in sqlx::query(&sql)
+            .bind(&owner_ids)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let a = account_row(&row)?;
+            owners.insert(a.id.clone(), a);
+        }
+        let mut items = Vec::with_capacity(page.items.len());
+        for key in page.items {
+            let owner = key
+                .service_account_id
+                .as_ref()
+                .and_then(|id| owners.get(id).cloned())
+                .ok_or_else(|| corrupt("service_account_id"))?;
+            items.push((key, owner));
+        }
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
+    }
+
+    async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
+        let cursor = match &page.after {
+            None => None,
+            Some(_) => Some(
+                cursor_seq(
+                    &self.pool,
+                    "api_keys",
+                    "organization_id = $2 AND kind = 'admin'",
+                    &page.after,
+                    &[org.as_str()],
+                )
+                .await?,
+            ),
+        };
+        let (cmp, from, order) = page.keyset(cursor);
+        let sql = format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = $1 AND kind = 'admin' \
+             AND revoked_at IS NULL AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(from)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET scopes = $1, expires_at = kp_ts($2) \
+             WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
+        )
+        .bind(&key.scopes)
+        .bind(key.expires_at)
+        .bind(key.id.as_str())
+        .bind(key.organization_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "key is deleted")
+    }
+
+    async fn revoke_api_key(&self, org: &Id, id: &Id, effective: Millis) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND kind = 'service_account' AND revoked_at IS NULL",
+        )
+        .bind(effective)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "key is deleted")
+    }
+
+    async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Deletes of one organization's admin keys take turns, so two concurrent deletes of
+        // its last two keys cannot both see "another key remains".
+        sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(org.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
+               SELECT 1 FROM api_keys o WHERE o.organization_id = $3 AND o.kind = 'admin' \
+               AND o.id <> $2 AND (o.revoked_at IS NULL OR o.revoked_at > kp_ts($1)) \
+               AND (o.expires_at IS NULL OR o.expires_at > kp_ts($1)))",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(done.rows_affected(), "no other usable admin key")?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn is_empty(&self) -> StoreResult<bool> {
         let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)")
             .fetch_one(&self.pool)

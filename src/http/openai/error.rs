@@ -180,6 +180,11 @@ impl From<ServiceError> for ApiError {
                 "Invalid 'after': it names no object in this list.",
             ),
             ServiceError::Unauthenticated(why) => Self::unauthenticated(why, None),
+            ServiceError::LastAdminKey => Self::bad_request(
+                None,
+                "last_admin_key",
+                "This is the organization's last usable admin key; create another admin key before deleting it.",
+            ),
             ServiceError::Duplicate => Self::new(
                 StatusCode::CONFLICT,
                 Some("already_exists"),

@@ -92,6 +92,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// With `#[serde(default, deserialize_with = "present")]`, tells a field sent as `null`
+/// (`Some(None)`) from one not sent at all (`None`).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
@@ -246,6 +254,20 @@ impl Query {
         }
     }
 
+    pub fn integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                raw.trim().parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(
+                        Some(name),
+                        "invalid_type",
+                        format!("Invalid type for '{name}': expected an integer."),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// `limit` and `after`; `after` must be an ID of the listed kind.
     pub fn page(&self, kind: Kind) -> Result<PageRequest, ApiError> {
         let limit = match self.get("limit") {
@@ -272,6 +294,10 @@ impl Query {
             None | Some("") => None,
             Some(raw) => Some(kind.parse_openai(raw).ok_or(ServiceError::UnknownCursor)?),
         };
-        Ok(PageRequest { limit, after })
+        Ok(PageRequest {
+            limit,
+            after,
+            descending: false,
+        })
     }
 }

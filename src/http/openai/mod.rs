@@ -1,5 +1,7 @@
 //! The OpenAI Admin API dialect, mounted at `/v1`.
 
+mod admin_keys;
+mod api_keys;
 pub mod error;
 pub mod extract;
 mod projects;
@@ -34,6 +36,21 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{account}/api_keys"),
             post(service_accounts::create_key),
+        )
+        .route(&format!("{project}/api_keys"), get(api_keys::list))
+        .route(
+            &format!("{project}/api_keys/{{api_key_id}}"),
+            get(api_keys::retrieve)
+                .post(api_keys::update)
+                .delete(api_keys::delete),
+        )
+        .route(
+            "/organization/admin_api_keys",
+            get(admin_keys::list).post(admin_keys::create),
+        )
+        .route(
+            "/organization/admin_api_keys/{key_id}",
+            get(admin_keys::retrieve).delete(admin_keys::delete),
         )
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)

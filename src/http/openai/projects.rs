@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, Query};
+use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
 use super::render::{ListJson, ProjectJson};
 use crate::domain::ids::Kind;
 use crate::http::AppState;
@@ -27,11 +27,6 @@ pub struct ModifyBody {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
     external_key_id: Option<Option<String>>,
-}
-
-/// Distinguishes a field sent as `null` from one not sent at all.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 pub async fn create(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::ids::Kind;
-use crate::domain::model::{Project, ServiceAccount};
+use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
 use crate::domain::page::Page;
 use crate::domain::time::to_unix_seconds;
 use crate::service::IssuedKey;
@@ -145,5 +145,131 @@ impl DeletedJson {
             id,
             deleted: true,
         }
+    }
+}
+
+#[derive(Serialize)]
+pub struct KeyOwnerAccountJson {
+    id: String,
+    name: String,
+    created_at: i64,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct ProjectKeyOwnerJson {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    service_account: KeyOwnerAccountJson,
+}
+
+#[derive(Serialize)]
+pub struct ProjectApiKeyJson {
+    object: &'static str,
+    id: String,
+    name: String,
+    redacted_value: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+    scopes: Vec<String>,
+    owner_project_access: &'static str,
+    owner: ProjectKeyOwnerJson,
+}
+
+impl From<(ApiKey, ServiceAccount)> for ProjectApiKeyJson {
+    fn from((key, owner): (ApiKey, ServiceAccount)) -> Self {
+        Self {
+            object: "organization.project.api_key",
+            id: Kind::ApiKey.render_openai(&key.id),
+            name: key.name,
+            redacted_value: key.redacted_value,
+            created_at: to_unix_seconds(key.created_at),
+            last_used_at: key.last_used_at.map(to_unix_seconds),
+            expires_at: key.expires_at.map(to_unix_seconds),
+            scopes: key.scopes,
+            owner_project_access: if owner.role.has_project_access() {
+                "active"
+            } else {
+                "inactive"
+            },
+            owner: ProjectKeyOwnerJson {
+                kind: "service_account",
+                service_account: KeyOwnerAccountJson {
+                    id: Kind::ServiceAccount.render_openai(&owner.id),
+                    created_at: to_unix_seconds(owner.created_at),
+                    role: owner.role.as_str(),
+                    name: owner.name,
+                },
+            },
+        }
+    }
+}
+
+impl ProjectApiKeyJson {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// keyplane has no users: admin keys are owned by their organization.
+#[derive(Serialize)]
+pub struct AdminKeyOwnerJson {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    object: &'static str,
+    id: String,
+    name: String,
+    created_at: i64,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct AdminApiKeyJson {
+    object: &'static str,
+    id: String,
+    name: Option<String>,
+    redacted_value: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    owner: AdminKeyOwnerJson,
+    /// Only in the response that creates the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+impl AdminApiKeyJson {
+    pub fn new(key: ApiKey, org: &Organization) -> Self {
+        Self {
+            object: "organization.admin_api_key",
+            id: Kind::ApiKey.render_openai(&key.id),
+            name: Some(key.name),
+            redacted_value: key.redacted_value,
+            created_at: to_unix_seconds(key.created_at),
+            expires_at: key.expires_at.map(to_unix_seconds),
+            last_used_at: key.last_used_at.map(to_unix_seconds),
+            owner: AdminKeyOwnerJson {
+                kind: "organization",
+                object: "organization",
+                id: Kind::Organization.render_openai(&org.id),
+                name: org.name.clone(),
+                created_at: to_unix_seconds(org.created_at),
+                role: "owner",
+            },
+            value: None,
+        }
+    }
+
+    pub fn created(issued: IssuedKey, org: &Organization) -> Self {
+        let value = issued.value.expose().to_owned();
+        Self {
+            value: Some(value),
+            ..Self::new(issued.key, org)
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 }

@@ -1,0 +1,115 @@
+//! `/v1/organization/projects/{project_id}/api_keys…`: the keys of a project's service accounts.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
+use super::render::{DeletedJson, ListJson, ProjectApiKeyJson};
+use crate::domain::ids::{Id, Kind};
+use crate::domain::model::OwnerAccess;
+use crate::http::AppState;
+use crate::service::KeyChanges;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    /// Absent: unchanged; `null`: never expires.
+    #[serde(default, deserialize_with = "present")]
+    expires_in_seconds: Option<Option<i64>>,
+}
+
+fn ids(project_id: &str, key_id: &str) -> Result<(Id, Id), ApiError> {
+    Ok((
+        parse_id(Kind::Project, project_id)?,
+        parse_id(Kind::ApiKey, key_id)?,
+    ))
+}
+
+fn owner_access(query: &Query) -> Result<OwnerAccess, ApiError> {
+    match query.get("owner_project_access") {
+        None | Some("any") => Ok(OwnerAccess::Any),
+        Some("active") => Ok(OwnerAccess::Active),
+        Some("inactive") => Ok(OwnerAccess::Inactive),
+        Some(_) => Err(ApiError::bad_request(
+            Some("owner_project_access"),
+            "invalid_value",
+            "Invalid value for 'owner_project_access': expected one of 'active', 'inactive', 'any'.",
+        )),
+    }
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    ApiPath(project_id): ApiPath<String>,
+    query: Query,
+) -> ApiResult<ListJson<ProjectApiKeyJson>> {
+    let project = parse_id(Kind::Project, &project_id)?;
+    let page = query.page(Kind::ApiKey)?;
+    let access = owner_access(&query)?;
+    let keys = app
+        .service
+        .list_project_api_keys(&who, &project, access, &page)
+        .await?;
+    Ok(Json(ListJson::new(
+        keys,
+        ProjectApiKeyJson::from,
+        ProjectApiKeyJson::id,
+    )))
+}
+
+pub async fn retrieve(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    ApiPath((project_id, key_id)): ApiPath<(String, String)>,
+) -> ApiResult<ProjectApiKeyJson> {
+    let (project, key) = ids(&project_id, &key_id)?;
+    Ok(Json(
+        app.service
+            .project_api_key(&who, &project, &key)
+            .await?
+            .into(),
+    ))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    ApiPath((project_id, key_id)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> ApiResult<ProjectApiKeyJson> {
+    let (project, key) = ids(&project_id, &key_id)?;
+    let changes = KeyChanges {
+        scopes: body.scopes,
+        expires_in_seconds: body.expires_in_seconds,
+    };
+    Ok(Json(
+        app.service
+            .update_project_api_key(&who, &project, &key, changes)
+            .await?
+            .into(),
+    ))
+}
+
+/// Revokes the key. `?grace_period_seconds=N` keeps it working N more seconds (rotation).
+pub async fn delete(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    ApiPath((project_id, key_id)): ApiPath<(String, String)>,
+    query: Query,
+) -> ApiResult<DeletedJson> {
+    let (project, key) = ids(&project_id, &key_id)?;
+    let grace = query.integer("grace_period_seconds")?;
+    app.service
+        .delete_project_api_key(&who, &project, &key, grace)
+        .await?;
+    Ok(Json(DeletedJson::new(
+        "organization.project.api_key.deleted",
+        Kind::ApiKey.render_openai(&key),
+    )))
+}
