@@ -51,7 +51,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, "keyplane is serving");
-    serve_on(listener, service, shutdown_signal()).await?;
+    let flusher = tokio::spawn(flush_usage_periodically(service.clone()));
+    serve_on(listener, service.clone(), shutdown_signal()).await?;
+    flusher.abort();
+    // Uses recorded since the last periodic flush are not lost on a clean stop.
+    if let Err(e) = service.flush_usage().await {
+        tracing::warn!(error = %e, "could not record the last key uses");
+    }
     store.close().await;
     tracing::info!("keyplane stopped");
     Ok(())
@@ -86,6 +92,19 @@ async fn announce_bootstrap(
         }
     }
     Ok(())
+}
+
+/// How often batched `last_used_at` updates are written.
+const USAGE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn flush_usage_periodically(service: Service) {
+    let mut tick = tokio::time::interval(USAGE_FLUSH);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.flush_usage().await {
+            tracing::warn!(error = %e, "could not record key uses; will retry");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

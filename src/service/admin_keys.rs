@@ -5,7 +5,7 @@ use crate::domain::keys::{self, KeyHash, KeyKind, PlainKey};
 use crate::domain::model::{ApiKey, Organization};
 use crate::domain::names;
 use crate::domain::page::{Page, PageRequest};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
@@ -64,9 +64,10 @@ impl Service {
             Ok(_) => return fail(AuthFailure::WrongKind),
             Err(_) => return fail(AuthFailure::Malformed),
         }
-        let Some(key) = self.store.api_key_by_hash(&KeyHash::of(presented)).await? else {
+        let Some(ctx) = self.key_context(KeyHash::of(presented)).await? else {
             return fail(AuthFailure::Unknown);
         };
+        let key = &ctx.key;
         if key.kind != KeyKind::Admin {
             return fail(AuthFailure::WrongKind);
         }
@@ -77,9 +78,10 @@ impl Service {
         if key.is_expired_at(now) {
             return fail(AuthFailure::Expired);
         }
+        self.usage.touch(&key.id, now);
         Ok(Principal {
-            organization_id: key.organization_id,
-            key_id: key.id,
+            organization_id: key.organization_id.clone(),
+            key_id: key.id.clone(),
         })
     }
 
@@ -128,6 +130,7 @@ impl Service {
         )?;
         issued.key.expires_at = lifetime.map(|l| issued.key.created_at + l);
         self.store.insert_api_key(&issued.key).await?;
+        self.keys_changed(Change::Created(issued.key.hash)).await;
         Ok(issued)
     }
 
@@ -140,7 +143,7 @@ impl Service {
             .await
         {
             Ok(()) => {
-                self.keys_changed(super::Change::Key(id.clone()));
+                self.keys_changed(Change::Key(id.clone())).await;
                 Ok(())
             }
             Err(StoreError::Conflict(_)) => match self.admin_key(who, id).await {

@@ -5,6 +5,7 @@ use crate::domain::keys::{KeyKind, PlainKey};
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
+use crate::store::Change;
 
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
@@ -126,6 +127,7 @@ impl Service {
                 .explain_account_conflict(who, project_id, account_id, err)
                 .await);
         }
+        self.keys_changed(Change::Created(issued.key.hash)).await;
         Ok(issued)
     }
 }
@@ -201,7 +203,7 @@ impl Service {
         }
         match self.store.update_api_key(&key).await {
             Ok(()) => {
-                self.keys_changed(super::Change::Key(key.id.clone()));
+                self.keys_changed(Change::Key(key.id.clone())).await;
                 Ok((key, owner))
             }
             Err(crate::store::StoreError::Conflict(_)) => {
@@ -243,7 +245,7 @@ impl Service {
             .await
         {
             Ok(()) => {
-                self.keys_changed(super::Change::Key(key.id));
+                self.keys_changed(Change::Key(key.id)).await;
                 Ok(())
             }
             Err(crate::store::StoreError::Conflict(_)) => {

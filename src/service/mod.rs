@@ -9,8 +9,11 @@ mod admin_keys;
 mod api_keys;
 mod bootstrap;
 mod error;
+pub mod key_cache;
 mod projects;
 mod service_accounts;
+mod usage;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -18,7 +21,10 @@ use crate::domain::ids::Id;
 use crate::domain::keys::PlainKey;
 use crate::domain::model::ApiKey;
 use crate::domain::time::Clock;
-use crate::store::Store;
+use crate::store::{Change, Store, StoreEvent};
+
+use key_cache::{CacheSettings, KeyCache};
+use usage::UsageTracker;
 
 pub use admin_keys::AuthFailure;
 pub use api_keys::{KeyChanges, NewKey};
@@ -46,23 +52,55 @@ pub struct IssuedKey {
 pub struct Service {
     store: Arc<dyn Store>,
     clock: Clock,
-}
-
-/// Something that may change whether a key verifies. Caches drop what depends on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Key(Id),
-    ServiceAccount(Id),
-    Project(Id),
+    cache: Arc<KeyCache>,
+    usage: Arc<UsageTracker>,
 }
 
 impl Service {
+    /// A service over `store`. On a store shared by several nodes this starts following the
+    /// change feed (so it must run inside a tokio runtime); the cache is trusted only while
+    /// that feed is connected.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock }
+        Self::with_cache(store, clock, CacheSettings::default())
     }
 
-    /// Called after a committed change that can affect verification.
-    pub(crate) fn keys_changed(&self, _change: Change) {}
+    pub fn with_cache(store: Arc<dyn Store>, clock: Clock, settings: CacheSettings) -> Self {
+        let feed = store.subscribe();
+        let cache = Arc::new(KeyCache::new(settings, feed.is_none()));
+        if let Some(mut events) = feed {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    match event {
+                        StoreEvent::Changed(change) => cache.invalidate(&change),
+                        StoreEvent::Disconnected => cache.distrust(),
+                        StoreEvent::Resynced => cache.resync(),
+                    }
+                }
+            });
+        }
+        Self {
+            store,
+            clock,
+            cache,
+            usage: Arc::new(UsageTracker::default()),
+        }
+    }
+
+    /// The verification cache (for tests and metrics).
+    pub fn cache(&self) -> &KeyCache {
+        &self.cache
+    }
+
+    /// Called after a committed change that can affect verification: this node's cache drops
+    /// what depends on it at once, other nodes hear of it through the store. If telling them
+    /// fails, their cache TTL is the safety net.
+    pub(crate) async fn keys_changed(&self, change: Change) {
+        self.cache.invalidate(&change);
+        if let Err(e) = self.store.publish(&change).await {
+            tracing::warn!(error = %e, ?change, "could not publish a change to other nodes");
+        }
+    }
 
     pub fn clock(&self) -> &Clock {
         &self.clock

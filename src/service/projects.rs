@@ -4,7 +4,7 @@ use crate::domain::ids::{Id, Kind};
 use crate::domain::model::Project;
 use crate::domain::names;
 use crate::domain::page::{Page, PageRequest};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 
 use super::{Principal, Service, ServiceError, ServiceResult};
 
@@ -111,6 +111,7 @@ impl Service {
         if let Err(err) = self.store.update_project(&project).await {
             return Err(self.explain_conflict(who, id, err).await);
         }
+        self.keys_changed(Change::Project(project.id.clone())).await;
         Ok(project)
     }
 
@@ -131,6 +132,7 @@ impl Service {
         {
             Ok(()) => {
                 project.archived_at = Some(at);
+                self.keys_changed(Change::Project(project.id.clone())).await;
                 Ok(project)
             }
             // Someone else archived it meanwhile: report what is stored now.

@@ -4,6 +4,7 @@ use crate::domain::ids::{Id, Kind};
 use crate::domain::model::{Role, ServiceAccount};
 use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
+use crate::store::Change;
 
 use super::{IssuedKey, NewKey, Principal, Service, ServiceError, ServiceResult};
 
@@ -62,6 +63,9 @@ impl Service {
             .await
         {
             return Err(self.explain_conflict(who, project_id, err).await);
+        }
+        if let Some(k) = &key {
+            self.keys_changed(Change::Created(k.key.hash)).await;
         }
         Ok((account, key))
     }
@@ -123,6 +127,8 @@ impl Service {
                 .explain_account_conflict(who, project_id, id, err)
                 .await);
         }
+        self.keys_changed(Change::ServiceAccount(account.id.clone()))
+            .await;
         Ok(account)
     }
 
@@ -145,6 +151,7 @@ impl Service {
                 .explain_account_conflict(who, project_id, id, err)
                 .await);
         }
+        self.keys_changed(Change::ServiceAccount(id.clone())).await;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
 mod postgres;
+mod postgres_notify;
 mod rows;
 pub mod schema;
 mod sqlite;
@@ -68,6 +69,26 @@ pub enum StoreError {
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// Something that may change whether or how a key verifies; caches drop what depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Key(Id),
+    ServiceAccount(Id),
+    Project(Id),
+    /// A key was created: a cached "unknown" for its hash is now wrong.
+    Created(KeyHash),
+}
+
+/// What a multi-node store's change feed delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    Changed(Change),
+    /// The feed broke: changes may be missed until `Resynced`.
+    Disconnected,
+    /// The feed is back; anything cached before may be stale.
+    Resynced,
 }
 
 /// One stored row, as `keyplane export` moves it between installations: everything the store
@@ -165,6 +186,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes an admin key at `now`, only if another admin key of the organization stays
     /// usable: an organization can never lock itself out.
     async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()>;
+
+    /// Raises `last_used_at` of each key to at least the given time. Monotonic (`max`), so
+    /// batches from several nodes in any order lose nothing.
+    async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()>;
+    /// Tells the other nodes sharing this store that something affecting verification
+    /// changed. A no-op for a single-node store.
+    async fn publish(&self, change: &Change) -> StoreResult<()>;
+    /// Changes published by other nodes (and this one), if the backend has several nodes.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
+        None
+    }
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;

@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
 use super::rows::{corrupt, expect_one};
+use super::{postgres_notify, Change, StoreEvent};
 use super::{
     schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
@@ -385,6 +386,35 @@ impl Store for PostgresStore {
         expect_one(done.rows_affected(), "no other usable admin key")?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let ids: Vec<&str> = usage.iter().map(|(id, _)| id.as_str()).collect();
+        let times: Vec<i64> = usage.iter().map(|(_, at)| *at).collect();
+        // GREATEST ignores NULL and never moves backwards: batches from any node, in any
+        // order, leave the latest use.
+        sqlx::query(
+            "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, kp_ts(u.at)) \
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE k.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn publish(&self, change: &Change) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(postgres_notify::CHANNEL)
+            .bind(postgres_notify::encode(change))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
+        Some(postgres_notify::spawn_listener(self.pool.clone()))
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {

@@ -19,7 +19,7 @@ use sqlx::Row;
 
 use super::rows::{corrupt, expect_one};
 use super::{
-    schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
+    schema, Change, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
@@ -366,6 +366,26 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         expect_one(done.rows_affected(), "no other usable admin key")
+    }
+
+    async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for (id, at) in usage {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One process owns a SQLite file: its own cache is the only one to invalidate.
+    async fn publish(&self, _change: &Change) -> StoreResult<()> {
+        Ok(())
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {

@@ -91,6 +91,7 @@ impl TestApp {
             // An existing installation: tests that use it authenticate with their own keys.
             Bootstrapped::AlreadyInitialised => String::new(),
         };
+        wait_until_trusted(&service).await;
         let router = router(AppState {
             service: service.clone(),
         });
@@ -181,6 +182,19 @@ impl TestApp {
             key["value"].as_str().unwrap().to_owned(),
             key["id"].as_str().unwrap().to_owned(),
         )
+    }
+}
+
+/// On a multi-node store the verification cache is trusted only once the change feed is
+/// listening; tests that exercise the cache start from there.
+pub async fn wait_until_trusted(service: &Service) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !service.cache().is_trusted() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change feed never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

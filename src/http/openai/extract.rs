@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = bearer_token(parts)?;
+        let presented = bearer_token(&parts.headers)?;
         match state.service.authenticate_admin(presented).await {
             Ok(principal) => Ok(AdminAuth(principal)),
             Err(ServiceError::Unauthenticated(why)) => {
@@ -31,8 +31,9 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(raw) = parts.headers.get(header::AUTHORIZATION) else {
+/// The token of `Authorization: Bearer …` (scheme case-insensitive), if the header is there.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let raw = raw

@@ -7,8 +7,9 @@ pub mod extract;
 mod projects;
 mod render;
 mod service_accounts;
+mod verify;
 
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::http::AppState;
@@ -52,6 +53,9 @@ pub fn routes() -> Router<AppState> {
             "/organization/admin_api_keys/{key_id}",
             get(admin_keys::retrieve).delete(admin_keys::delete),
         )
+        .route("/auth/check", any(verify::check))
+        .route("/auth/check/{*path}", any(verify::check))
+        .route("/keys/verify", post(verify::verify))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
 }

@@ -1,0 +1,182 @@
+//! Verification endpoints: `/v1/auth/check` for gateways (nginx `auth_request`, Traefik
+//! `forwardAuth`, Envoy `ext_authz`) and `/v1/keys/verify` for services holding an admin key.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{bearer_token, AdminAuth, JsonBody};
+use crate::domain::ids::Kind;
+use crate::domain::time::to_unix_seconds;
+use crate::http::AppState;
+use crate::service::key_cache::KeyContext;
+use crate::service::verification::{Reason, Verdict};
+use crate::service::AuthFailure;
+
+static ORGANIZATION: HeaderName = HeaderName::from_static("x-keyplane-organization");
+static PROJECT: HeaderName = HeaderName::from_static("x-keyplane-project");
+static SERVICE_ACCOUNT: HeaderName = HeaderName::from_static("x-keyplane-service-account");
+static KEY_ID: HeaderName = HeaderName::from_static("x-keyplane-key-id");
+static SCOPES: HeaderName = HeaderName::from_static("x-keyplane-scopes");
+
+/// Any method, any sub-path (Envoy appends the original path): 204 with the key's identity in
+/// `X-Keyplane-*` headers, or 401 in the OpenAI envelope. The key itself is never echoed.
+pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let presented = match bearer_token(&headers)? {
+        Some(k) => k,
+        None => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
+    };
+    match app.service.verify_key(presented).await? {
+        Verdict::Valid(ctx) => Ok(identity(&ctx)),
+        Verdict::Invalid(reason) => Err(refusal(reason)),
+    }
+}
+
+fn identity(ctx: &KeyContext) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    let mut put = |name: &HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name.clone(), v);
+        }
+    };
+    let key = &ctx.key;
+    put(
+        &ORGANIZATION,
+        Kind::Organization.render_openai(&key.organization_id),
+    );
+    if let Some(p) = &key.project_id {
+        put(&PROJECT, Kind::Project.render_openai(p));
+    }
+    if let Some(a) = &key.service_account_id {
+        put(&SERVICE_ACCOUNT, Kind::ServiceAccount.render_openai(a));
+    }
+    put(&KEY_ID, Kind::ApiKey.render_openai(&key.id));
+    put(&SCOPES, key.scopes.join(","));
+    res
+}
+
+fn refusal(reason: Reason) -> ApiError {
+    match reason {
+        Reason::Expired => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("expired_api_key"),
+            "The API key has expired.",
+        ),
+        Reason::ProjectArchived => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("project_archived"),
+            "The API key's project is archived.",
+        ),
+        Reason::Revoked => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_api_key"),
+            "The API key has been revoked.",
+        ),
+        Reason::Unknown | Reason::Malformed => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_api_key"),
+            "Incorrect API key provided.",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerifyBody {
+    key: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum VerifyJson {
+    Valid {
+        valid: bool,
+        key: Box<KeyJson>,
+        service_account: Option<AccountJson>,
+        project: Option<ProjectRefJson>,
+    },
+    Invalid {
+        valid: bool,
+        reason: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+pub struct KeyJson {
+    id: String,
+    name: String,
+    redacted_value: String,
+    scopes: Vec<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct AccountJson {
+    id: String,
+    name: String,
+    role: &'static str,
+    created_at: i64,
+}
+
+#[derive(Serialize)]
+pub struct ProjectRefJson {
+    id: String,
+    name: String,
+    status: &'static str,
+}
+
+fn describe(ctx: &KeyContext) -> VerifyJson {
+    let k = &ctx.key;
+    VerifyJson::Valid {
+        valid: true,
+        key: Box::new(KeyJson {
+            id: Kind::ApiKey.render_openai(&k.id),
+            name: k.name.clone(),
+            redacted_value: k.redacted_value.clone(),
+            scopes: k.scopes.clone(),
+            created_at: to_unix_seconds(k.created_at),
+            expires_at: k.expires_at.map(to_unix_seconds),
+            last_used_at: k.last_used_at.map(to_unix_seconds),
+        }),
+        service_account: ctx.account.as_ref().map(|a| AccountJson {
+            id: Kind::ServiceAccount.render_openai(&a.id),
+            name: a.name.clone(),
+            role: a.role.as_str(),
+            created_at: to_unix_seconds(a.created_at),
+        }),
+        project: ctx.project.as_ref().map(|p| ProjectRefJson {
+            id: Kind::Project.render_openai(&p.id),
+            name: p.name.clone(),
+            status: if p.is_archived() {
+                "archived"
+            } else {
+                "active"
+            },
+        }),
+    }
+}
+
+/// `{"key": "…"}` → whether it is valid and whose it is. Keys of other organizations are
+/// "unknown" to the caller, like every other object of theirs.
+pub async fn verify(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> Result<Json<VerifyJson>, ApiError> {
+    let invalid = |reason: Reason| VerifyJson::Invalid {
+        valid: false,
+        reason: reason.as_str(),
+    };
+    Ok(Json(
+        match app.service.verify_key(body.key.trim()).await? {
+            Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
+            Verdict::Valid(_) => invalid(Reason::Unknown),
+            Verdict::Invalid(reason) => invalid(reason),
+        },
+    ))
+}

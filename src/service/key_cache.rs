@@ -1,0 +1,358 @@
+//! The verification cache of one node.
+//!
+//! - **Positive**: verified keys by hash, with what a verdict needs (expiry and revocation are
+//!   judged at each request, so a key stops at exactly its second). Bounded; entries older than
+//!   the TTL are refetched, a safety net behind explicit invalidation.
+//! - **Negative**: hashes the store does not know, so repeating an unknown (well-formed) key
+//!   does not reach the store again. Bounded by a ring: the oldest entry leaves first.
+//! - **Trust**: on a multi-node store the cache is trusted only while the change feed is
+//!   connected; untrusted, every verification reads the store.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::domain::keys::KeyHash;
+use crate::domain::model::{ApiKey, Project, ServiceAccount};
+use crate::domain::time::Millis;
+use crate::store::Change;
+
+/// Everything needed to judge and describe a key, as read from the store.
+#[derive(Debug, Clone)]
+pub struct KeyContext {
+    pub key: ApiKey,
+    pub account: Option<ServiceAccount>,
+    pub project: Option<Project>,
+}
+
+struct Entry {
+    ctx: Arc<KeyContext>,
+    fetched_at: Millis,
+}
+
+/// A snapshot of the invalidation counters (positive, negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64, u64);
+
+pub enum Lookup {
+    Hit(Arc<KeyContext>),
+    KnownUnknown,
+    Miss,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CacheSettings {
+    pub capacity: usize,
+    pub negative_capacity: usize,
+    pub ttl: Millis,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            capacity: 250_000,
+            negative_capacity: 100_000,
+            ttl: 30_000,
+        }
+    }
+}
+
+pub struct KeyCache {
+    settings: CacheSettings,
+    positive: RwLock<HashMap<KeyHash, Entry>>,
+    negative: Mutex<Negative>,
+    trusted: AtomicBool,
+    /// Bumped by every invalidation: a store read that started before one must not be cached.
+    /// Two counters, because a new key only makes cached "unknown"s stale, and nodes hear of
+    /// new keys all the time.
+    generation: AtomicU64,
+    negative_generation: AtomicU64,
+}
+
+#[derive(Default)]
+struct Negative {
+    set: HashSet<KeyHash>,
+    order: VecDeque<(KeyHash, Millis)>,
+}
+
+impl KeyCache {
+    pub fn new(settings: CacheSettings, trusted: bool) -> Self {
+        Self {
+            settings,
+            positive: RwLock::new(HashMap::new()),
+            negative: Mutex::new(Negative::default()),
+            trusted: AtomicBool::new(trusted),
+            generation: AtomicU64::new(0),
+            negative_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Read before a store lookup and handed back to `insert` / `insert_unknown`.
+    pub fn generation(&self) -> Generation {
+        Generation(
+            self.generation.load(Ordering::Acquire),
+            self.negative_generation.load(Ordering::Acquire),
+        )
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    pub fn lookup(&self, hash: &KeyHash, now: Millis) -> Lookup {
+        if !self.is_trusted() {
+            return Lookup::Miss;
+        }
+        // A poisoned lock only means another thread panicked mid-update; the map is still a
+        // valid cache, so keep using it rather than fail verification.
+        let positive = self.positive.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = positive.get(hash) {
+            if now - e.fetched_at < self.settings.ttl {
+                return Lookup::Hit(e.ctx.clone());
+            }
+            return Lookup::Miss;
+        }
+        drop(positive);
+        let negative = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        if negative.set.contains(hash) {
+            Lookup::KnownUnknown
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    /// Ignored while untrusted, or when an invalidation happened since `generation` was read:
+    /// what was read may already be stale.
+    pub fn insert(&self, hash: KeyHash, ctx: Arc<KeyContext>, now: Millis, seen: Generation) {
+        let fresh = || self.is_trusted() && self.generation.load(Ordering::Acquire) == seen.0;
+        if !fresh() {
+            return;
+        }
+        let mut positive = self.positive.write().unwrap_or_else(|e| e.into_inner());
+        if !fresh() {
+            return;
+        }
+        if positive.len() >= self.settings.capacity {
+            // Full: drop the oldest tenth in one pass (rare; keeps the bound hard).
+            let mut ages: Vec<Millis> = positive.values().map(|e| e.fetched_at).collect();
+            let cut = ages.len() / 10;
+            ages.select_nth_unstable(cut);
+            let threshold = ages[cut];
+            positive.retain(|_, e| e.fetched_at > threshold);
+        }
+        positive.insert(
+            hash,
+            Entry {
+                ctx,
+                fetched_at: now,
+            },
+        );
+    }
+
+    pub fn insert_unknown(&self, hash: KeyHash, now: Millis, seen: Generation) {
+        let fresh =
+            || self.is_trusted() && self.negative_generation.load(Ordering::Acquire) == seen.1;
+        if !fresh() {
+            return;
+        }
+        let mut n = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        if !fresh() {
+            return;
+        }
+        // Expired entries and overflow leave from the front.
+        while let Some((old, at)) = n.order.front().copied() {
+            if n.order.len() < self.settings.negative_capacity && now - at < self.settings.ttl {
+                break;
+            }
+            n.order.pop_front();
+            n.set.remove(&old);
+        }
+        if n.set.insert(hash) {
+            n.order.push_back((hash, now));
+        }
+    }
+
+    pub fn invalidate(&self, change: &Change) {
+        let counter = match change {
+            Change::Created(_) => &self.negative_generation,
+            _ => &self.generation,
+        };
+        counter.fetch_add(1, Ordering::AcqRel);
+        match change {
+            Change::Created(hash) => {
+                let mut n = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+                if n.set.remove(hash) {
+                    n.order.retain(|(h, _)| h != hash);
+                }
+            }
+            Change::Key(id) => self.retain(|c| &c.key.id != id),
+            Change::ServiceAccount(id) => {
+                self.retain(|c| c.key.service_account_id.as_ref() != Some(id))
+            }
+            Change::Project(id) => self.retain(|c| c.key.project_id.as_ref() != Some(id)),
+        }
+    }
+
+    fn retain(&self, keep: impl Fn(&KeyContext) -> bool) {
+        let mut positive = self.positive.write().unwrap_or_else(|e| e.into_inner());
+        positive.retain(|_, e| keep(&e.ctx));
+    }
+
+    /// The change feed broke: stop answering from memory.
+    pub fn distrust(&self) {
+        self.trusted.store(false, Ordering::Release);
+        self.clear();
+    }
+
+    /// The change feed is back: start from empty and trust again.
+    pub fn resync(&self) {
+        self.clear();
+        self.trusted.store(true, Ordering::Release);
+    }
+
+    fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.negative_generation.fetch_add(1, Ordering::AcqRel);
+        self.positive
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let mut n = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        n.set.clear();
+        n.order.clear();
+    }
+
+    pub fn len(&self) -> (usize, usize) {
+        let p = self
+            .positive
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let n = self
+            .negative
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set
+            .len();
+        (p, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::Id;
+    use crate::domain::keys::KeyKind;
+
+    fn ctx(id: &str) -> Arc<KeyContext> {
+        let id = Id::parse(id).unwrap();
+        Arc::new(KeyContext {
+            key: ApiKey {
+                id: id.clone(),
+                organization_id: id.clone(),
+                kind: KeyKind::ServiceAccount,
+                project_id: Some(id.clone()),
+                service_account_id: Some(id),
+                name: "k".into(),
+                scopes: vec![],
+                hash: KeyHash::of("x"),
+                redacted_value: String::new(),
+                created_at: 0,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            account: None,
+            project: None,
+        })
+    }
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn hits_expire_after_the_ttl_and_invalidation_is_targeted() {
+        let c = KeyCache::new(
+            CacheSettings {
+                ttl: 100,
+                ..Default::default()
+            },
+            true,
+        );
+        let g = c.generation();
+        c.insert(KeyHash::of("a"), ctx(A), 0, g);
+        c.insert(KeyHash::of("b"), ctx(B), 0, g);
+        assert!(matches!(c.lookup(&KeyHash::of("a"), 99), Lookup::Hit(_)));
+        assert!(matches!(c.lookup(&KeyHash::of("a"), 100), Lookup::Miss));
+        c.invalidate(&Change::Project(Id::parse(A).unwrap()));
+        assert!(matches!(c.lookup(&KeyHash::of("a"), 1), Lookup::Miss));
+        assert!(matches!(c.lookup(&KeyHash::of("b"), 1), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn the_negative_cache_is_bounded_and_cleared_by_creation() {
+        let c = KeyCache::new(
+            CacheSettings {
+                negative_capacity: 3,
+                ..Default::default()
+            },
+            true,
+        );
+        for i in 0..10 {
+            c.insert_unknown(KeyHash::of(&i.to_string()), 0, c.generation());
+        }
+        assert!(c.len().1 <= 3);
+        assert!(matches!(
+            c.lookup(&KeyHash::of("9"), 0),
+            Lookup::KnownUnknown
+        ));
+        assert!(matches!(c.lookup(&KeyHash::of("0"), 0), Lookup::Miss));
+        c.invalidate(&Change::Created(KeyHash::of("9")));
+        assert!(matches!(c.lookup(&KeyHash::of("9"), 0), Lookup::Miss));
+    }
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let c = KeyCache::new(CacheSettings::default(), true);
+        let before = c.generation();
+        c.invalidate(&Change::Key(Id::parse(A).unwrap()));
+        c.invalidate(&Change::Created(KeyHash::of("u")));
+        c.insert(KeyHash::of("a"), ctx(A), 0, before);
+        c.insert_unknown(KeyHash::of("u"), 0, before);
+        assert_eq!(c.len(), (0, 0));
+        // A new key elsewhere does not stop a positive entry from being cached.
+        let before = c.generation();
+        c.invalidate(&Change::Created(KeyHash::of("v")));
+        c.insert(KeyHash::of("a"), ctx(A), 0, before);
+        assert_eq!(c.len(), (1, 0));
+    }
+
+    #[test]
+    fn the_positive_cache_is_bounded() {
+        let c = KeyCache::new(
+            CacheSettings {
+                capacity: 10,
+                ..Default::default()
+            },
+            true,
+        );
+        for i in 0..100 {
+            c.insert(KeyHash::of(&i.to_string()), ctx(A), i, c.generation());
+        }
+        assert!(c.len().0 <= 10);
+        assert!(matches!(c.lookup(&KeyHash::of("99"), 99), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn an_untrusted_cache_answers_nothing_and_stores_nothing() {
+        let c = KeyCache::new(CacheSettings::default(), true);
+        c.insert(KeyHash::of("a"), ctx(A), 0, c.generation());
+        c.distrust();
+        assert!(matches!(c.lookup(&KeyHash::of("a"), 0), Lookup::Miss));
+        let g = c.generation();
+        c.insert(KeyHash::of("a"), ctx(A), 0, g);
+        c.insert_unknown(KeyHash::of("u"), 0, g);
+        c.resync();
+        assert_eq!(c.len(), (0, 0));
+    }
+}

@@ -1,0 +1,127 @@
+//! Verification: is this presented key valid, and whose is it? The hot path of gateways.
+//!
+//! Order of work, cheapest first: the checksum (a typo or a made-up key never reaches memory
+//! or the store), the cache (positive or negative), then one store read whose result is cached.
+//! The verdict is computed at each request from the cached facts, so a key expires at exactly
+//! its second without any invalidation.
+
+use std::sync::Arc;
+
+use crate::domain::keys::{self, KeyHash, KeyKind};
+use crate::domain::time::Millis;
+
+use super::key_cache::{KeyContext, Lookup};
+use super::{Service, ServiceResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Unknown,
+    Malformed,
+    Expired,
+    Revoked,
+    ProjectArchived,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unknown => "unknown",
+            Reason::Malformed => "malformed",
+            Reason::Expired => "expired",
+            Reason::Revoked => "revoked",
+            Reason::ProjectArchived => "project_archived",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Valid(Arc<KeyContext>),
+    Invalid(Reason),
+}
+
+/// Judges a key at `now`. Revocation outranks expiry, which outranks an archived project.
+pub fn judge(ctx: &Arc<KeyContext>, now: Millis) -> Verdict {
+    let account_gone = ctx.key.service_account_id.is_some() && ctx.account.is_none();
+    if ctx.key.is_revoked_at(now) || account_gone {
+        return Verdict::Invalid(Reason::Revoked);
+    }
+    if ctx.key.is_expired_at(now) {
+        return Verdict::Invalid(Reason::Expired);
+    }
+    if ctx.project.as_ref().is_some_and(|p| p.is_archived()) {
+        return Verdict::Invalid(Reason::ProjectArchived);
+    }
+    Verdict::Valid(ctx.clone())
+}
+
+impl Service {
+    /// Verifies a service-account key (admin keys authenticate the admin API only and are
+    /// "unknown" here). Store trouble is an error (503), never a verdict.
+    pub async fn verify_key(&self, presented: &str) -> ServiceResult<Verdict> {
+        match keys::parse(presented) {
+            Ok(KeyKind::ServiceAccount) => {}
+            Ok(KeyKind::Admin) => return Ok(Verdict::Invalid(Reason::Unknown)),
+            Err(_) => return Ok(Verdict::Invalid(Reason::Malformed)),
+        }
+        let Some(ctx) = self.key_context(KeyHash::of(presented)).await? else {
+            return Ok(Verdict::Invalid(Reason::Unknown));
+        };
+        if ctx.key.kind != KeyKind::ServiceAccount {
+            return Ok(Verdict::Invalid(Reason::Unknown));
+        }
+        let now = self.clock.now();
+        let verdict = judge(&ctx, now);
+        if let Verdict::Valid(_) = verdict {
+            self.usage.touch(&ctx.key.id, now);
+        }
+        Ok(verdict)
+    }
+
+    /// The key with this hash and its owner and project, from the cache or the store.
+    pub(super) async fn key_context(
+        &self,
+        hash: KeyHash,
+    ) -> ServiceResult<Option<Arc<KeyContext>>> {
+        let now = self.clock.now();
+        let generation = self.cache.generation();
+        match self.cache.lookup(&hash, now) {
+            Lookup::Hit(ctx) => return Ok(Some(ctx)),
+            Lookup::KnownUnknown => return Ok(None),
+            Lookup::Miss => {}
+        }
+        let Some(key) = self.store.api_key_by_hash(&hash).await? else {
+            self.cache.insert_unknown(hash, now, generation);
+            return Ok(None);
+        };
+        let account = match &key.service_account_id {
+            Some(id) => self.store.service_account(&key.organization_id, id).await?,
+            None => None,
+        };
+        let project = match &key.project_id {
+            Some(id) => self.store.project(&key.organization_id, id).await?,
+            None => None,
+        };
+        let ctx = Arc::new(KeyContext {
+            key,
+            account,
+            project,
+        });
+        self.cache.insert(hash, ctx.clone(), now, generation);
+        Ok(Some(ctx))
+    }
+
+    /// Writes the batched `last_used_at` updates; called periodically and at shutdown.
+    pub async fn flush_usage(&self) -> ServiceResult<usize> {
+        let batch = self.usage.take(self.clock.now());
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        if let Err(e) = self.store.record_key_usage(&batch).await {
+            self.usage.restore(batch);
+            return Err(e.into());
+        }
+        Ok(n)
+    }
+}
