@@ -175,3 +175,258 @@ async fn a_stuck_database_answers_503_within_the_statement_timeout() {
         .await;
     assert_eq!(status, 200, "recovers once the database does");
 }
+
+/// A node with its own store connection pool, service (cache, change feed) and router.
+struct FullNode {
+    service: Service,
+    router: axum::Router,
+}
+
+impl FullNode {
+    async fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        let service = Service::new(store, clock);
+        common::wait_until_trusted(&service).await;
+        let router = router(AppState {
+            service: service.clone(),
+        });
+        FullNode { service, router }
+    }
+
+    async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        Node(self.router.clone())
+            .call(method, path, key, body)
+            .await
+    }
+
+    async fn check(&self, key: &str) -> u16 {
+        self.call("GET", "/v1/auth/check", key, None).await.0
+    }
+}
+
+/// Polls until every node refuses `key`; returns how long that took.
+async fn until_refused_everywhere(nodes: &[&FullNode], key: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for n in nodes {
+            all &= n.check(key).await == 401;
+        }
+        if all {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a node kept accepting a dead key"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn three_nodes(db: &TestStore) -> (FullNode, FullNode, FullNode, String) {
+    let a = FullNode::new(db.store.clone(), Clock::system()).await;
+    let Bootstrapped::Created { key, .. } = a.service.bootstrap(None).await.unwrap() else {
+        panic!("not bootstrapped")
+    };
+    let b = FullNode::new(db.another_node().await, Clock::system()).await;
+    let c = FullNode::new(db.another_node().await, Clock::system()).await;
+    (a, b, c, key.expose().to_owned())
+}
+
+async fn new_key(node: &FullNode, admin: &str, project: &str) -> (String, String, String) {
+    let (s, sa) = node
+        .call(
+            "POST",
+            &format!("/v1/organization/projects/{project}/service_accounts"),
+            admin,
+            Some(json!({"name": "svc"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    (
+        sa["id"].as_str().unwrap().to_owned(),
+        sa["api_key"]["value"].as_str().unwrap().to_owned(),
+        sa["api_key"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_change_on_one_node_stops_the_key_on_every_node_within_a_second() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let (a, b, c, admin) = three_nodes(&db).await;
+    let (_, p) = a
+        .call(
+            "POST",
+            "/v1/organization/projects",
+            &admin,
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let p = p["id"].as_str().unwrap().to_owned();
+
+    // Created on A, verified (and so cached) on B and C, deleted on C.
+    let (_, key, key_id) = new_key(&a, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    let (s, _) = c
+        .call(
+            "DELETE",
+            &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+
+    // Expired by an update on B.
+    let (_, key, key_id) = new_key(&a, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    b.call(
+        "POST",
+        &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+        &admin,
+        Some(json!({"expires_in_seconds": 1})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+
+    // Account deleted on A.
+    let (sa, key, _) = new_key(&b, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    a.call(
+        "DELETE",
+        &format!("/v1/organization/projects/{p}/service_accounts/{sa}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(until_refused_everywhere(&[&a, &b, &c], &key).await < Duration::from_secs(1));
+
+    // Project archived on C.
+    let (_, key, _) = new_key(&a, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    c.call(
+        "POST",
+        &format!("/v1/organization/projects/{p}/archive"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(until_refused_everywhere(&[&a, &b, &c], &key).await < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_cut_notification_connection_does_not_let_a_dead_key_through() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let (a, b, c, admin) = three_nodes(&db).await;
+    let (_, p) = a
+        .call(
+            "POST",
+            "/v1/organization/projects",
+            &admin,
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let p = p["id"].as_str().unwrap().to_owned();
+    let url = db.pg.as_ref().unwrap().url.clone();
+    let mut ops = sqlx::PgConnection::connect(&url).await.unwrap();
+    let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()";
+
+    for round in 0..2 {
+        let (_, key, key_id) = new_key(&a, &admin, &p).await;
+        for n in [&a, &b, &c] {
+            assert_eq!(n.check(&key).await, 204);
+        }
+        // Every node loses its change feed; the delete on C is announced to nobody.
+        let cut_count = sqlx::query(cut)
+            .execute(&mut ops)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert!(cut_count >= 3, "round {round}: cut {cut_count} listeners");
+        let (s, _) = c
+            .call(
+                "DELETE",
+                &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "round {round}: took {took:?}"
+        );
+        // The feeds come back and the caches are trusted (and used) again.
+        for n in [&a, &b, &c] {
+            common::wait_until_trusted(&n.service).await;
+        }
+    }
+    // After reconnecting, invalidation by notification works as before.
+    let (_, key, key_id) = new_key(&a, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    b.call(
+        "DELETE",
+        &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(until_refused_everywhere(&[&a, &b, &c], &key).await < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn last_used_at_batches_from_several_nodes_keep_the_latest_use() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    const T0: i64 = 1_800_000_000_000;
+    let a = FullNode::new(db.store.clone(), Clock::fixed(T0 + 1_000)).await;
+    let Bootstrapped::Created { key, .. } = a.service.bootstrap(None).await.unwrap() else {
+        panic!()
+    };
+    let admin = key.expose().to_owned();
+    let b = FullNode::new(db.another_node().await, Clock::fixed(T0 + 5_000)).await;
+    let (_, p) = a
+        .call(
+            "POST",
+            "/v1/organization/projects",
+            &admin,
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let p = p["id"].as_str().unwrap().to_owned();
+    let (_, key, key_id) = new_key(&a, &admin, &p).await;
+    assert_eq!(a.check(&key).await, 204);
+    assert_eq!(b.check(&key).await, 204);
+    // The later use is written first; the earlier batch must not move it back.
+    b.service.flush_usage().await.unwrap();
+    a.service.flush_usage().await.unwrap();
+    let (_, k) = a
+        .call(
+            "GET",
+            &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(k["last_used_at"], (T0 + 5_000) / 1000);
+}
