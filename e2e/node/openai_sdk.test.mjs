@@ -731,3 +731,53 @@ test('errors: list parameter validation (limit, after)', async () => {
   e = await expectError(sas.list(pid, { after: fakeId('svc_acct_') }), OpenAI.BadRequestError, 400);
   assert.equal(e.param, 'after');
 });
+
+// ------------------------------------------------------------------ keys and verification
+
+async function gatewayCheck(key) {
+  const headers = key === undefined ? {} : { Authorization: `Bearer ${key}` };
+  const r = await fetch(`${server.baseURL}/auth/check`, { headers, signal: AbortSignal.timeout(10_000) });
+  const text = await r.text();
+  if (key) assert.ok(!text.includes(key), 'a refused key was echoed');
+  return r;
+}
+
+test('keys: project API keys list, delete one key, verification follows', async () => {
+  const o = org();
+  const project = await o.projects.create({ name: uniqueName('node-keys') });
+  const sa = await o.projects.serviceAccounts.create(project.id, { name: 'worker' });
+  const second = await o.projects.serviceAccounts.apiKeys.create(sa.id, { project_id: project.id, name: 'next' });
+  const listed = await collect(o.projects.apiKeys.list(project.id, { limit: 1 }));
+  assert.deepEqual(listed.map((k) => k.id), [sa.api_key.id, second.id]);
+  assert.equal(listed[0].owner.type, 'service_account');
+  assert.equal(listed[0].owner.service_account.id, sa.id);
+  const one = await o.projects.apiKeys.retrieve(second.id, { project_id: project.id });
+  assert.equal(one.redacted_value.startsWith('sk-svcacct-'), true);
+
+  const ok = await gatewayCheck(sa.api_key.value);
+  assert.equal(ok.status, 204);
+  assert.equal(ok.headers.get('x-keyplane-service-account'), sa.id);
+  assert.equal(ok.headers.get('x-keyplane-key-id'), sa.api_key.id);
+  const del = await o.projects.apiKeys.delete(sa.api_key.id, { project_id: project.id });
+  assert.equal(del.deleted, true);
+  assert.equal((await gatewayCheck(sa.api_key.value)).status, 401, 'deleted key refused at once');
+  assert.equal((await gatewayCheck(second.value)).status, 204, 'the rotated-in key still works');
+  assert.equal((await gatewayCheck(makeKey('sk-svcacct-'))).status, 401);
+  assert.equal((await gatewayCheck(undefined)).status, 401);
+});
+
+test('keys: admin API keys create, list both orders, retrieve, delete', async () => {
+  const admin = org().adminAPIKeys;
+  const created = await admin.create({ name: uniqueName('node-ci'), expires_in_seconds: 600 });
+  assert.ok(created.value.startsWith('sk-admin-'));
+  const asNew = makeClient(created.value).admin.organization;
+  assert.ok((await collect(asNew.projects.list({ include_archived: true }))).length >= 1);
+  const desc = await collect(admin.list({ order: 'desc', limit: 1 }));
+  assert.equal(desc[0].id, created.id);
+  assert.equal(new Set(desc.map((k) => k.id)).size, desc.length);
+  const got = await admin.retrieve(created.id);
+  assert.equal(got.value, undefined);
+  await admin.delete(created.id);
+  await expectError(asNew.projects.list(), OpenAI.AuthenticationError, 401);
+  await expectError(admin.retrieve(created.id), OpenAI.NotFoundError, 404);
+});
