@@ -1,6 +1,7 @@
 //! Gives every request an `x-request-id`, and logs one line per request under it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::Request;
@@ -15,19 +16,33 @@ use crate::domain::random;
 pub struct RequestId(pub String);
 
 impl RequestId {
+    /// `req_` + a per-process random prefix + a counter: unique without a syscall per request
+    /// (request ids are correlation handles, not secrets).
     fn generate() -> Self {
-        let mut bytes = [0u8; 12];
-        if random::fill(&mut bytes).is_err() {
-            // A request id need not be secret; never fail a request for want of one.
-            static FALLBACK: AtomicU64 = AtomicU64::new(0);
-            bytes[..8].copy_from_slice(&FALLBACK.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        }
-        let mut s = String::with_capacity(4 + 24);
+        static PREFIX: OnceLock<u32> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| {
+            let mut b = [0u8; 4];
+            // Without the OS random source, fall back to the start time: still distinct enough.
+            if random::fill(&mut b).is_err() {
+                b = (std::process::id() ^ crate::domain::time::Clock::system().now() as u32)
+                    .to_be_bytes();
+            }
+            u32::from_be_bytes(b)
+        });
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut s = String::with_capacity(4 + 8 + 16);
         s.push_str("req_");
-        for b in bytes {
-            s.push_str(&format!("{b:02x}"));
-        }
+        push_hex(&mut s, u64::from(prefix), 8);
+        push_hex(&mut s, n, 16);
         Self(s)
+    }
+}
+
+fn push_hex(s: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        s.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
     }
 }
 

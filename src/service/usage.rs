@@ -29,8 +29,13 @@ impl UsageTracker {
         if u.written.get(key).is_some_and(|w| now - w < WRITE_INTERVAL) {
             return;
         }
-        let t = u.pending.entry(key.clone()).or_insert(now);
-        *t = (*t).max(now);
+        // `get_mut` first: the common case (already pending) must not allocate.
+        match u.pending.get_mut(key) {
+            Some(t) => *t = (*t).max(now),
+            None => {
+                u.pending.insert(key.clone(), now);
+            }
+        }
     }
 
     /// The batch to write now.
