@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::rows::{corrupt, expect_one};
+use super::rows::{attach_owners, corrupt, expect_one};
 use super::{postgres_notify, Change, StoreEvent};
 use super::{
     schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
@@ -283,28 +283,14 @@ impl Store for PostgresStore {
             .filter_map(|k| k.service_account_id.as_ref().map(Id::to_string))
             .collect();
         let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id = ANY($1)");
-        let mut owners = std::collections::HashMap::new();
-        for row in sqlx::query(&sql)
+        let owners = sqlx::query(&sql)
             .bind(&owner_ids)
             .fetch_all(&self.pool)
             .await?
-        {
-            let a = account_row(&row)?;
-            owners.insert(a.id.clone(), a);
-        }
-        let mut items = Vec::with_capacity(page.items.len());
-        for key in page.items {
-            let owner = key
-                .service_account_id
-                .as_ref()
-                .and_then(|id| owners.get(id).cloned())
-                .ok_or_else(|| corrupt("service_account_id"))?;
-            items.push((key, owner));
-        }
-        Ok(Page {
-            items,
-            has_more: page.has_more,
-        })
+            .iter()
+            .map(account_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        attach_owners(page, owners)
     }
 
     async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>> {

@@ -3,7 +3,11 @@
 //! longer than the bodies; only the column that differs in type (scopes: JSON text in SQLite,
 //! `text[]` in PostgreSQL) is decoded by the backend itself.
 
+use std::collections::HashMap;
+
 use super::{StoreError, StoreResult};
+use crate::domain::model::{ApiKey, ServiceAccount};
+use crate::domain::page::Page;
 
 pub(super) fn corrupt(col: &'static str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
@@ -16,6 +20,27 @@ pub(super) fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
     } else {
         Err(StoreError::Conflict(why))
     }
+}
+
+/// Pairs each key of a page with its owning account (fetched in one query by the backend).
+pub(super) fn attach_owners(
+    page: Page<ApiKey>,
+    owners: Vec<ServiceAccount>,
+) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
+    let owners: HashMap<_, _> = owners.into_iter().map(|a| (a.id.clone(), a)).collect();
+    let mut items = Vec::with_capacity(page.items.len());
+    for key in page.items {
+        let owner = key
+            .service_account_id
+            .as_ref()
+            .and_then(|id| owners.get(id).cloned())
+            .ok_or_else(|| corrupt("service_account_id"))?;
+        items.push((key, owner));
+    }
+    Ok(Page {
+        items,
+        has_more: page.has_more,
+    })
 }
 
 /// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row` and

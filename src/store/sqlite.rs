@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::rows::{corrupt, expect_one};
+use super::rows::{attach_owners, corrupt, expect_one};
 use super::{
     schema, Change, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
@@ -266,7 +266,7 @@ impl Store for SqliteStore {
             .iter()
             .filter_map(|k| k.service_account_id.as_ref().map(Id::as_str))
             .collect();
-        let mut owners = std::collections::HashMap::new();
+        let mut owners = Vec::with_capacity(owner_ids.len());
         if !owner_ids.is_empty() {
             let marks = vec!["?"; owner_ids.len()].join(",");
             let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id IN ({marks})");
@@ -275,23 +275,10 @@ impl Store for SqliteStore {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&self.reader).await? {
-                let a = account_row(&row)?;
-                owners.insert(a.id.clone(), a);
+                owners.push(account_row(&row)?);
             }
         }
-        let mut items = Vec::with_capacity(page.items.len());
-        for key in page.items {
-            let owner = key
-                .service_account_id
-                .as_ref()
-                .and_then(|id| owners.get(id).cloned())
-                .ok_or_else(|| corrupt("service_account_id"))?;
-            items.push((key, owner));
-        }
-        Ok(Page {
-            items,
-            has_more: page.has_more,
-        })
+        attach_owners(page, owners)
     }
 
     async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
