@@ -78,7 +78,7 @@ impl Service {
         if key.is_expired_at(now) {
             return fail(AuthFailure::Expired);
         }
-        self.usage.touch(&key.id, now);
+        self.note_use(&ctx, now);
         Ok(Principal {
             organization_id: key.organization_id.clone(),
             key_id: key.id.clone(),

@@ -9,7 +9,7 @@
 //!   connected; untrusted, every verification reads the store.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::domain::keys::KeyHash;
@@ -18,11 +18,25 @@ use crate::domain::time::Millis;
 use crate::store::Change;
 
 /// Everything needed to judge and describe a key, as read from the store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KeyContext {
     pub key: ApiKey,
     pub account: Option<ServiceAccount>,
     pub project: Option<Project>,
+    /// When this node last handed a use of the key to the usage tracker: lets the hot path
+    /// skip the tracker's lock for the rest of that minute.
+    pub(super) last_noted: AtomicI64,
+}
+
+impl KeyContext {
+    pub fn new(key: ApiKey, account: Option<ServiceAccount>, project: Option<Project>) -> Self {
+        Self {
+            key,
+            account,
+            project,
+            last_noted: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 struct Entry {
@@ -246,8 +260,8 @@ mod tests {
 
     fn ctx(id: &str) -> Arc<KeyContext> {
         let id = Id::parse(id).unwrap();
-        Arc::new(KeyContext {
-            key: ApiKey {
+        Arc::new(KeyContext::new(
+            ApiKey {
                 id: id.clone(),
                 organization_id: id.clone(),
                 kind: KeyKind::ServiceAccount,
@@ -262,9 +276,9 @@ mod tests {
                 last_used_at: None,
                 revoked_at: None,
             },
-            account: None,
-            project: None,
-        })
+            None,
+            None,
+        ))
     }
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaa";

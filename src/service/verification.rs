@@ -5,6 +5,7 @@
 //! The verdict is computed at each request from the cached facts, so a key expires at exactly
 //! its second without any invalidation.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::domain::keys::{self, KeyHash, KeyKind};
@@ -73,7 +74,7 @@ impl Service {
         let now = self.clock.now();
         let verdict = judge(&ctx, now);
         if let Verdict::Valid(_) = verdict {
-            self.usage.touch(&ctx.key.id, now);
+            self.note_use(&ctx, now);
         }
         Ok(verdict)
     }
@@ -102,13 +103,20 @@ impl Service {
             Some(id) => self.store.project(&key.organization_id, id).await?,
             None => None,
         };
-        let ctx = Arc::new(KeyContext {
-            key,
-            account,
-            project,
-        });
+        let ctx = Arc::new(KeyContext::new(key, account, project));
         self.cache.insert(hash, ctx.clone(), now, generation);
         Ok(Some(ctx))
+    }
+
+    /// Records a use for `last_used_at`. The tracker writes at most once a minute per key, so
+    /// most requests stop at one atomic read here instead of taking its lock.
+    pub(super) fn note_use(&self, ctx: &KeyContext, now: Millis) {
+        let last = ctx.last_noted.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < super::usage::WRITE_INTERVAL {
+            return;
+        }
+        ctx.last_noted.store(now, Ordering::Relaxed);
+        self.usage.touch(&ctx.key.id, now);
     }
 
     /// Writes the batched `last_used_at` updates; called periodically and at shutdown.
