@@ -120,16 +120,21 @@ impl Service {
     }
 
     /// Writes the batched `last_used_at` updates; called periodically and at shutdown.
+    /// In chunks, so a busy minute (every hot key used) never becomes one statement too big
+    /// for the statement timeout; a chunk that fails goes back, with the rest, for next time.
     pub async fn flush_usage(&self) -> ServiceResult<usize> {
+        const CHUNK: usize = 1_000;
         let batch = self.usage.take(self.clock.now());
-        if batch.is_empty() {
-            return Ok(0);
+        let mut written = 0;
+        let mut chunks = batch.chunks(CHUNK);
+        while let Some(chunk) = chunks.next() {
+            if let Err(e) = self.store.record_key_usage(chunk).await {
+                let unwritten: Vec<_> = chunk.iter().chain(chunks.flatten()).cloned().collect();
+                self.usage.restore(unwritten);
+                return Err(e.into());
+            }
+            written += chunk.len();
         }
-        let n = batch.len();
-        if let Err(e) = self.store.record_key_usage(&batch).await {
-            self.usage.restore(batch);
-            return Err(e.into());
-        }
-        Ok(n)
+        Ok(written)
     }
 }
