@@ -66,7 +66,9 @@ impl Default for CacheSettings {
         Self {
             capacity: 250_000,
             negative_capacity: 100_000,
-            ttl: 30_000,
+            // Only a safety net: every change that matters invalidates explicitly (and across
+            // nodes through the change feed). Short TTLs made every hot key refetch at once.
+            ttl: 300_000,
         }
     }
 }
