@@ -7,21 +7,20 @@
 # Per backend, in one server run: import a generated export (1M service-account keys) into a
 # fresh store, start `keyplane serve`, then
 #   1. /healthz (after choosing the connection count on it)    -> the ceiling
-#   2. warm-up pass 1 (every hot key once, all cache misses)   -> "cold lookups"
-#   3. once pass 1's last_used_at batch is flushed and its cache entries have expired (TTL
-#      30 s): warm-up pass 2, then at once
-#   4. auth/check with random hot keys (all cached, no writes due) -> "valid, warm"; shortened
-#      if need be so that it ends before pass 2's first entries expire,
+#   2. warm-up: every hot key once, all cache misses            -> "cold lookups"
+#   3. up to BENCH_SETTLE_SECONDS for the warm-up's last_used_at write-back, then
+#   4. auth/check with random hot keys (all cached)             -> "valid, warm"
 #   5. bogus keys with a bad checksum, 6. well-formed unknown keys (negative cache),
 #   7. well-formed unknown keys never repeated (each one a store read),
-#   8. auth/check with hot keys for BENCH_SUSTAINED_SECONDS: includes the TTL refetches and
-#      the last_used_at writes of the real steady state,
+#   8. auth/check with hot keys for BENCH_SUSTAINED_SECONDS: more than a minute after the
+#      warm-up, so each key's use is written back again, as under constant traffic,
 #   9. the server's VmRSS / VmHWM.
 # Targets: valid >= 80% of /healthz, valid p99 < 2 ms, bogus runs >= valid, RSS < 300 MB.
 #
 # Overrides (environment):
 #   BENCH_SECONDS=10               length of each measured run
 #   BENCH_SUSTAINED_SECONDS=60     length of the sustained valid run (0 skips it)
+#   BENCH_SETTLE_SECONDS=20        longest wait for a quiet machine after the warm-up
 #   BENCH_CONNECTIONS=auto         wrk connections for every run; auto = the smallest of
 #                                  BENCH_SWEEP within 5% of the best /healthz rate
 #   BENCH_SWEEP="8 16 32 64"       connection counts tried by auto (3 s each)
@@ -58,15 +57,13 @@ IMPORT_TIMEOUT=${BENCH_IMPORT_TIMEOUT:-1800}
 RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
 PERF=${BENCH_PERF:-0}
 
+SETTLE=${BENCH_SETTLE_SECONDS:-20}
+
 # Targets (from the issue).
 T_RATIO=0.80   # auth/check valid rate / healthz rate
 T_P99_MS=2     # valid p99
 T_BOGUS=1.00   # bogus rate / valid rate ("no slower")
 T_RSS_MB=300   # keyplane VmHWM
-# The server's verification cache TTL (service::key_cache::CacheSettings::default).
-CACHE_TTL=30
-# The server's last_used_at flush interval (app::USAGE_FLUSH).
-USAGE_FLUSH=10
 
 die() { echo "auth_check: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
@@ -74,6 +71,7 @@ log() { echo "==> $*" >&2; }
 num() { [[ $2 =~ ^[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) || die "$1 must be $3..$4 (got '$2')"; }
 num BENCH_SECONDS "$DUR" 1 300
 num BENCH_SUSTAINED_SECONDS "$SUSTAINED" 0 600
+num BENCH_SETTLE_SECONDS "$SETTLE" 0 600
 num BENCH_WRK_THREADS "$WRK_THREADS" 1 64
 num BENCH_KEYS "$N_KEYS" 1 100000000
 num BENCH_HOT "$N_HOT" 1 "$N_KEYS"
@@ -146,6 +144,16 @@ KEYPLANE=$TARGET_DIR/release/keyplane
 GEN=$TARGET_DIR/release/examples/gen_keys
 WARM=$TARGET_DIR/release/examples/warm_keys
 for f in "$KEYPLANE" "$GEN" "$WARM"; do [[ -x $f ]] || die "the build did not produce $f"; done
+# The commit as built, and private copies of the binaries: target/ is shared, and a build
+# running elsewhere during the benchmark must not swap the server under it.
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock build.rs 2>/dev/null ||
+    COMMIT+=" (with uncommitted changes)"
+mkdir -p "$WORK/bin"
+cp "$KEYPLANE" "$GEN" "$WARM" "$WORK/bin/"
+KEYPLANE=$WORK/bin/keyplane
+GEN=$WORK/bin/gen_keys
+WARM=$WORK/bin/warm_keys
 
 if ! command -v wrk >/dev/null; then
     log "installing wrk (Debian package)"
@@ -253,6 +261,8 @@ run_wrk() {
     ((threads <= c)) || threads=$c
     local check_arg=()
     [[ $CHECK == 1 ]] || check_arg=(nocheck)
+    local cpu0 cpu1
+    read -r -a cpu0 < <(head -n1 /proc/stat)
     t0=$(proc_ticks "$SERVER_PID")
     pg0=0
     [[ $b == postgres ]] && pg0=$(pg_ticks)
@@ -274,6 +284,7 @@ run_wrk() {
     t1=$(proc_ticks "$SERVER_PID")
     pg1=0
     [[ $b == postgres ]] && pg1=$(pg_ticks)
+    read -r -a cpu1 < <(head -n1 /proc/stat)
     line=$(grep '^wrk_result ' "$out") || { cat "$out" >&2; die "$b/$name: no wrk_result line"; }
     local req unexp responses serrs errs
     req=$(field requests "$line")
@@ -305,6 +316,18 @@ run_wrk() {
     R[$b.$name.pg_us]=$(fdiv "$(((pg1 - pg0) * 1000000 / TICK))" "$req" %.1f)
     read -r wu ws <"$tf" || { wu=0; ws=0; }
     R[$b.$name.wrk_us]=$(awk -v u="$wu" -v s="$ws" -v n="$req" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')
+    # Whatever else ran on the machine meanwhile (busy CPU not used by server, PostgreSQL or
+    # wrk), as a share of all cores: a few percent is the kernel's network softirqs and noise;
+    # much more means the run was disturbed.
+    local busy total k
+    busy=0
+    total=0
+    for k in 1 2 3 4 5 6 7 8; do total=$((total + cpu1[k] - cpu0[k])); done
+    busy=$((total - (cpu1[4] - cpu0[4]) - (cpu1[5] - cpu0[5])))
+    R[$b.$name.other]=$(awk -v busy="$busy" -v total="$total" -v srv="$((t1 - t0))" -v pg="$((pg1 - pg0))" \
+        -v w="$(awk -v u="$wu" -v s="$ws" 'BEGIN { print u + s }')" -v tick="$TICK" \
+        'BEGIN { o = (busy - srv - pg) / tick - w; if (o < 0) o = 0; printf "%.0f", (total > 0 ? 100 * o * tick / total : 0) }')
+    R[$b.$name.idle]=$(awk -v busy="$busy" -v total="$total" 'BEGIN { printf "%.0f", (total > 0 ? 100 - 100 * busy / total : 0) }')
     printf '    %-14s %9s req/s  p50 %6s ms  p99 %6s ms  server %5s us/req  wrk %5s us/req%s\n' \
         "$name" "${R[$b.$name.rate]}" "${R[$b.$name.p50]}" "${R[$b.$name.p99]}" \
         "${R[$b.$name.srv_us]}" "${R[$b.$name.wrk_us]}" \
@@ -323,7 +346,7 @@ warm() { # warm BACKEND NAME [FILE EXPECT]: every key of FILE once, each must an
 
 # ---------------------------------------------------------------------------------------------
 run_backend() {
-    local b=$1 store_env t0 up="" pid_rss valid_secs ended
+    local b=$1 store_env t0 up="" pid_rss ended
     case $b in
     sqlite) store_env=(KEYPLANE_DATA_DIR="$WORK/sqlite-$b") ;;
     postgres)
@@ -398,36 +421,23 @@ run_backend() {
     run_wrk "$b" healthz /healthz "$KEYS/hot_keys.txt" 200 random "$DUR" "$C"
     wait_quiet
 
-    log "$b: warm-up pass 1 (every hot key once; cache misses)"
-    local w1_start w1_end
-    w1_start=$(now_s)
-    warm "$b" warm1
-    w1_end=$(now_s)
+    log "$b: warm-up (every hot key once; cache misses)"
+    local w_start
+    w_start=$(now_s)
+    warm "$b" warm
     R[$b.rss_warm]=$(rss_of "$SERVER_PID")
-
-    # Pass 2 refills the cache once pass 1's entries have expired, after pass 1's last_used_at
-    # batch has been written (at the next flush tick). Pass 2's own uses are then not written
-    # (each key was written less than a minute before), so the valid run sees cache hits and
-    # nothing else. It must end before pass 2's first entries expire: it is shortened if
-    # pass 2 took longer than CACHE_TTL - BENCH_SECONDS.
-    while awk -v a="$w1_start" -v e="$w1_end" -v b="$(now_s)" -v t="$CACHE_TTL" -v f="$USAGE_FLUSH" \
-        'BEGIN { exit !(b - a < t + 1 || b - e < f + 1) }'; do
-        sleep 0.5
-    done
-    wait_quiet 10
-    log "$b: warm-up pass 2, then auth/check with random hot keys"
-    local w2_start
-    w2_start=$(now_s)
-    warm "$b" warm2
-    valid_secs=$(awk -v a="$w2_start" -v b="$(now_s)" -v t="$CACHE_TTL" -v d="$DUR" \
-        'BEGIN { s = int(t - 1 - (b - a)); if (s > d) s = d; if (s < 3) s = 3; print s }')
-    ((valid_secs == DUR)) ||
-        echo "auth_check: $b: warm-up pass 2 took ${R[$b.warm2.seconds]} s; the valid run is cut to ${valid_secs} s to end within the ${CACHE_TTL} s TTL" >&2
-    run_wrk "$b" valid /v1/auth/check "$KEYS/hot_keys.txt" 204 random "$valid_secs" "$C"
-    ended=$(awk -v a="$w2_start" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
+    # The warm-up's uses are written back (last_used_at) at the next flush ticks; give that up
+    # to BENCH_SETTLE_SECONDS to finish. The valid run should then end within a minute of the
+    # warm-up's start: each key's use was noted then, so no new write is due during the run.
+    t0=$(now_s)
+    wait_quiet "$SETTLE"
+    R[$b.settle_s]=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
+    log "$b: auth/check with random hot keys (wrk -t$WRK_THREADS -c$C -d${DUR}s)"
+    run_wrk "$b" valid /v1/auth/check "$KEYS/hot_keys.txt" 204 random "$DUR" "$C"
+    ended=$(awk -v a="$w_start" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
     R[$b.valid_end_s]=$ended
-    if ((ended > CACHE_TTL)); then
-        echo "auth_check: $b: the valid run ended $ended s after warm-up pass 2 began, past the ${CACHE_TTL} s TTL: it includes refetches" >&2
+    if ((ended > 60)); then
+        echo "auth_check: $b: the valid run ended $ended s after the warm-up began: it includes noting uses again (last_used_at)" >&2
     fi
 
     log "$b: bogus keys"
@@ -438,12 +448,12 @@ run_backend() {
     run_wrk "$b" unknown /v1/auth/check "$KEYS/bogus_unknown.txt" 401 random "$DUR" "$C"
     run_wrk "$b" fresh /v1/auth/check "$KEYS/fresh_unknown.txt" 401 seq "$DUR" "$C"
     if ((SUSTAINED > 0)); then
-        log "$b: auth/check with random hot keys for ${SUSTAINED} s (TTL refetches and last_used_at writes included)"
+        log "$b: auth/check with random hot keys for ${SUSTAINED} s (last_used_at write-back included)"
         run_wrk "$b" sustained /v1/auth/check "$KEYS/hot_keys.txt" 204 random "$SUSTAINED" "$C"
     fi
     R[$b.rss_end]=$(rss_of "$SERVER_PID")
     pid_rss=${R[$b.rss_end]}
-    echo "    RSS after warm-up pass 1: $(mb "${R[$b.rss_warm]%% *}") MB; at the end: VmRSS $(mb "$(cut -d' ' -f1 <<<"$pid_rss")") MB, VmHWM $(mb "$(cut -d' ' -f2 <<<"$pid_rss")") MB" >&2
+    echo "    RSS after the warm-up: $(mb "${R[$b.rss_warm]%% *}") MB; at the end: VmRSS $(mb "$(cut -d' ' -f1 <<<"$pid_rss")") MB, VmHWM $(mb "$(cut -d' ' -f2 <<<"$pid_rss")") MB" >&2
     stop_server
     # A failed request (503, 500) is logged by the HTTP layer; that, or a panic, voids the runs.
     # Anything else logged at warn (background work) is reported with the results.
@@ -478,11 +488,11 @@ verdict() { # verdict CMD...: sets V to PASS or FAIL (and FAILED=1)
 }
 flt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 
-RUNS="| backend | run | keys sent | conns | seconds | requests/s | p50 ms | p99 ms | p99.9 ms | keyplane CPU µs/req | PostgreSQL CPU µs/req | wrk CPU µs/req |
-|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+RUNS="| backend | run | keys sent | conns | seconds | requests/s | p50 ms | p99 ms | p99.9 ms | keyplane CPU µs/req | PostgreSQL CPU µs/req | wrk CPU µs/req | idle / other CPU |
+|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 TARGETS="| backend | target | measured | verdict |
 |---|---|---|---|"
-OTHER="| backend | import | warm-up pass 1 (cold) | warm-up pass 2 | unknown keys, first lookup | RSS after pass 1 | RSS at end (VmRSS / VmHWM) | of which anon / file |
+OTHER="| backend | import | warm-up (cold lookups) | wait for quiet after it | unknown keys, first lookup | RSS after warm-up | RSS at end (VmRSS / VmHWM) | of which anon / file |
 |---|---:|---:|---:|---:|---:|---:|---:|"
 LOGS=""
 desc() {
@@ -492,7 +502,7 @@ desc() {
     checksum) echo "auth/check, bogus: bad checksum" ;;
     unknown) echo "auth/check, bogus: well-formed unknown (negative cache)" ;;
     fresh) echo "auth/check, well-formed unknown, never repeated (extra)" ;;
-    sustained) echo "auth/check, valid hot keys, ${SUSTAINED} s sustained (extra)" ;;
+    sustained) echo "auth/check, valid hot keys, ${SUSTAINED} s sustained, uses written back (extra)" ;;
     esac
 }
 keys_desc() {
@@ -509,7 +519,7 @@ for b in $BACKENDS; do
         pgc="–"
         [[ $b == postgres ]] && pgc=${R[$b.$n.pg_us]}
         RUNS+="
-| $b | $(desc $n) | $(keys_desc $n "${R[$b.$n.wraps]}") | ${R[$b.$n.conns]} | ${R[$b.$n.secs]} | ${R[$b.$n.rate]} | ${R[$b.$n.p50]} | ${R[$b.$n.p99]} | ${R[$b.$n.p999]} | ${R[$b.$n.srv_us]} | $pgc | ${R[$b.$n.wrk_us]} |"
+| $b | $(desc $n) | $(keys_desc $n "${R[$b.$n.wraps]}") | ${R[$b.$n.conns]} | ${R[$b.$n.secs]} | ${R[$b.$n.rate]} | ${R[$b.$n.p50]} | ${R[$b.$n.p99]} | ${R[$b.$n.p999]} | ${R[$b.$n.srv_us]} | $pgc | ${R[$b.$n.wrk_us]} | ${R[$b.$n.idle]}% / ${R[$b.$n.other]}% |"
     done
     ratio=$(fdiv "${R[$b.valid.rate]}" "${R[$b.healthz.rate]}")
     verdict fge "$ratio" "$T_RATIO"
@@ -541,7 +551,7 @@ for b in $BACKENDS; do
     imp="${R[$b.import_s]} s"
     [[ -n ${R[$b.vacuum_s]} ]] && imp+=" (+ VACUUM ANALYZE ${R[$b.vacuum_s]} s)"
     OTHER+="
-| $b | $imp | ${R[$b.warm1.rate]}/s (${R[$b.warm1.seconds]} s) | ${R[$b.warm2.rate]}/s (${R[$b.warm2.seconds]} s) | ${R[$b.unknown_pass.rate]}/s | $(mb "${R[$b.rss_warm]%% *}") MB | $(mb "$er") / $(mb "$eh") MB | $(mb "$ea") / $(mb "$ef") MB |"
+| $b | $imp | ${R[$b.warm.rate]}/s (${R[$b.warm.seconds]} s) | ${R[$b.settle_s]} s | ${R[$b.unknown_pass.rate]}/s | $(mb "${R[$b.rss_warm]%% *}") MB | $(mb "$er") / $(mb "$eh") MB | $(mb "$ea") / $(mb "$ef") MB |"
     if ((${R[$b.warnings]:-0} > 0)); then
         LOGS+="- **$b server log:** ${R[$b.warnings]} warnings: ${R[$b.warning_kinds]}
 "
@@ -560,13 +570,11 @@ echo
 [[ -z $LOGS ]] || { echo "$LOGS"; echo; }
 
 OVERRIDES=""
-for v in BENCH_SECONDS BENCH_SUSTAINED_SECONDS BENCH_CONNECTIONS BENCH_SWEEP BENCH_WRK_THREADS \
+for v in BENCH_SECONDS BENCH_SUSTAINED_SECONDS BENCH_SETTLE_SECONDS BENCH_CONNECTIONS BENCH_SWEEP BENCH_WRK_THREADS \
     BENCH_CHECK BENCH_BACKENDS BENCH_POSTGRES_URL BENCH_KEYS BENCH_HOT BENCH_BOGUS BENCH_FRESH \
     BENCH_PERF; do
     [[ -n ${!v:-} ]] && OVERRIDES+="$v=\"${!v}\" "
 done
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock 2>/dev/null || COMMIT+=" (with uncommitted changes)"
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 MEM=$(free -g | awk '/^Mem:/ { printf "%s GiB total, %s GiB available", $2, $7 }')
 PG_VERSION=""
@@ -609,13 +617,13 @@ $LOGS
 1. \`gen_keys --keys $N_KEYS --hot $N_HOT --bogus $N_BOGUS --fresh $N_FRESH\` (examples/gen_keys.rs) writes the export and the key files.
 2. Per backend: a fresh store (SQLite file in a scratch directory; a new PostgreSQL database, followed by \`VACUUM (ANALYZE)\`), \`keyplane import --input export.jsonl\` (timed), then \`KEYPLANE_LOG=warn keyplane serve\` on a free loopback port.
 3. \`wrk -t$WRK_THREADS -c$C -d${DUR}s -s bench/auth_check.lua http://127.0.0.1:PORT/healthz -- hot_keys.txt 200 random $WRK_THREADS\`: the ceiling. The same script and headers as the auth/check runs, so wrk does the same work per request. (With automatic connections, the sweep over ${SWEEP// /, } runs just before it, 3 s each.)
-4. Warm-up pass 1 (examples/warm_keys.rs): every hot key once over $C keep-alive connections, each answer checked to be 204. Every request is a cache miss: three store reads (key, service account, project).
-5. Once pass 1's entries have expired (${CACHE_TTL} s TTL) and its \`last_used_at\` batch has been written (flush every ${USAGE_FLUSH} s): warm-up pass 2, then at once \`wrk … /v1/auth/check -- hot_keys.txt 204 random …\`. Every request is a positive cache hit, and no \`last_used_at\` write is due (each key was written less than a minute before). The run is cut short if needed so that it ends before pass 2's first entries expire (see the seconds column). This is the cache-warm steady state the targets are judged on.
+4. Warm-up (examples/warm_keys.rs): every hot key once over $C keep-alive connections, each answer checked to be 204. Every request is a cache miss: the key, its service account and its project are read from the store and cached.
+5. Up to ${SETTLE} s for the machine to be quiet (the warm-up's \`last_used_at\` write-back; see the table below for how long it took), then \`wrk … /v1/auth/check -- hot_keys.txt 204 random …\`. Every request is a positive cache hit, and each key's use was already noted in the warm-up, less than a minute before, so no new write is due. This is the run the targets are judged on. Any write-back still running shows in the PostgreSQL CPU column.
 6. \`… -- bogus_checksum.txt 401 random …\` (rejected by the checksum before any lookup), \`… -- bogus_unknown.txt 401 random …\` (well-formed, never stored; each was sent once just before by warm_keys, checked to be 401, so every request is a negative cache hit), \`… -- fresh_unknown.txt 401 seq …\` (well-formed, never stored and never repeated: every request reads the store; what a flood of made-up keys with correct checksums costs).
-7. $( ((SUSTAINED > 0)) && echo "\`… -d${SUSTAINED}s … -- hot_keys.txt 204 random …\`: by now the cached entries have expired, so this run includes refetching every hot key every ${CACHE_TTL} s and writing each key's \`last_used_at\` once a minute, as a server under constant traffic does." || echo "(sustained run skipped: BENCH_SUSTAINED_SECONDS=0)")
+7. $( ((SUSTAINED > 0)) && echo "\`… -d${SUSTAINED}s … -- hot_keys.txt 204 random …\`, more than a minute after the warm-up: each key's use is noted and written back again (\`last_used_at\`, at most once a minute per key), as on a server under constant traffic. (With the cache TTL of 5 minutes no entry expires during the benchmark; with a shorter one, this run would also show the refetches.)" || echo "(sustained run skipped: BENCH_SUSTAINED_SECONDS=0)")
 8. RSS: \`VmRSS\`, \`VmHWM\` (peak), \`RssAnon\`, \`RssFile\` of the keyplane process from \`/proc/PID/status\`.
 
-A run counts only if every response had the expected status (204, 401, or 200) and there was no socket error; otherwise the script fails. CPU per request is the process's user+system time over the run divided by the requests (PostgreSQL: all \`postgres\` processes on the machine). One run per backend, not an average: expect several percent of noise between runs, more for p99, which on $(nproc) shared cores is mostly scheduling (see /healthz's own p99).
+"idle / other CPU" is the share of all cores left idle during the run, and the share used by anything but keyplane, PostgreSQL and wrk (kernel network work not charged to them, and any other load on the machine). A run counts only if every response had the expected status (204, 401, or 200) and there was no socket error; otherwise the script fails. CPU per request is the process's user+system time over the run divided by the requests (PostgreSQL: all \`postgres\` processes on the machine). One run per backend, not an average: expect several percent of noise between runs, more for p99, which on $(nproc) shared cores is mostly scheduling (see /healthz's own p99).
 <!-- auth_check:end -->
 EOF
 )
