@@ -8,7 +8,8 @@
 # fresh store, start `keyplane serve`, then
 #   1. /healthz (after choosing the connection count on it)    -> the ceiling
 #   2. warm-up: every hot key once, all cache misses            -> "cold lookups"
-#   3. up to BENCH_SETTLE_SECONDS for the warm-up's last_used_at write-back, then
+#   3. one last_used_at flush interval (10 s), then up to BENCH_SETTLE_SECONDS for the
+#      warm-up's write-back to finish, then
 #   4. auth/check with random hot keys (all cached)             -> "valid, warm"
 #   5. bogus keys with a bad checksum, 6. well-formed unknown keys (negative cache),
 #   7. well-formed unknown keys never repeated (each one a store read),
@@ -20,7 +21,8 @@
 # Overrides (environment):
 #   BENCH_SECONDS=10               length of each measured run
 #   BENCH_SUSTAINED_SECONDS=60     length of the sustained valid run (0 skips it)
-#   BENCH_SETTLE_SECONDS=20        longest wait for a quiet machine after the warm-up
+#   BENCH_SETTLE_SECONDS=20        longest wait for a quiet machine after the warm-up (after
+#                                  the first 10 s)
 #   BENCH_CONNECTIONS=auto         wrk connections for every run; auto = the smallest of
 #                                  BENCH_SWEEP within 5% of the best /healthz rate
 #   BENCH_SWEEP="8 16 32 64"       connection counts tried by auto (3 s each)
@@ -58,6 +60,8 @@ RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
 PERF=${BENCH_PERF:-0}
 
 SETTLE=${BENCH_SETTLE_SECONDS:-20}
+# The server's last_used_at flush interval (app::USAGE_FLUSH).
+USAGE_FLUSH=10
 
 # Targets (from the issue).
 T_RATIO=0.80   # auth/check valid rate / healthz rate
@@ -426,10 +430,12 @@ run_backend() {
     w_start=$(now_s)
     warm "$b" warm
     R[$b.rss_warm]=$(rss_of "$SERVER_PID")
-    # The warm-up's uses are written back (last_used_at) at the next flush ticks; give that up
-    # to BENCH_SETTLE_SECONDS to finish. The valid run should then end within a minute of the
-    # warm-up's start: each key's use was noted then, so no new write is due during the run.
+    # The warm-up's uses are written back (last_used_at) at the server's flush ticks, every
+    # USAGE_FLUSH s: wait for the tick after the warm-up, then up to BENCH_SETTLE_SECONDS for the
+    # write-back to finish. The valid run should then end within a minute of the warm-up's
+    # start: each key's use was noted then, so no new write is due during the run.
     t0=$(now_s)
+    sleep "$USAGE_FLUSH.5"
     wait_quiet "$SETTLE"
     R[$b.settle_s]=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
     log "$b: auth/check with random hot keys (wrk -t$WRK_THREADS -c$C -d${DUR}s)"
@@ -618,7 +624,7 @@ $LOGS
 2. Per backend: a fresh store (SQLite file in a scratch directory; a new PostgreSQL database, followed by \`VACUUM (ANALYZE)\`), \`keyplane import --input export.jsonl\` (timed), then \`KEYPLANE_LOG=warn keyplane serve\` on a free loopback port.
 3. \`wrk -t$WRK_THREADS -c$C -d${DUR}s -s bench/auth_check.lua http://127.0.0.1:PORT/healthz -- hot_keys.txt 200 random $WRK_THREADS\`: the ceiling. The same script and headers as the auth/check runs, so wrk does the same work per request. (With automatic connections, the sweep over ${SWEEP// /, } runs just before it, 3 s each.)
 4. Warm-up (examples/warm_keys.rs): every hot key once over $C keep-alive connections, each answer checked to be 204. Every request is a cache miss: the key, its service account and its project are read from the store and cached.
-5. Up to ${SETTLE} s for the machine to be quiet (the warm-up's \`last_used_at\` write-back; see the table below for how long it took), then \`wrk … /v1/auth/check -- hot_keys.txt 204 random …\`. Every request is a positive cache hit, and each key's use was already noted in the warm-up, less than a minute before, so no new write is due. This is the run the targets are judged on. Any write-back still running shows in the PostgreSQL CPU column.
+5. ${USAGE_FLUSH} s (the server's \`last_used_at\` flush interval) and up to ${SETTLE} s more for the machine to be quiet (the warm-up's write-back; the table below says how long the whole wait took), then \`wrk … /v1/auth/check -- hot_keys.txt 204 random …\`. Every request is a positive cache hit, and each key's use was already noted in the warm-up, less than a minute before, so no new write is due. This is the run the targets are judged on. Any write-back still running shows in the PostgreSQL CPU column.
 6. \`… -- bogus_checksum.txt 401 random …\` (rejected by the checksum before any lookup), \`… -- bogus_unknown.txt 401 random …\` (well-formed, never stored; each was sent once just before by warm_keys, checked to be 401, so every request is a negative cache hit), \`… -- fresh_unknown.txt 401 seq …\` (well-formed, never stored and never repeated: every request reads the store; what a flood of made-up keys with correct checksums costs).
 7. $( ((SUSTAINED > 0)) && echo "\`… -d${SUSTAINED}s … -- hot_keys.txt 204 random …\`, more than a minute after the warm-up: each key's use is noted and written back again (\`last_used_at\`, at most once a minute per key), as on a server under constant traffic. (With the cache TTL of 5 minutes no entry expires during the benchmark; with a shorter one, this run would also show the refetches.)" || echo "(sustained run skipped: BENCH_SUSTAINED_SECONDS=0)")
 8. RSS: \`VmRSS\`, \`VmHWM\` (peak), \`RssAnon\`, \`RssFile\` of the keyplane process from \`/proc/PID/status\`.
