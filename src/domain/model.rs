@@ -124,3 +124,38 @@ impl Role {
         !matches!(self, Role::None)
     }
 }
+
+/// A client-credentials pair of a service account (the Keycard dialect's "credential"). The
+/// secret is stored only as its SHA-256; `client_id` is public and unique across the server,
+/// because the token endpoint finds the credential by it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub id: Id,
+    pub organization_id: Id,
+    pub service_account_id: Id,
+    pub client_id: String,
+    pub secret_hash: KeyHash,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub last_used_at: Option<Millis>,
+    /// Deleted credentials are kept (like deleted accounts) so old cursors still resolve.
+    pub deleted_at: Option<Millis>,
+}
+
+/// A key that signs access tokens (JWTs). Shared by every node through the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// The JWT `kid`.
+    pub kid: String,
+    /// The JWS `alg`; only `EdDSA` (Ed25519) today.
+    pub algorithm: String,
+    /// The 32-byte Ed25519 seed. Never rendered, never logged.
+    pub private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: Millis,
+    /// Set by rotation: the key stops signing then, and stays published in the JWKS until the
+    /// tokens it signed have expired.
+    pub retired_at: Option<Millis>,
+}

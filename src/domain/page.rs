@@ -62,6 +62,24 @@ impl<T> Page<T> {
     }
 }
 
+/// A page that can be walked both ways (the Keycard dialect's `after` / `before` cursors).
+/// At most one of `after` and `before` is set; neither means the first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u32,
+    pub after: Option<Id>,
+    pub before: Option<Id>,
+}
+
+/// Items in creation order, whichever way the window was walked, and whether anything exists
+/// beyond each end (exact: the store checks, it does not guess from the cursor).
+#[derive(Debug, Clone)]
+pub struct WindowPage<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,10 @@ use async_trait::async_trait;
 
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
-use crate::domain::model::{ApiKey, Organization, OwnerAccess, Project, ServiceAccount};
-use crate::domain::page::{Page, PageRequest};
+use crate::domain::model::{
+    ApiKey, Credential, Organization, OwnerAccess, Project, ServiceAccount, SigningKey,
+};
+use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
 
 pub use postgres::PostgresStore;
@@ -196,6 +198,87 @@ pub trait Store: Send + Sync + 'static {
     /// Changes published by other nodes (and this one), if the backend has several nodes.
     fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
         None
+    }
+
+    // ---- Keycard dialect: organization-wide lists, credentials, token signing ----
+
+    /// Live accounts of the organization (project accounts included), in creation order,
+    /// walked forward from `after` or backward from `before`. A cursor may name a deleted
+    /// account of the organization; any other unknown cursor is `UnknownCursor`.
+    async fn list_org_service_accounts(
+        &self,
+        org: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<ServiceAccount>> {
+        let _ = (org, window);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Inserts a credential, only while its service account is live.
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let _ = credential;
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// A live (not deleted) credential of the account.
+    async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
+        let _ = (org, account, id);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// A live credential by its client id, whatever the organization (the token endpoint).
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
+        let _ = client_id;
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Live credentials of the account, like `list_org_service_accounts`.
+    async fn list_credentials(
+        &self,
+        org: &Id,
+        account: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<Credential>> {
+        let _ = (org, account, window);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Writes name, description and updated_at of a live credential.
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let _ = credential;
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Marks a live credential deleted.
+    async fn delete_credential(
+        &self,
+        org: &Id,
+        account: &Id,
+        id: &Id,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let _ = (org, account, id, at);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Like `record_key_usage`, for credentials (`max`, so nothing is lost across nodes).
+    async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let _ = usage;
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Every signing key, retired ones included, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Inserts `key`; with `retire_others_at`, in the same transaction sets `retired_at` on
+    /// every key not yet retired (rotation). Without it, inserts only if no unretired key
+    /// exists (first start; several nodes may race) and returns whether it inserted.
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKey,
+        retire_others_at: Option<Millis>,
+    ) -> StoreResult<bool> {
+        let _ = (key, retire_others_at);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// The server-wide secret called `name`, created from `candidate` if there is none yet.
+    /// Every node gets the same value, whichever inserted first.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let _ = (name, candidate);
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
     }
 
     /// True when the store holds no organization (never initialised).
