@@ -30,6 +30,8 @@ if [[ -n "${KEYPLANE_E2E_DATABASE_URL:-}" ]]; then
 fi
 # Ambient OpenAI settings must not reach the SDK clients.
 unset OPENAI_API_KEY OPENAI_ADMIN_KEY OPENAI_BASE_URL OPENAI_ORG_ID OPENAI_PROJECT_ID OPENAI_WEBHOOK_SECRET
+# Nor ambient Keycard settings (keycardai-api reads KEYCARD_API_* when an argument is not given).
+unset KEYCARD_API_API_KEY KEYCARD_API_CLIENT_ID KEYCARD_API_CLIENT_SECRET KEYCARD_API_BASE_URL KEYCARD_API_CUSTOM_HEADERS
 
 echo "e2e: binary: $KEYPLANE_BIN"
 if [[ -n "${KEYPLANE_E2E_DATABASE_URL:-}" ]]; then
@@ -51,7 +53,7 @@ echo "e2e: npm ci in $E2E_DIR/node"
 py_rc=0
 node_rc=0
 
-echo "e2e: Python suite (openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)'))"
+echo "e2e: Python suite (openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)'), keycardai-api $("$VENV/bin/python" -c 'import keycardai_api; print(keycardai_api.__version__)'))"
 PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$E2E_DIR/python" || py_rc=$?
 
 echo "e2e: Node suite ($(node --version))"

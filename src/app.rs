@@ -44,7 +44,8 @@ pub async fn serve_on(
 /// `keyplane serve`.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let service = Service::new(store.clone(), Clock::system());
+    let service =
+        Service::new(store.clone(), Clock::system()).with_token_settings(config.tokens.clone());
     let supplied = config.bootstrap_admin_key.take();
     announce_bootstrap(&service, supplied, &config).await?;
     let listener = TcpListener::bind(config.listen)
@@ -57,6 +58,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Uses recorded since the last periodic flush are not lost on a clean stop.
     if let Err(e) = service.flush_usage().await {
         tracing::warn!(error = %e, "could not record the last key uses");
+    }
+    if let Err(e) = service.flush_credential_usage().await {
+        tracing::warn!(error = %e, "could not record the last credential uses");
     }
     store.close().await;
     tracing::info!("keyplane stopped");
@@ -103,6 +107,9 @@ async fn flush_usage_periodically(service: Service) {
         tick.tick().await;
         if let Err(e) = service.flush_usage().await {
             tracing::warn!(error = %e, "could not record key uses; will retry");
+        }
+        if let Err(e) = service.flush_credential_usage().await {
+            tracing::warn!(error = %e, "could not record credential uses; will retry");
         }
     }
 }

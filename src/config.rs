@@ -23,6 +23,8 @@ pub enum Database {
     Postgres(String),
 }
 
+pub use crate::service::TokenSettings;
+
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -30,6 +32,8 @@ pub struct Config {
     pub pool: PoolSettings,
     /// `KEYPLANE_BOOTSTRAP_ADMIN_KEY`, checked for format at load time.
     pub bootstrap_admin_key: Option<PlainKey>,
+    /// Access tokens: issuer (`KEYPLANE_PUBLIC_URL`), audience, lifetime.
+    pub tokens: TokenSettings,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -96,11 +100,27 @@ impl Config {
                 Some(key)
             }
         };
+        let issuer = match var("KEYPLANE_PUBLIC_URL") {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("KEYPLANE_PUBLIC_URL={url:?} must be an http:// or https:// URL");
+                }
+                url
+            }
+            None => format!("http://{listen}"),
+        };
+        let tokens = TokenSettings {
+            audience: var("KEYPLANE_TOKEN_AUDIENCE").unwrap_or_else(|| issuer.clone()),
+            issuer,
+            ttl_seconds: number("KEYPLANE_TOKEN_TTL_SECONDS", 3600, 60, 86_400)? as i64,
+        };
         Ok(Self {
             listen,
             database,
             pool,
             bootstrap_admin_key,
+            tokens,
         })
     }
 }

@@ -64,6 +64,8 @@ pub enum Kind {
     Project,
     ServiceAccount,
     ApiKey,
+    /// Keycard-dialect only; the prefix exists for completeness, it is never rendered.
+    Credential,
 }
 
 impl Kind {
@@ -73,6 +75,7 @@ impl Kind {
             Kind::Project => "proj_",
             Kind::ServiceAccount => "svc_acct_",
             Kind::ApiKey => "key_",
+            Kind::Credential => "cred_",
         }
     }
 
@@ -83,6 +86,7 @@ impl Kind {
             Kind::Project => "project",
             Kind::ServiceAccount => "service account",
             Kind::ApiKey => "API key",
+            Kind::Credential => "credential",
         }
     }
 

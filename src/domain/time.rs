@@ -50,3 +50,47 @@ fn system_now() -> Millis {
 pub fn to_unix_seconds(ms: Millis) -> i64 {
     ms.div_euclid(1000)
 }
+
+/// RFC 3339 in UTC with milliseconds, as the Keycard dialect writes every timestamp:
+/// `2019-12-27T18:11:19.117Z`.
+pub fn to_rfc3339_millis(ms: Millis) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Days to civil date (Howard Hinnant's algorithm), valid for the whole i64 range we use.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_with_millis() {
+        assert_eq!(to_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            to_rfc3339_millis(1_577_470_279_117),
+            "2019-12-27T18:11:19.117Z"
+        );
+        assert_eq!(
+            to_rfc3339_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(to_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+    }
+}

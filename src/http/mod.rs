@@ -1,5 +1,6 @@
 //! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
 
+pub mod keycard;
 pub mod openai;
 mod request_id;
 
@@ -22,7 +23,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/v1", openai::routes())
-        // Until the Keycard dialect lands, unknown paths answer in the OpenAI envelope.
+        .nest("/organizations", keycard::organization_routes())
+        .merge(keycard::oauth_routes())
+        // Anything else answers in the OpenAI envelope (the older dialect; clients of the
+        // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)
         .method_not_allowed_fallback(openai::error::method_not_allowed)
         .layer(middleware::from_fn(request_id::tag_and_log))

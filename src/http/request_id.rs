@@ -50,7 +50,14 @@ pub async fn tag_and_log(mut req: Request, next: Next) -> Response {
     let id = RequestId::generate();
     req.extensions_mut().insert(id.clone());
     // Only method and path are logged: headers carry credentials and are never recorded.
-    let span = tracing::info_span!("http", request_id = %id.0, method = %req.method(), path = %req.uri().path());
+    // `client_request_id` is filled in by the Keycard dialect from `X-Client-Request-ID`.
+    let span = tracing::info_span!(
+        "http",
+        request_id = %id.0,
+        method = %req.method(),
+        path = %req.uri().path(),
+        client_request_id = tracing::field::Empty,
+    );
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id.0) {

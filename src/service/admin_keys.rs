@@ -8,7 +8,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
-use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
+use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 /// Admin keys live at most a year, as in OpenAI's API.
 pub const MAX_ADMIN_KEY_LIFETIME_SECONDS: i64 = 31_536_000;
@@ -81,7 +81,7 @@ impl Service {
         self.note_use(&ctx, now);
         Ok(Principal {
             organization_id: key.organization_id.clone(),
-            key_id: key.id.clone(),
+            access: Access::AdminKey(key.id.clone()),
         })
     }
 

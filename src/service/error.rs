@@ -27,6 +27,12 @@ pub enum ServiceError {
     /// A unique value is taken (a label, a supplied key).
     #[error("already exists")]
     Duplicate,
+    /// Authenticated, but this caller may not do that.
+    #[error("permission denied")]
+    Forbidden,
+    /// A request combined options that exclude each other (e.g. `after` and `before`).
+    #[error("{0}")]
+    BadRequest(&'static str),
     #[error("authentication failed: {0:?}")]
     Unauthenticated(AuthFailure),
     #[error("the store is unavailable")]

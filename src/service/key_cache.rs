@@ -8,9 +8,11 @@
 //! - **Trust**: on a multi-node store the cache is trusted only while the change feed is
 //!   connected; untrusted, every verification reads the store.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::domain::keys::KeyHash;
 use crate::domain::model::{ApiKey, Project, ServiceAccount};
@@ -26,6 +28,10 @@ pub struct KeyContext {
     /// When this node last handed a use of the key to the usage tracker: lets the hot path
     /// skip the tracker's lock for the rest of that minute.
     pub(super) last_noted: AtomicI64,
+    /// What a wire dialect derived from this context to answer with (e.g. the gateway's
+    /// identity headers), built on first use and kept as long as the entry: a cache hit then
+    /// renders nothing. Type-erased so the service layer stays free of HTTP types.
+    pub rendered: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl KeyContext {
@@ -35,9 +41,40 @@ impl KeyContext {
             account,
             project,
             last_noted: AtomicI64::new(i64::MIN),
+            rendered: OnceLock::new(),
         }
     }
 }
+
+/// Hashes a `KeyHash` by its first eight bytes. They are SHA-256 output, so already uniform,
+/// and nobody can choose them (that would take a preimage): SipHash's flood protection buys
+/// nothing here and costs a visible share of every cached verification.
+#[derive(Default, Clone, Copy)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Anything but a digest (never the case today) still hashes, just less well.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+            if bytes.len() >= 8 {
+                break;
+            }
+        }
+    }
+
+    // The slice length prefix is the same (32) for every key: ignore it.
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type DigestMap<V> = HashMap<KeyHash, V, BuildHasherDefault<DigestHasher>>;
+type DigestSet = HashSet<KeyHash, BuildHasherDefault<DigestHasher>>;
 
 struct Entry {
     ctx: Arc<KeyContext>,
@@ -75,7 +112,7 @@ impl Default for CacheSettings {
 
 pub struct KeyCache {
     settings: CacheSettings,
-    positive: RwLock<HashMap<KeyHash, Entry>>,
+    positive: RwLock<DigestMap<Entry>>,
     negative: Mutex<Negative>,
     trusted: AtomicBool,
     /// Bumped by every invalidation: a store read that started before one must not be cached.
@@ -87,7 +124,7 @@ pub struct KeyCache {
 
 #[derive(Default)]
 struct Negative {
-    set: HashSet<KeyHash>,
+    set: DigestSet,
     order: VecDeque<(KeyHash, Millis)>,
 }
 
@@ -95,7 +132,7 @@ impl KeyCache {
     pub fn new(settings: CacheSettings, trusted: bool) -> Self {
         Self {
             settings,
-            positive: RwLock::new(HashMap::new()),
+            positive: RwLock::new(DigestMap::default()),
             negative: Mutex::new(Negative::default()),
             trusted: AtomicBool::new(trusted),
             generation: AtomicU64::new(0),

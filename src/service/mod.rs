@@ -8,10 +8,14 @@
 mod admin_keys;
 mod api_keys;
 mod bootstrap;
+mod credentials;
 mod error;
 pub mod key_cache;
+mod org_service_accounts;
+mod permissions;
 mod projects;
 mod service_accounts;
+mod tokens;
 mod usage;
 pub mod verification;
 
@@ -29,16 +33,19 @@ use usage::UsageTracker;
 pub use admin_keys::AuthFailure;
 pub use api_keys::{KeyChanges, NewKey};
 pub use bootstrap::Bootstrapped;
+pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};
+pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
+pub use permissions::{Access, Permissions};
 pub use projects::{NewProject, ProjectChanges};
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
+pub use tokens::{ClientFailure, IssuedToken, TokenIdentity, TokenSettings};
 
-/// Who is calling: an admin key of one organization. Objects of other organizations do not
-/// exist for it.
+/// Who is calling, for one organization: objects of other organizations do not exist for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub organization_id: Id,
-    pub key_id: Id,
+    pub access: Access,
 }
 
 /// A key just created: the stored record plus the plaintext, which the caller shows once.
@@ -54,6 +61,8 @@ pub struct Service {
     clock: Clock,
     cache: Arc<KeyCache>,
     usage: Arc<UsageTracker>,
+    credential_usage: Arc<UsageTracker>,
+    tokens: Arc<tokens::TokenState>,
 }
 
 impl Service {
@@ -84,7 +93,15 @@ impl Service {
             clock,
             cache,
             usage: Arc::new(UsageTracker::default()),
+            credential_usage: Arc::new(UsageTracker::default()),
+            tokens: Arc::new(tokens::TokenState::new(TokenSettings::default())),
         }
+    }
+
+    /// The issuer, audience and lifetime of access tokens (defaults suit tests only).
+    pub fn with_token_settings(mut self, settings: TokenSettings) -> Self {
+        self.tokens = Arc::new(tokens::TokenState::new(settings));
+        self
     }
 
     /// The verification cache (for tests and metrics).

@@ -60,23 +60,42 @@ impl Service {
     /// Verifies a service-account key (admin keys authenticate the admin API only and are
     /// "unknown" here). Store trouble is an error (503), never a verdict.
     pub async fn verify_key(&self, presented: &str) -> ServiceResult<Verdict> {
+        if let Some(verdict) = self.verify_key_from_memory(presented) {
+            return Ok(verdict);
+        }
+        let ctx = self.key_context(KeyHash::of(presented)).await?;
+        Ok(self.conclude(ctx))
+    }
+
+    /// The verdict when it needs no store read (malformed, admin, cached either way), else
+    /// `None`. Synchronous on purpose: a gateway's hot path then never builds the (large)
+    /// future of a store lookup, and callers can box the slow path.
+    pub fn verify_key_from_memory(&self, presented: &str) -> Option<Verdict> {
         match keys::parse(presented) {
             Ok(KeyKind::ServiceAccount) => {}
-            Ok(KeyKind::Admin) => return Ok(Verdict::Invalid(Reason::Unknown)),
-            Err(_) => return Ok(Verdict::Invalid(Reason::Malformed)),
+            Ok(KeyKind::Admin) => return Some(Verdict::Invalid(Reason::Unknown)),
+            Err(_) => return Some(Verdict::Invalid(Reason::Malformed)),
         }
-        let Some(ctx) = self.key_context(KeyHash::of(presented)).await? else {
-            return Ok(Verdict::Invalid(Reason::Unknown));
+        match self.cache.lookup(&KeyHash::of(presented), self.clock.now()) {
+            Lookup::Hit(ctx) => Some(self.conclude(Some(ctx))),
+            Lookup::KnownUnknown => Some(Verdict::Invalid(Reason::Unknown)),
+            Lookup::Miss => None,
+        }
+    }
+
+    fn conclude(&self, ctx: Option<Arc<KeyContext>>) -> Verdict {
+        let Some(ctx) = ctx else {
+            return Verdict::Invalid(Reason::Unknown);
         };
         if ctx.key.kind != KeyKind::ServiceAccount {
-            return Ok(Verdict::Invalid(Reason::Unknown));
+            return Verdict::Invalid(Reason::Unknown);
         }
         let now = self.clock.now();
         let verdict = judge(&ctx, now);
         if let Verdict::Valid(_) = verdict {
             self.note_use(&ctx, now);
         }
-        Ok(verdict)
+        verdict
     }
 
     /// The key with this hash and its owner and project, from the cache or the store.

@@ -110,6 +110,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// For dialects that reuse this module's request parsing and re-wrap its errors.
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// Keeps echoed identifiers to a readable length.
@@ -180,6 +189,12 @@ impl From<ServiceError> for ApiError {
                 "Invalid 'after': it names no object in this list.",
             ),
             ServiceError::Unauthenticated(why) => Self::unauthenticated(why, None),
+            ServiceError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                Some("insufficient_permissions"),
+                "You do not have permission to do this.",
+            ),
+            ServiceError::BadRequest(message) => Self::bad_request(None, "invalid_value", message),
             ServiceError::LastAdminKey => Self::bad_request(
                 None,
                 "last_admin_key",

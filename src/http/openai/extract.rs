@@ -240,6 +240,14 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a repeated key, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         let Some(raw) = self.get(name) else {
             return Ok(None);

@@ -29,18 +29,40 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
         Some(k) => k,
         None => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
     };
-    match app.service.verify_key(presented).await? {
+    let verdict = match app.service.verify_key_from_memory(presented) {
+        Some(v) => v,
+        // Boxed: the store lookup's future is large, and keeping it out of this one saves
+        // every cached verification from moving it around.
+        None => Box::pin(app.service.verify_key(presented)).await?,
+    };
+    match verdict {
         Verdict::Valid(ctx) => Ok(identity(&ctx)),
         Verdict::Invalid(reason) => Err(refusal(reason)),
     }
 }
 
+/// The identity headers of one key, rendered once per cache entry.
+struct IdentityHeaders(Vec<(&'static HeaderName, HeaderValue)>);
+
 fn identity(ctx: &KeyContext) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
-    let h = res.headers_mut();
-    let mut put = |name: &HeaderName, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name.clone(), v);
+    let rendered = ctx.rendered.get_or_init(|| Box::new(identity_headers(ctx)));
+    if let Some(IdentityHeaders(headers)) = rendered.downcast_ref::<IdentityHeaders>() {
+        let h = res.headers_mut();
+        h.reserve(headers.len());
+        for (name, value) in headers {
+            // HeaderValue clones share their bytes: no copy, no allocation.
+            h.insert(*name, value.clone());
+        }
+    }
+    res
+}
+
+fn identity_headers(ctx: &KeyContext) -> IdentityHeaders {
+    let mut out = Vec::with_capacity(5);
+    let mut put = |name: &'static HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)) {
+            out.push((name, v));
         }
     };
     let key = &ctx.key;
@@ -56,7 +78,7 @@ fn identity(ctx: &KeyContext) -> Response {
     }
     put(&KEY_ID, Kind::ApiKey.render_openai(&key.id));
     put(&SCOPES, key.scopes.join(","));
-    res
+    IdentityHeaders(out)
 }
 
 fn refusal(reason: Reason) -> ApiError {

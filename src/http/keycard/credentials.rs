@@ -1,0 +1,136 @@
+//! `/organizations/{organization_id}/service-accounts/{service_account_id}/credentials[/{credential_id}]`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::KcError;
+use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
+use super::render;
+use crate::domain::ids::Id;
+use crate::http::openai::extract::{present, Query};
+use crate::http::AppState;
+use crate::service::{CredentialChanges, NewCredential};
+
+fn cursor_scope(organization: &Id, account: &Id) -> String {
+    format!("cred:{}:{}", organization.as_str(), account.as_str())
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, account)): KcPath<(String, String)>,
+    Body(body): Body<CreateBody>,
+) -> Result<Response, KcError> {
+    let account = parse_id(&account, "Service account")?;
+    let issued = app
+        .service
+        .create_credential(
+            &who,
+            &account,
+            NewCredential {
+                name: body.name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render::created_credential(issued)),
+    )
+        .into_response())
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, account)): KcPath<(String, String)>,
+    query: Query,
+) -> Result<Response, KcError> {
+    let account = parse_id(&account, "Service account")?;
+    let signer = app.service.cursor_signer().await?;
+    let scope = cursor_scope(&who.organization_id, &account);
+    let window = window(&query, signer, &scope)?;
+    let page = app
+        .service
+        .list_credentials(&who, &account, &window)
+        .await?;
+    let permissions = wants_permissions(&query).then(|| who.permissions());
+    Ok(Json(render::list(
+        page,
+        |c| &c.id,
+        |c| render::credential(c, permissions.as_ref()),
+        signer,
+        &scope,
+        permissions.as_ref(),
+    ))
+    .into_response())
+}
+
+fn ids(account: &str, credential: &str) -> Result<(Id, Id), KcError> {
+    Ok((
+        parse_id(account, "Service account")?,
+        parse_id(credential, "Credential")?,
+    ))
+}
+
+pub async fn retrieve(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, account, credential)): KcPath<(String, String, String)>,
+    query: Query,
+) -> Result<Response, KcError> {
+    let (account, id) = ids(&account, &credential)?;
+    let c = app.service.credential(&who, &account, &id).await?;
+    let permissions = wants_permissions(&query).then(|| who.permissions());
+    Ok(Json(render::credential(&c, permissions.as_ref())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, account, credential)): KcPath<(String, String, String)>,
+    Body(body): Body<UpdateBody>,
+) -> Result<Response, KcError> {
+    let (account, id) = ids(&account, &credential)?;
+    let c = app
+        .service
+        .update_credential(
+            &who,
+            &account,
+            &id,
+            CredentialChanges {
+                name: body.name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok(Json(render::credential(&c, None)).into_response())
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, account, credential)): KcPath<(String, String, String)>,
+) -> Result<StatusCode, KcError> {
+    let (account, id) = ids(&account, &credential)?;
+    app.service.delete_credential(&who, &account, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,126 @@
+//! The Keycard dialect's JSON: RFC 3339 timestamps with milliseconds, optional fields absent
+//! rather than null, `permissions` only when expanded.
+
+use serde::Serialize;
+
+use crate::domain::cursor::CursorSigner;
+use crate::domain::ids::Id;
+use crate::domain::model::{Credential, ServiceAccount};
+use crate::domain::page::WindowPage;
+use crate::domain::time::to_rfc3339_millis;
+use crate::service::{IssuedCredential, Permissions};
+
+#[derive(Serialize)]
+pub struct AccountJson {
+    id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Permissions>,
+}
+
+pub fn account(a: &ServiceAccount, permissions: Option<&Permissions>) -> AccountJson {
+    AccountJson {
+        id: a.id.as_str().to_owned(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        created_at: to_rfc3339_millis(a.created_at),
+        updated_at: to_rfc3339_millis(a.updated_at),
+        permissions: permissions.cloned(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct CredentialJson {
+    id: String,
+    client_id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Permissions>,
+}
+
+pub fn credential(c: &Credential, permissions: Option<&Permissions>) -> CredentialJson {
+    CredentialJson {
+        id: c.id.as_str().to_owned(),
+        client_id: c.client_id.clone(),
+        name: c.name.clone(),
+        description: c.description.clone(),
+        created_at: to_rfc3339_millis(c.created_at),
+        last_used_at: c.last_used_at.map(to_rfc3339_millis),
+        permissions: permissions.cloned(),
+    }
+}
+
+/// The one response that carries the secret.
+#[derive(Serialize)]
+pub struct CreatedCredentialJson {
+    id: String,
+    client_id: String,
+    client_secret: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    created_at: String,
+}
+
+pub fn created_credential(issued: IssuedCredential) -> CreatedCredentialJson {
+    let c = issued.credential;
+    CreatedCredentialJson {
+        id: c.id.as_str().to_owned(),
+        client_id: c.client_id,
+        client_secret: issued.client_secret,
+        name: c.name,
+        description: c.description,
+        created_at: to_rfc3339_millis(c.created_at),
+    }
+}
+
+#[derive(Serialize)]
+pub struct PageInfo {
+    has_next_page: bool,
+    has_prev_page: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ListJson<T> {
+    items: Vec<T>,
+    page_info: PageInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Permissions>,
+}
+
+/// A page with cursors signed for `scope`: `start_cursor` goes with `before`, `end_cursor`
+/// with `after`.
+pub fn list<T, J>(
+    page: WindowPage<T>,
+    id_of: impl Fn(&T) -> &Id,
+    render: impl Fn(&T) -> J,
+    signer: &CursorSigner,
+    scope: &str,
+    permissions: Option<&Permissions>,
+) -> ListJson<J> {
+    let start_cursor = page.items.first().map(|t| signer.encode(scope, id_of(t)));
+    let end_cursor = page.items.last().map(|t| signer.encode(scope, id_of(t)));
+    ListJson {
+        items: page.items.iter().map(render).collect(),
+        page_info: PageInfo {
+            has_next_page: page.has_next,
+            has_prev_page: page.has_prev,
+            start_cursor,
+            end_cursor,
+        },
+        permissions: permissions.cloned(),
+    }
+}

@@ -1,0 +1,116 @@
+//! `/organizations/{organization_id}/service-accounts[/{service_account_id}]`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::KcError;
+use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
+use super::render;
+use crate::http::openai::extract::{present, Query};
+use crate::http::AppState;
+use crate::service::{NewOrgAccount, OrgAccountChanges};
+
+pub fn cursor_scope(organization: &crate::domain::ids::Id) -> String {
+    format!("sa:{}", organization.as_str())
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    Body(body): Body<CreateBody>,
+) -> Result<Response, KcError> {
+    let account = app
+        .service
+        .create_org_service_account(
+            &who,
+            NewOrgAccount {
+                name: body.name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(render::account(&account, None))).into_response())
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    query: Query,
+) -> Result<Response, KcError> {
+    let signer = app.service.cursor_signer().await?;
+    let scope = cursor_scope(&who.organization_id);
+    let window = window(&query, signer, &scope)?;
+    let page = app.service.list_org_service_accounts(&who, &window).await?;
+    let permissions = wants_permissions(&query).then(|| who.permissions());
+    Ok(Json(render::list(
+        page,
+        |a| &a.id,
+        |a| render::account(a, permissions.as_ref()),
+        signer,
+        &scope,
+        permissions.as_ref(),
+    ))
+    .into_response())
+}
+
+pub async fn retrieve(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, id)): KcPath<(String, String)>,
+    query: Query,
+) -> Result<Response, KcError> {
+    let id = parse_id(&id, "Service account")?;
+    let account = app.service.org_service_account(&who, &id).await?;
+    let permissions = wants_permissions(&query).then(|| who.permissions());
+    Ok(Json(render::account(&account, permissions.as_ref())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    #[serde(default)]
+    name: Option<String>,
+    /// `null` clears the description; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, id)): KcPath<(String, String)>,
+    Body(body): Body<UpdateBody>,
+) -> Result<Response, KcError> {
+    let id = parse_id(&id, "Service account")?;
+    let account = app
+        .service
+        .update_org_service_account(
+            &who,
+            &id,
+            OrgAccountChanges {
+                name: body.name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok(Json(render::account(&account, None)).into_response())
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    KcPath((_, id)): KcPath<(String, String)>,
+) -> Result<StatusCode, KcError> {
+    let id = parse_id(&id, "Service account")?;
+    app.service.delete_org_service_account(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

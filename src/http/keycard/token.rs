@@ -1,0 +1,220 @@
+//! The OAuth 2.0 side: `POST /service-account-token` (client-credentials grant, RFC 6749
+//! §4.4), `GET /.well-known/jwks.json` and `GET /.well-known/oauth-authorization-server`
+//! (RFC 8414). Errors here use RFC 6749's `{"error", "error_description"}`, which OAuth
+//! clients expect, not the Keycard envelope.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::json;
+
+use super::error::KcError;
+use crate::http::{AppState, MAX_BODY_BYTES};
+
+pub const TOKEN_PATH: &str = "/service-account-token";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+    /// Answer a failed HTTP Basic authentication with a Basic challenge (RFC 6749 §5.2).
+    basic_challenge: bool,
+}
+
+impl OAuthError {
+    fn invalid_request(description: &'static str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description,
+            basic_challenge: false,
+        }
+    }
+
+    fn invalid_client(basic: bool) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            // One message for every cause: which part was wrong is not told to the caller.
+            description: "Client authentication failed.",
+            basic_challenge: basic,
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.error, "error_description": self.description});
+        let mut res = (self.status, Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert("x-should-retry", HeaderValue::from_static("false"));
+        if self.basic_challenge {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"keyplane\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<KcError> for OAuthError {
+    fn from(_: KcError) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: "The server cannot issue tokens right now. Please retry.",
+            basic_challenge: false,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TokenJson {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+/// `client_id:client_secret` from `Authorization: Basic`, each form-urldecoded as RFC 6749
+/// §2.3.1 asks (a no-op for keyplane's base62 values, so clients that skip it work too).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client(true);
+    let raw = raw.to_str().map_err(|_| bad())?;
+    let (scheme, encoded) = raw.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(OAuthError::invalid_request(
+            "The request body is too large.",
+        ));
+    }
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let mut grant_type = None;
+    let mut form_id = None;
+    let mut form_secret = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        let slot = match k.as_ref() {
+            "grant_type" => &mut grant_type,
+            "client_id" => &mut form_id,
+            "client_secret" => &mut form_secret,
+            _ => continue,
+        };
+        // RFC 6749 §3.2: parameters must not be repeated.
+        if slot.replace(v.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request("A parameter is repeated."));
+        }
+    }
+    match grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_grant_type",
+                description: "Only grant_type=client_credentials is supported.",
+                basic_challenge: false,
+            })
+        }
+        None => return Err(OAuthError::invalid_request("grant_type is required.")),
+    }
+    let basic = basic_credentials(&headers)?;
+    let used_basic = basic.is_some();
+    let (client_id, secret) = match (basic, form_id, form_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method, not both.",
+            ))
+        }
+        (Some(pair), None, None) => pair,
+        (None, Some(id), Some(secret)) => (id, secret),
+        (None, _, _) => return Err(OAuthError::invalid_client(false)),
+    };
+    let issued = app
+        .service
+        .issue_token(&client_id, &secret)
+        .await
+        .map_err(|e| OAuthError::from(KcError::from(e)))?;
+    match issued {
+        Ok(t) => {
+            let mut res = Json(TokenJson {
+                access_token: t.access_token,
+                token_type: "Bearer",
+                expires_in: t.expires_in,
+            })
+            .into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            Ok(res)
+        }
+        Err(why) => {
+            tracing::info!(reason = ?why, "token request refused");
+            Err(OAuthError::invalid_client(used_basic))
+        }
+    }
+}
+
+pub async fn jwks(State(app): State<AppState>) -> Result<Response, KcError> {
+    let keys = app.service.published_keys().await?;
+    let mut res = Json(json!({ "keys": keys })).into_response();
+    // Short: resource servers pick up a rotation within minutes.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(res)
+}
+
+pub async fn metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
+    let issuer = &app.service.token_settings().issuer;
+    Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+        "scopes_supported": [],
+    }))
+}

@@ -1,0 +1,166 @@
+//! Credentials (client id + secret) of service accounts, for the client-credentials grant.
+//! The token endpoint itself is in `tokens.rs`.
+
+use crate::domain::client_secret;
+use crate::domain::ids::{Id, Kind};
+use crate::domain::model::Credential;
+use crate::domain::names;
+use crate::domain::page::{Window, WindowPage};
+use crate::store::StoreError;
+
+use super::org_service_accounts::description;
+use super::permissions::Action;
+use super::{Principal, Service, ServiceError, ServiceResult};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCredential {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// Only the fields present change. `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+}
+
+/// A credential just created, with its secret: shown once, never stored.
+#[derive(Debug)]
+pub struct IssuedCredential {
+    pub credential: Credential,
+    pub client_secret: String,
+}
+
+impl Service {
+    pub async fn create_credential(
+        &self,
+        who: &Principal,
+        account_id: &Id,
+        input: NewCredential,
+    ) -> ServiceResult<IssuedCredential> {
+        who.require(Action::Write)?;
+        let name = names::name("name", &input.name)?;
+        let description = match input.description.as_deref() {
+            Some(d) => description("description", d)?,
+            None => None,
+        };
+        self.org_service_account(who, account_id).await?;
+        let (client_secret, secret_hash) = client_secret::generate_secret()?;
+        let now = self.clock.now();
+        let credential = Credential {
+            id: Id::generate()?,
+            organization_id: who.organization_id.clone(),
+            service_account_id: account_id.clone(),
+            client_id: client_secret::generate_client_id()?,
+            secret_hash,
+            name,
+            description,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            deleted_at: None,
+        };
+        match self.store.insert_credential(&credential).await {
+            Ok(()) => {}
+            // The account was deleted meanwhile.
+            Err(StoreError::Conflict(_)) => {
+                return Err(ServiceError::not_found(Kind::ServiceAccount, account_id))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(IssuedCredential {
+            credential,
+            client_secret,
+        })
+    }
+
+    pub async fn credential(
+        &self,
+        who: &Principal,
+        account_id: &Id,
+        id: &Id,
+    ) -> ServiceResult<Credential> {
+        self.org_service_account(who, account_id).await?;
+        self.store
+            .credential(&who.organization_id, account_id, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(Kind::Credential, id))
+    }
+
+    pub async fn list_credentials(
+        &self,
+        who: &Principal,
+        account_id: &Id,
+        window: &Window,
+    ) -> ServiceResult<WindowPage<Credential>> {
+        if window.after.is_some() && window.before.is_some() {
+            return Err(ServiceError::BadRequest(
+                "Use either 'after' or 'before', not both.",
+            ));
+        }
+        self.org_service_account(who, account_id).await?;
+        Ok(self
+            .store
+            .list_credentials(&who.organization_id, account_id, window)
+            .await?)
+    }
+
+    pub async fn update_credential(
+        &self,
+        who: &Principal,
+        account_id: &Id,
+        id: &Id,
+        changes: CredentialChanges,
+    ) -> ServiceResult<Credential> {
+        who.require(Action::Write)?;
+        let name = changes
+            .name
+            .as_deref()
+            .map(|n| names::name("name", n))
+            .transpose()?;
+        let new_description = match changes.description {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => Some(description("description", &d)?),
+        };
+        let mut credential = self.credential(who, account_id, id).await?;
+        if name.is_none() && new_description.is_none() {
+            return Ok(credential);
+        }
+        if let Some(name) = name {
+            credential.name = name;
+        }
+        if let Some(d) = new_description {
+            credential.description = d;
+        }
+        credential.updated_at = self.clock.now();
+        if let Err(err) = self.store.update_credential(&credential).await {
+            self.credential(who, account_id, id).await?;
+            return Err(err.into());
+        }
+        Ok(credential)
+    }
+
+    /// Deletes the credential: it cannot obtain tokens any more, and the tokens it obtained
+    /// stop verifying (they are checked against the store).
+    pub async fn delete_credential(
+        &self,
+        who: &Principal,
+        account_id: &Id,
+        id: &Id,
+    ) -> ServiceResult<()> {
+        who.require(Action::Write)?;
+        self.credential(who, account_id, id).await?;
+        let at = self.clock.now();
+        if let Err(err) = self
+            .store
+            .delete_credential(&who.organization_id, account_id, id, at)
+            .await
+        {
+            self.credential(who, account_id, id).await?;
+            return Err(err.into());
+        }
+        Ok(())
+    }
+}

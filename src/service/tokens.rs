@@ -1,0 +1,290 @@
+//! Access tokens for service accounts (OAuth 2.0 client credentials, the Keycard dialect):
+//! issuing them, checking them, the signing keys behind them and the server-wide secret of
+//! pagination cursors.
+//!
+//! Signing keys live in the store so every node signs with, and publishes, the same keys. A
+//! node loads them on first use and again every minute (or at once when a token names a key
+//! it has not seen), so a rotation on one node reaches the others within a minute; until then
+//! they keep signing with the previous key, which stays valid and published.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::OnceCell;
+
+use crate::domain::client_secret;
+use crate::domain::cursor::CursorSigner;
+use crate::domain::ids::Id;
+use crate::domain::jwt::{self, Claims};
+use crate::domain::model::{ServiceAccount, SigningKey};
+use crate::domain::random;
+use crate::domain::time::Millis;
+
+use super::{Service, ServiceError, ServiceResult};
+
+/// How long a node trusts its copy of the signing keys.
+const KEYRING_REFRESH: Millis = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `iss` of every token and the issuer of the authorization-server metadata.
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_seconds: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "http://127.0.0.1:8080".into(),
+            ttl_seconds: 3600,
+        }
+    }
+}
+
+/// Why the token endpoint refused a client. All of them are `invalid_client` on the wire
+/// (RFC 6749 §5.2); the distinction is for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFailure {
+    UnknownClient,
+    WrongSecret,
+    AccountGone,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub claims: Claims,
+}
+
+/// A verified access token and what it stands for now.
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    pub claims: Claims,
+    pub account: ServiceAccount,
+}
+
+#[derive(Default)]
+pub(super) struct TokenState {
+    pub(super) settings: TokenSettings,
+    keyring: RwLock<Keyring>,
+    cursor: OnceCell<CursorSigner>,
+}
+
+#[derive(Default)]
+struct Keyring {
+    keys: Arc<Vec<SigningKey>>,
+    loaded_at: Option<Millis>,
+}
+
+impl TokenState {
+    pub(super) fn new(settings: TokenSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+}
+
+fn new_signing_key(now: Millis) -> ServiceResult<SigningKey> {
+    let (seed, public) = jwt::generate_keypair()?;
+    Ok(SigningKey {
+        kid: Id::generate()?.as_str().to_owned(),
+        algorithm: jwt::ALGORITHM.into(),
+        private_key: seed.to_vec(),
+        public_key: public.to_vec(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+impl Service {
+    pub fn token_settings(&self) -> &TokenSettings {
+        &self.tokens.settings
+    }
+
+    /// The signer of pagination cursors; its secret is created once per installation.
+    pub async fn cursor_signer(&self) -> ServiceResult<&CursorSigner> {
+        self.tokens
+            .cursor
+            .get_or_try_init(|| async {
+                let mut candidate = [0u8; 32];
+                random::fill(&mut candidate)?;
+                let secret = self.store.server_secret("cursor_hmac", &candidate).await?;
+                Ok::<_, ServiceError>(CursorSigner::new(secret))
+            })
+            .await
+    }
+
+    /// The signing keys, from memory when fresh enough, else from the store (creating the
+    /// first one on a new installation).
+    async fn keyring(&self, force: bool) -> ServiceResult<Arc<Vec<SigningKey>>> {
+        let now = self.clock.now();
+        if !force {
+            let ring = self
+                .tokens
+                .keyring
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            if ring
+                .loaded_at
+                .is_some_and(|at| now - at < KEYRING_REFRESH && !ring.keys.is_empty())
+            {
+                return Ok(ring.keys.clone());
+            }
+        }
+        let mut keys = self.store.signing_keys().await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            // Several nodes may race here; the store keeps only the first insert.
+            self.store
+                .insert_signing_key(&new_signing_key(now)?, None)
+                .await?;
+            keys = self.store.signing_keys().await?;
+        }
+        let keys = Arc::new(keys);
+        let mut ring = self
+            .tokens
+            .keyring
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        ring.keys = keys.clone();
+        ring.loaded_at = Some(now);
+        Ok(keys)
+    }
+
+    /// Replaces the signing key: the new one signs from now on, the old ones stay published
+    /// until every token they signed has expired. Returns the new key's `kid`.
+    pub async fn rotate_signing_key(&self) -> ServiceResult<String> {
+        let now = self.clock.now();
+        let key = new_signing_key(now)?;
+        self.store.insert_signing_key(&key, Some(now)).await?;
+        self.keyring(true).await?;
+        Ok(key.kid)
+    }
+
+    /// The public keys a resource server needs: every unretired key, and retired ones while
+    /// tokens they signed may still be valid.
+    pub async fn published_keys(&self) -> ServiceResult<Vec<serde_json::Value>> {
+        let now = self.clock.now();
+        let horizon = self.tokens.settings.ttl_seconds * 1000;
+        Ok(self
+            .keyring(false)
+            .await?
+            .iter()
+            .filter(|k| k.retired_at.is_none_or(|r| now - r < horizon))
+            .map(|k| jwt::public_jwk(&k.kid, &k.public_key))
+            .collect())
+    }
+
+    /// The client-credentials grant: a token for the credential's service account.
+    pub async fn issue_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
+        if !client_secret::plausible_client_id(client_id) {
+            return Ok(Err(ClientFailure::UnknownClient));
+        }
+        let Some(credential) = self.store.credential_by_client_id(client_id).await? else {
+            return Ok(Err(ClientFailure::UnknownClient));
+        };
+        if !client_secret::secret_matches(secret, &credential.secret_hash) {
+            return Ok(Err(ClientFailure::WrongSecret));
+        }
+        let Some(account) = self
+            .store
+            .service_account(&credential.organization_id, &credential.service_account_id)
+            .await?
+        else {
+            return Ok(Err(ClientFailure::AccountGone));
+        };
+        let now = self.clock.now();
+        let keys = self.keyring(false).await?;
+        // The newest unretired key signs (nodes that raced at first start agree on it).
+        let Some(key) = keys.iter().rev().find(|k| k.retired_at.is_none()) else {
+            return Err(ServiceError::Internal(anyhow::anyhow!("no signing key")));
+        };
+        let settings = &self.tokens.settings;
+        let iat = now.div_euclid(1000);
+        let claims = Claims {
+            iss: settings.issuer.clone(),
+            sub: account.id.as_str().to_owned(),
+            aud: settings.audience.clone(),
+            exp: iat + settings.ttl_seconds,
+            iat,
+            jti: Id::generate()?.as_str().to_owned(),
+            org: account.organization_id.as_str().to_owned(),
+            cid: credential.id.as_str().to_owned(),
+            project: account.project_id.as_ref().map(|p| p.as_str().to_owned()),
+        };
+        let access_token = jwt::sign(&claims, &key.kid, &key.private_key)
+            .map_err(|e| ServiceError::Internal(e.into()))?;
+        self.credential_usage.touch(&credential.id, now);
+        Ok(Ok(IssuedToken {
+            access_token,
+            expires_in: settings.ttl_seconds,
+            claims,
+        }))
+    }
+
+    /// Checks an access token: signature by one of our keys, issuer, audience, expiry, and that
+    /// its credential and service account still exist (so deleting either stops the token at
+    /// once, on every node: this reads the store rather than a cache). `None` when invalid.
+    pub async fn verify_token(&self, token: &str) -> ServiceResult<Option<TokenIdentity>> {
+        let Ok(kid) = jwt::key_id(token) else {
+            return Ok(None);
+        };
+        let mut keys = self.keyring(false).await?;
+        if !keys.iter().any(|k| k.kid == kid) {
+            // Perhaps rotated on another node a moment ago.
+            keys = self.keyring(true).await?;
+        }
+        let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+            return Ok(None);
+        };
+        let Ok(claims) = jwt::verify(token, &key.public_key) else {
+            return Ok(None);
+        };
+        let settings = &self.tokens.settings;
+        let now_s = self.clock.now().div_euclid(1000);
+        if claims.iss != settings.issuer || claims.aud != settings.audience || now_s >= claims.exp {
+            return Ok(None);
+        }
+        let (Some(org), Some(sub), Some(cid)) = (
+            Id::parse(&claims.org),
+            Id::parse(&claims.sub),
+            Id::parse(&claims.cid),
+        ) else {
+            return Ok(None);
+        };
+        if self.store.credential(&org, &sub, &cid).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(account) = self.store.service_account(&org, &sub).await? else {
+            return Ok(None);
+        };
+        if let Some(project) = &account.project_id {
+            match self.store.project(&org, project).await? {
+                Some(p) if !p.is_archived() => {}
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(TokenIdentity { claims, account }))
+    }
+
+    /// Writes the batched credential `last_used_at` updates (with the key usage flush).
+    pub async fn flush_credential_usage(&self) -> ServiceResult<usize> {
+        let batch = self.credential_usage.take(self.clock.now());
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.store.record_credential_usage(&batch).await {
+            let n = batch.len();
+            self.credential_usage.restore(batch);
+            tracing::debug!(pending = n, "credential usage kept for the next flush");
+            return Err(e.into());
+        }
+        Ok(batch.len())
+    }
+}
