@@ -46,11 +46,11 @@ pub(super) fn attach_owners(
 
 /// Which way a two-way list walks: forward from `after` (or from the start when there is no
 /// cursor), or backward from `before`. Returns the cursor and `true` for forward.
-pub(super) fn window_direction(window: &Window) -> StoreResult<(Option<&Id>, bool)> {
+pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, bool)> {
     match (&window.after, &window.before) {
         (Some(_), Some(_)) => Err(StoreError::Conflict("after and before are exclusive")),
-        (None, Some(before)) => Ok((Some(before), false)),
-        (after, None) => Ok((after.as_ref(), true)),
+        (None, Some(_)) => Ok((&window.before, false)),
+        (_, None) => Ok((&window.after, true)),
     }
 }
 

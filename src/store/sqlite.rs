@@ -148,7 +148,7 @@ async fn window_rows<T>(
     let (cursor, forward) = window_direction(window)?;
     let cursor = match cursor {
         None => None,
-        Some(id) => Some(cursor_seq(pool, table, scope_sql, &Some(id.clone()), binds).await?),
+        Some(_) => Some(cursor_seq(pool, table, scope_sql, cursor, binds).await?),
     };
     let (cmp, from, order) = match forward {
         true => (">", cursor.unwrap_or(0), "ASC"),
