@@ -82,6 +82,7 @@ store_suite!(
     credentials_round_trip_and_refuse_duplicates,
     credential_lists_walk_both_ways_and_skip_deleted,
     credentials_need_a_live_account_and_die_with_it,
+    credentials_racing_an_account_delete_never_outlive_it,
     credential_usage_only_moves_forward,
     signing_keys_insert_once_then_rotate,
     racing_first_starts_make_one_signing_key,
@@ -987,6 +988,43 @@ async fn credentials_need_a_live_account_and_die_with_it(store: S) {
         .await
         .unwrap();
     assert!(listed.items.is_empty() && !listed.has_next && !listed.has_prev);
+}
+
+async fn credentials_racing_an_account_delete_never_outlive_it(store: S) {
+    let (org, _) = new_org(&store, "a").await;
+    for round in 0..10 {
+        let acct = org_account(&org, &format!("svc{round}"));
+        store.insert_service_account(&acct, None).await.unwrap();
+        let creds: Vec<_> = (0..4)
+            .map(|i| credential_for(&acct, &format!("r{round}c{i}")))
+            .collect();
+        let inserts: Vec<_> = creds
+            .iter()
+            .cloned()
+            .map(|c| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert_credential(&c).await })
+            })
+            .collect();
+        let delete = {
+            let (store, org, acct) = (store.clone(), org.id.clone(), acct.id.clone());
+            tokio::spawn(async move { store.delete_service_account(&org, &acct, T0 + 1).await })
+        };
+        for t in inserts {
+            match t.await.unwrap() {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        delete.await.unwrap().unwrap();
+        for c in &creds {
+            assert_eq!(
+                store.credential_by_client_id(&c.client_id).await.unwrap(),
+                None,
+                "a live credential on a deleted account"
+            );
+        }
+    }
 }
 
 /// `deleted_at` of every credential, by id, as the export sees them.

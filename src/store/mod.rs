@@ -258,8 +258,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;
-    /// Streams every row, parents before children and each table in creation order, from one
-    /// consistent snapshot. Returns the number of records.
+    /// Streams every row (signing keys and server secrets excepted, see [`Record`]), parents
+    /// before children and each table in creation order, from one consistent snapshot.
+    /// Returns the number of records.
     async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64>;
     /// Writes records exactly as given (no guards: deleted accounts and revoked keys come along)
     /// in one transaction: on any error nothing is imported. Returns the number of records.
