@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
-use crate::domain::model::{ApiKey, Organization, Project, Role, ServiceAccount};
+use crate::domain::model::{ApiKey, Credential, Organization, Project, Role, ServiceAccount};
 use crate::domain::time::Millis;
 use crate::store::{schema_version, Record, Store};
 
@@ -67,6 +67,19 @@ enum Line {
         expires_at: Option<Millis>,
         last_used_at: Option<Millis>,
         revoked_at: Option<Millis>,
+    },
+    Credential {
+        id: String,
+        organization_id: String,
+        service_account_id: String,
+        client_id: String,
+        secret_hash: String,
+        name: String,
+        description: Option<String>,
+        created_at: Millis,
+        updated_at: Millis,
+        last_used_at: Option<Millis>,
+        deleted_at: Option<Millis>,
     },
     End {
         records: u64,
@@ -121,6 +134,19 @@ impl From<Record> for Line {
                 expires_at: x.expires_at,
                 last_used_at: x.last_used_at,
                 revoked_at: x.revoked_at,
+            },
+            Record::Credential(x) => Line::Credential {
+                id: s(x.id),
+                organization_id: s(x.organization_id),
+                service_account_id: s(x.service_account_id),
+                client_id: x.client_id,
+                secret_hash: hex(x.secret_hash.as_bytes()),
+                name: x.name,
+                description: x.description,
+                created_at: x.created_at,
+                updated_at: x.updated_at,
+                last_used_at: x.last_used_at,
+                deleted_at: x.deleted_at,
             },
         }
     }
@@ -219,6 +245,33 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             expires_at,
             last_used_at,
             revoked_at,
+        }),
+        Line::Credential {
+            id: i,
+            organization_id,
+            service_account_id,
+            client_id,
+            secret_hash,
+            name,
+            description,
+            created_at,
+            updated_at,
+            last_used_at,
+            deleted_at,
+        } => Record::Credential(Credential {
+            id: id(&i)?,
+            organization_id: id(&organization_id)?,
+            service_account_id: id(&service_account_id)?,
+            client_id,
+            secret_hash: unhex(&secret_hash)
+                .and_then(|b| KeyHash::from_slice(&b))
+                .ok_or_else(|| anyhow!("invalid secret_hash"))?,
+            name,
+            description,
+            created_at,
+            updated_at,
+            last_used_at,
+            deleted_at,
         }),
     }))
 }
@@ -361,5 +414,27 @@ mod tests {
         assert_eq!(unhex("0001abff").unwrap(), b);
         assert!(unhex("abc").is_none());
         assert!(unhex("zz").is_none());
+    }
+
+    #[test]
+    fn credential_lines_round_trip() {
+        let gen = Id::generate;
+        let c = Credential {
+            id: gen().unwrap(),
+            organization_id: gen().unwrap(),
+            service_account_id: gen().unwrap(),
+            client_id: "client-1".into(),
+            secret_hash: KeyHash::of("not a real secret"),
+            name: "ci".into(),
+            description: Some("deploys".into()),
+            created_at: 1,
+            updated_at: 2,
+            last_used_at: Some(3),
+            deleted_at: Some(4),
+        };
+        let text = serde_json::to_string(&Line::from(Record::Credential(c.clone()))).unwrap();
+        assert!(text.starts_with(r#"{"type":"credential","#), "{text}");
+        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, Some(Record::Credential(c)));
     }
 }

@@ -95,6 +95,10 @@ pub enum StoreEvent {
 
 /// One stored row, as `keyplane export` moves it between installations: everything the store
 /// holds, including deleted accounts and revoked keys, so nothing changes meaning on the way.
+///
+/// Signing keys and server secrets are deliberately left out: the access tokens they sign
+/// live minutes, so a restored installation simply makes new ones on its first start, and an
+/// export file never carries a private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     Organization(Organization),
@@ -104,6 +108,8 @@ pub enum Record {
         deleted_at: Option<Millis>,
     },
     ApiKey(ApiKey),
+    /// Deleted credentials included, like deleted accounts.
+    Credential(Credential),
 }
 
 /// Receives exported records one by one; an error stops the export.
@@ -159,7 +165,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Page<ServiceAccount>>;
     /// Writes name, description, role and updated_at of a live account.
     async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
-    /// Marks the account deleted and revokes all its keys in one transaction.
+    /// Marks the account deleted, revokes all its keys and deletes all its credentials in one
+    /// transaction.
     async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()>;
 
     /// Inserts a key; a service-account key only while its account is live (and its project
@@ -209,40 +216,22 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org: &Id,
         window: &Window,
-    ) -> StoreResult<WindowPage<ServiceAccount>> {
-        let _ = (org, window);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    ) -> StoreResult<WindowPage<ServiceAccount>>;
     /// Inserts a credential, only while its service account is live.
-    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
-        let _ = credential;
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()>;
     /// A live (not deleted) credential of the account.
-    async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
-        let _ = (org, account, id);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>>;
     /// A live credential by its client id, whatever the organization (the token endpoint).
-    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
-        let _ = client_id;
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>>;
     /// Live credentials of the account, like `list_org_service_accounts`.
     async fn list_credentials(
         &self,
         org: &Id,
         account: &Id,
         window: &Window,
-    ) -> StoreResult<WindowPage<Credential>> {
-        let _ = (org, account, window);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    ) -> StoreResult<WindowPage<Credential>>;
     /// Writes name, description and updated_at of a live credential.
-    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
-        let _ = credential;
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()>;
     /// Marks a live credential deleted.
     async fn delete_credential(
         &self,
@@ -250,19 +239,11 @@ pub trait Store: Send + Sync + 'static {
         account: &Id,
         id: &Id,
         at: Millis,
-    ) -> StoreResult<()> {
-        let _ = (org, account, id, at);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    ) -> StoreResult<()>;
     /// Like `record_key_usage`, for credentials (`max`, so nothing is lost across nodes).
-    async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
-        let _ = usage;
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()>;
     /// Every signing key, retired ones included, oldest first.
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
     /// Inserts `key`; with `retire_others_at`, in the same transaction sets `retired_at` on
     /// every key not yet retired (rotation). Without it, inserts only if no unretired key
     /// exists (first start; several nodes may race) and returns whether it inserted.
@@ -270,21 +251,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &SigningKey,
         retire_others_at: Option<Millis>,
-    ) -> StoreResult<bool> {
-        let _ = (key, retire_others_at);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    ) -> StoreResult<bool>;
     /// The server-wide secret called `name`, created from `candidate` if there is none yet.
     /// Every node gets the same value, whichever inserted first.
-    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        let _ = (name, candidate);
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;
-    /// Streams every row, parents before children and each table in creation order, from one
-    /// consistent snapshot. Returns the number of records.
+    /// Streams every row (signing keys and server secrets excepted, see [`Record`]), parents
+    /// before children and each table in creation order, from one consistent snapshot.
+    /// Returns the number of records.
     async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64>;
     /// Writes records exactly as given (no guards: deleted accounts and revoked keys come along)
     /// in one transaction: on any error nothing is imported. Returns the number of records.

@@ -14,21 +14,27 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::rows::{attach_owners, corrupt, expect_one};
+use super::rows::{attach_owners, corrupt, expect_one, window_direction};
+use super::sqlx_error::duplicate_on;
 use super::{postgres_notify, Change, StoreEvent};
 use super::{
     schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
-use crate::domain::model::{ApiKey, Organization, OwnerAccess, Project, Role, ServiceAccount};
-use crate::domain::page::{Page, PageRequest};
+use crate::domain::model::{
+    ApiKey, Credential, Organization, OwnerAccess, Project, Role, ServiceAccount, SigningKey,
+};
+use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Serialises organization creation across nodes (first start on an empty database).
 const ORG_CREATION_LOCK: i64 = 0x6b65_7970_6c61_6e65; // "keyplane"
+/// Serialises signing-key inserts across nodes, so racing first starts make exactly one key
+/// and concurrent rotations leave exactly one unretired.
+const SIGNING_KEY_LOCK: i64 = 0x6b70_7369_676e_6b79; // "kpsignky"
 
 const PROJECT_COLS: &str = "id, organization_id, name, external_key_id, is_default, \
      kp_ms(created_at) AS created_at, kp_ms(archived_at) AS archived_at";
@@ -42,6 +48,11 @@ const KEY_COLS_K: &str = "k.id, k.organization_id, k.kind, k.project_id, k.servi
      k.name, k.scopes, k.key_hash, k.redacted_value, kp_ms(k.created_at) AS created_at, \
      kp_ms(k.expires_at) AS expires_at, kp_ms(k.last_used_at) AS last_used_at, \
      kp_ms(k.revoked_at) AS revoked_at";
+const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
+     name, description, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \
+     kp_ms(last_used_at) AS last_used_at, kp_ms(deleted_at) AS deleted_at";
+const SIGNING_KEY_COLS: &str = "kid, algorithm, private_key, public_key, \
+     kp_ms(created_at) AS created_at, kp_ms(retired_at) AS retired_at";
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -105,6 +116,131 @@ async fn cursor_seq(
     q.fetch_optional(pool)
         .await?
         .ok_or(StoreError::UnknownCursor)
+}
+
+/// One window of a two-way list over the live rows of `table` in `scope_sql` (a trusted
+/// fragment whose parameters are `$2`, `$3`, ... bound from `binds`), in creation order. The
+/// cursor may name a deleted row of the scope: a client paging while another deletes the row
+/// it stands on carries on.
+async fn window_rows<T>(
+    pool: &PgPool,
+    (table, cols): (&str, &str),
+    scope_sql: &str,
+    binds: &[&str],
+    window: &Window,
+    decode: fn(&PgRow) -> StoreResult<T>,
+) -> StoreResult<WindowPage<T>> {
+    let (cursor, forward) = window_direction(window)?;
+    let cursor = match cursor {
+        None => None,
+        Some(_) => Some(cursor_seq(pool, table, scope_sql, cursor, binds).await?),
+    };
+    let (cmp, from, order) = match forward {
+        true => (">", cursor.unwrap_or(0), "ASC"),
+        false => ("<", cursor.unwrap_or(i64::MAX), "DESC"),
+    };
+    let limit_param = binds.len() + 2;
+    let sql = format!(
+        "SELECT {cols}, seq FROM {table} WHERE {scope_sql} AND deleted_at IS NULL \
+         AND seq {cmp} $1 ORDER BY seq {order} LIMIT ${limit_param}"
+    );
+    let mut q = sqlx::query(&sql).bind(from);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let mut rows = q.bind(i64::from(window.limit) + 1).fetch_all(pool).await?;
+    let overfetched = rows.len() > window.limit as usize;
+    rows.truncate(window.limit as usize);
+    if !forward {
+        rows.reverse();
+    }
+    // Whether anything lies beyond the end the window started from: only a cursor can leave
+    // rows behind it. Checked against the nearest returned row (or the cursor itself when the
+    // page is empty), never guessed.
+    let behind = match cursor {
+        None => false,
+        Some(cursor) => {
+            let (cmp, edge) = match forward {
+                true => (
+                    "<",
+                    rows.first()
+                        .map(|r| r.try_get("seq"))
+                        .transpose()?
+                        .unwrap_or(cursor + 1),
+                ),
+                false => (
+                    ">",
+                    rows.last()
+                        .map(|r| r.try_get("seq"))
+                        .transpose()?
+                        .unwrap_or(cursor - 1),
+                ),
+            };
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE {scope_sql} \
+                 AND deleted_at IS NULL AND seq {cmp} $1)"
+            );
+            let mut q = sqlx::query_scalar::<_, bool>(&sql).bind(edge);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(pool).await?
+        }
+    };
+    let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+    let (has_next, has_prev) = match forward {
+        true => (overfetched, behind),
+        false => (behind, overfetched),
+    };
+    Ok(WindowPage {
+        items,
+        has_next,
+        has_prev,
+    })
+}
+
+/// Inserts a credential. Guarded, it first locks the live account (`FOR SHARE`) so a
+/// concurrent account delete either waits for this insert, and then deletes the new credential
+/// too, or commits first and makes this insert fail. Import passes `guarded: false` to bring
+/// credentials of deleted accounts along.
+async fn insert_credential(
+    conn: &mut PgConnection,
+    c: &Credential,
+    guarded: bool,
+) -> StoreResult<()> {
+    if guarded {
+        let live: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM service_accounts \
+             WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR SHARE",
+        )
+        .bind(c.service_account_id.as_str())
+        .bind(c.organization_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if live.is_none() {
+            return Err(StoreError::Conflict("service account is gone"));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO credentials (id, organization_id, service_account_id, client_id, secret_hash, \
+         name, description, created_at, updated_at, last_used_at, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, kp_ts($8), kp_ts($9), kp_ts($10), kp_ts($11))",
+    )
+    .bind(c.id.as_str())
+    .bind(c.organization_id.as_str())
+    .bind(c.service_account_id.as_str())
+    .bind(&c.client_id)
+    .bind(c.secret_hash.as_bytes())
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.last_used_at)
+    .bind(c.deleted_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| duplicate_on(e, "client_id"))?;
+    Ok(())
 }
 
 async fn insert_project(conn: &mut PgConnection, p: &Project) -> StoreResult<()> {
@@ -217,6 +353,7 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
             .await?;
         }
         Record::ApiKey(k) => insert_key(conn, k, false).await?,
+        Record::Credential(c) => insert_credential(conn, c, false).await?,
     }
     Ok(())
 }
@@ -426,7 +563,7 @@ impl Store for PostgresStore {
             n += 1;
             sink(r).map_err(StoreError::Other)
         };
-        let tables: [(&str, String); 4] = [
+        let tables: [(&str, String); 5] = [
             (
                 "organizations",
                 "id, label, name, kp_ms(created_at) AS created_at".to_owned(),
@@ -437,6 +574,7 @@ impl Store for PostgresStore {
                 format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
             ),
             ("api_keys", KEY_COLS.to_owned()),
+            ("credentials", CREDENTIAL_COLS.to_owned()),
         ];
         for (table, cols) in &tables {
             let sql = format!("SELECT {cols} FROM {table} ORDER BY seq");
@@ -449,7 +587,8 @@ impl Store for PostgresStore {
                         account: account_row(&row)?,
                         deleted_at: row.try_get("deleted_at")?,
                     },
-                    _ => Record::ApiKey(key_row(&row)?),
+                    "api_keys" => Record::ApiKey(key_row(&row)?),
+                    _ => Record::Credential(credential_row(&row)?),
                 })?;
             }
         }
@@ -707,6 +846,17 @@ impl Store for PostgresStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        // The account row is locked by the update above, so a credential insert racing this
+        // delete (it takes `FOR SHARE` on the account) has either committed, and is seen
+        // here, or will find the account deleted.
+        sqlx::query(
+            "UPDATE credentials SET deleted_at = kp_ts($1) WHERE service_account_id = $2 \
+             AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -725,5 +875,193 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(key_row).transpose()
+    }
+
+    async fn list_org_service_accounts(
+        &self,
+        org: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<ServiceAccount>> {
+        window_rows(
+            &self.pool,
+            ("service_accounts", ACCOUNT_COLS),
+            "organization_id = $2",
+            &[org.as_str()],
+            window,
+            account_row,
+        )
+        .await
+    }
+
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_credential(&mut tx, credential, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = $1 AND organization_id = $2 \
+             AND service_account_id = $3 AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(credential_row).transpose()
+    }
+
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = $1 AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(credential_row).transpose()
+    }
+
+    async fn list_credentials(
+        &self,
+        org: &Id,
+        account: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<Credential>> {
+        window_rows(
+            &self.pool,
+            ("credentials", CREDENTIAL_COLS),
+            "organization_id = $2 AND service_account_id = $3",
+            &[org.as_str(), account.as_str()],
+            window,
+            credential_row,
+        )
+        .await
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET name = $1, description = $2, updated_at = kp_ts($3) \
+             WHERE id = $4 AND organization_id = $5 AND service_account_id = $6 \
+             AND deleted_at IS NULL",
+        )
+        .bind(&credential.name)
+        .bind(&credential.description)
+        .bind(credential.updated_at)
+        .bind(credential.id.as_str())
+        .bind(credential.organization_id.as_str())
+        .bind(credential.service_account_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "credential is not live")
+    }
+
+    async fn delete_credential(
+        &self,
+        org: &Id,
+        account: &Id,
+        id: &Id,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET deleted_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND service_account_id = $4 AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .bind(account.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(done.rows_affected(), "credential is not live")
+    }
+
+    async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let ids: Vec<&str> = usage.iter().map(|(id, _)| id.as_str()).collect();
+        let times: Vec<i64> = usage.iter().map(|(_, at)| *at).collect();
+        // GREATEST ignores NULL and never moves backwards: batches from any node, in any
+        // order, leave the latest use.
+        sqlx::query(
+            "UPDATE credentials c SET last_used_at = GREATEST(c.last_used_at, kp_ts(u.at)) \
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE c.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let sql = format!(
+            "SELECT {SIGNING_KEY_COLS} FROM signing_keys ORDER BY signing_keys.created_at, kid"
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(signing_key_row)
+            .collect()
+    }
+
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKey,
+        retire_others_at: Option<Millis>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Taken before any read: under READ COMMITTED, every statement after it sees what the
+        // previous holder committed, so the "no unretired key" check and the retirement below
+        // cover keys inserted by other nodes a moment ago.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SIGNING_KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(at) = retire_others_at {
+            sqlx::query("UPDATE signing_keys SET retired_at = kp_ts($1) WHERE retired_at IS NULL")
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let guard = match retire_others_at {
+            Some(_) => "",
+            None => " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        };
+        let sql = format!(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at, retired_at) \
+             SELECT $1, $2, $3, $4, kp_ts($5), kp_ts($6){guard}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // ON CONFLICT waits for a racing insert of the same name to commit (or roll back), so
+        // the read below always finds the one value every node agrees on.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, now()) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished")))
     }
 }

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use super::{StoreError, StoreResult};
+use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, ServiceAccount};
-use crate::domain::page::Page;
+use crate::domain::page::{Page, Window};
 
 pub(super) fn corrupt(col: &'static str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
@@ -43,8 +44,19 @@ pub(super) fn attach_owners(
     })
 }
 
-/// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row` and
-/// `key_row` for `$row`; `$scopes` decodes the scopes column.
+/// Which way a two-way list walks: forward from `after` (or from the start when there is no
+/// cursor), or backward from `before`. Returns the cursor and `true` for forward.
+pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, bool)> {
+    match (&window.after, &window.before) {
+        (Some(_), Some(_)) => Err(StoreError::Conflict("after and before are exclusive")),
+        (None, Some(_)) => Ok((&window.before, false)),
+        (_, None) => Ok((&window.after, true)),
+    }
+}
+
+/// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row`,
+/// `key_row`, `credential_row` and `signing_key_row` for `$row`; `$scopes` decodes the scopes
+/// column.
 macro_rules! decode_rows {
     ($row:ty, $scopes:path) => {
         fn id_col(row: &$row, col: &'static str) -> StoreResult<Id> {
@@ -110,6 +122,35 @@ macro_rules! decode_rows {
                 expires_at: row.try_get("expires_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn credential_row(row: &$row) -> StoreResult<Credential> {
+            let hash: Vec<u8> = row.try_get("secret_hash")?;
+            Ok(Credential {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                service_account_id: id_col(row, "service_account_id")?,
+                client_id: row.try_get("client_id")?,
+                secret_hash: KeyHash::from_slice(&hash)
+                    .ok_or_else(|| super::rows::corrupt("secret_hash"))?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+            })
+        }
+
+        fn signing_key_row(row: &$row) -> StoreResult<SigningKey> {
+            Ok(SigningKey {
+                kid: row.try_get("kid")?,
+                algorithm: row.try_get("algorithm")?,
+                private_key: row.try_get("private_key")?,
+                public_key: row.try_get("public_key")?,
+                created_at: row.try_get("created_at")?,
+                retired_at: row.try_get("retired_at")?,
             })
         }
     };

@@ -17,14 +17,17 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::rows::{attach_owners, corrupt, expect_one};
+use super::rows::{attach_owners, corrupt, expect_one, window_direction};
+use super::sqlx_error::duplicate_on;
 use super::{
     schema, Change, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
-use crate::domain::model::{ApiKey, Organization, OwnerAccess, Project, Role, ServiceAccount};
-use crate::domain::page::{Page, PageRequest};
+use crate::domain::model::{
+    ApiKey, Credential, Organization, OwnerAccess, Project, Role, ServiceAccount, SigningKey,
+};
+use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,6 +42,9 @@ const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_i
 const KEY_COLS_K: &str = "k.id, k.organization_id, k.kind, k.project_id, k.service_account_id, \
      k.name, k.scopes, k.key_hash, k.redacted_value, k.created_at, k.expires_at, k.last_used_at, \
      k.revoked_at";
+const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
+     name, description, created_at, updated_at, last_used_at, deleted_at";
+const SIGNING_KEY_COLS: &str = "kid, algorithm, private_key, public_key, created_at, retired_at";
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -128,6 +134,129 @@ async fn cursor_seq(
         .ok_or(StoreError::UnknownCursor)
 }
 
+/// One window of a two-way list over the live rows of `table` in `scope_sql` (a trusted
+/// fragment binding `binds`), in creation order. The cursor may name a deleted row of the
+/// scope: a client paging while another deletes the row it stands on carries on.
+async fn window_rows<T>(
+    pool: &SqlitePool,
+    (table, cols): (&str, &str),
+    scope_sql: &str,
+    binds: &[&str],
+    window: &Window,
+    decode: fn(&SqliteRow) -> StoreResult<T>,
+) -> StoreResult<WindowPage<T>> {
+    let (cursor, forward) = window_direction(window)?;
+    let cursor = match cursor {
+        None => None,
+        Some(_) => Some(cursor_seq(pool, table, scope_sql, cursor, binds).await?),
+    };
+    let (cmp, from, order) = match forward {
+        true => (">", cursor.unwrap_or(0), "ASC"),
+        false => ("<", cursor.unwrap_or(i64::MAX), "DESC"),
+    };
+    let sql = format!(
+        "SELECT {cols}, seq FROM {table} WHERE {scope_sql} AND deleted_at IS NULL \
+         AND seq {cmp} ? ORDER BY seq {order} LIMIT ?"
+    );
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let mut rows = q
+        .bind(from)
+        .bind(i64::from(window.limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    let overfetched = rows.len() > window.limit as usize;
+    rows.truncate(window.limit as usize);
+    if !forward {
+        rows.reverse();
+    }
+    // Whether anything lies beyond the end the window started from: only a cursor can leave
+    // rows behind it. Checked against the nearest returned row (or the cursor itself when the
+    // page is empty), never guessed.
+    let behind = match cursor {
+        None => false,
+        Some(cursor) => {
+            let (cmp, edge) = match forward {
+                true => (
+                    "<",
+                    rows.first()
+                        .map(|r| r.try_get("seq"))
+                        .transpose()?
+                        .unwrap_or(cursor + 1),
+                ),
+                false => (
+                    ">",
+                    rows.last()
+                        .map(|r| r.try_get("seq"))
+                        .transpose()?
+                        .unwrap_or(cursor - 1),
+                ),
+            };
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE {scope_sql} \
+                 AND deleted_at IS NULL AND seq {cmp} ?)"
+            );
+            let mut q = sqlx::query_scalar::<_, bool>(&sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.bind(edge).fetch_one(pool).await?
+        }
+    };
+    let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+    let (has_next, has_prev) = match forward {
+        true => (overfetched, behind),
+        false => (behind, overfetched),
+    };
+    Ok(WindowPage {
+        items,
+        has_next,
+        has_prev,
+    })
+}
+
+/// `guarded`: insert only while the service account is live and in the credential's
+/// organization (import skips the guard to bring credentials of deleted accounts along).
+async fn insert_credential(
+    conn: &mut sqlx::SqliteConnection,
+    c: &Credential,
+    guarded: bool,
+) -> StoreResult<u64> {
+    let guard = match guarded {
+        false => "",
+        true => {
+            " WHERE EXISTS (SELECT 1 FROM service_accounts \
+               WHERE id = ? AND organization_id = ? AND deleted_at IS NULL)"
+        }
+    };
+    let sql =
+        format!("INSERT INTO credentials ({CREDENTIAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?{guard}");
+    let mut q = sqlx::query(&sql)
+        .bind(c.id.as_str())
+        .bind(c.organization_id.as_str())
+        .bind(c.service_account_id.as_str())
+        .bind(&c.client_id)
+        .bind(c.secret_hash.as_bytes())
+        .bind(&c.name)
+        .bind(&c.description)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.last_used_at)
+        .bind(c.deleted_at);
+    if guarded {
+        q = q
+            .bind(c.service_account_id.as_str())
+            .bind(c.organization_id.as_str());
+    }
+    let done = q
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| duplicate_on(e, "client_id"))?;
+    Ok(done.rows_affected())
+}
+
 /// `guarded`: for a service-account key, insert only while the account is live (import skips
 /// the guard to bring revoked keys of deleted accounts along).
 async fn insert_key(
@@ -201,6 +330,9 @@ async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> St
         }
         Record::ApiKey(k) => {
             insert_key(conn, k, false).await?;
+        }
+        Record::Credential(c) => {
+            insert_credential(conn, c, false).await?;
         }
     }
     Ok(())
@@ -391,11 +523,12 @@ impl Store for SqliteStore {
             n += 1;
             sink(r).map_err(StoreError::Other)
         };
-        let tables: [(&str, String); 4] = [
+        let tables: [(&str, String); 5] = [
             ("organizations", "id, label, name, created_at".to_owned()),
             ("projects", PROJECT_COLS.to_owned()),
             ("service_accounts", format!("{ACCOUNT_COLS}, deleted_at")),
             ("api_keys", KEY_COLS.to_owned()),
+            ("credentials", CREDENTIAL_COLS.to_owned()),
         ];
         for (table, cols) in &tables {
             let sql = format!("SELECT {cols} FROM {table} ORDER BY seq");
@@ -408,7 +541,8 @@ impl Store for SqliteStore {
                         account: account_row(&row)?,
                         deleted_at: row.try_get("deleted_at")?,
                     },
-                    _ => Record::ApiKey(key_row(&row)?),
+                    "api_keys" => Record::ApiKey(key_row(&row)?),
+                    _ => Record::Credential(credential_row(&row)?),
                 })?;
             }
         }
@@ -668,6 +802,14 @@ impl Store for SqliteStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE credentials SET deleted_at = ? WHERE service_account_id = ? \
+             AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -687,6 +829,186 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(key_row).transpose()
+    }
+
+    async fn list_org_service_accounts(
+        &self,
+        org: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<ServiceAccount>> {
+        window_rows(
+            &self.reader,
+            ("service_accounts", ACCOUNT_COLS),
+            "organization_id = ?",
+            &[org.as_str()],
+            window,
+            account_row,
+        )
+        .await
+    }
+
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        expect_one(
+            insert_credential(&mut conn, credential, true).await?,
+            "service account is gone",
+        )
+    }
+
+    async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = ? AND organization_id = ? \
+             AND service_account_id = ? AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(credential_row).transpose()
+    }
+
+    async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = ? AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(credential_row).transpose()
+    }
+
+    async fn list_credentials(
+        &self,
+        org: &Id,
+        account: &Id,
+        window: &Window,
+    ) -> StoreResult<WindowPage<Credential>> {
+        window_rows(
+            &self.reader,
+            ("credentials", CREDENTIAL_COLS),
+            "organization_id = ? AND service_account_id = ?",
+            &[org.as_str(), account.as_str()],
+            window,
+            credential_row,
+        )
+        .await
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
+             WHERE id = ? AND organization_id = ? AND service_account_id = ? \
+             AND deleted_at IS NULL",
+        )
+        .bind(&credential.name)
+        .bind(&credential.description)
+        .bind(credential.updated_at)
+        .bind(credential.id.as_str())
+        .bind(credential.organization_id.as_str())
+        .bind(credential.service_account_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        expect_one(done.rows_affected(), "credential is not live")
+    }
+
+    async fn delete_credential(
+        &self,
+        org: &Id,
+        account: &Id,
+        id: &Id,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET deleted_at = ? WHERE id = ? AND organization_id = ? \
+             AND service_account_id = ? AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .bind(account.as_str())
+        .execute(&self.writer)
+        .await?;
+        expect_one(done.rows_affected(), "credential is not live")
+    }
+
+    async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for (id, at) in usage {
+            sqlx::query(
+                "UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) \
+                 WHERE id = ?",
+            )
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let sql = format!("SELECT {SIGNING_KEY_COLS} FROM signing_keys ORDER BY created_at, kid");
+        sqlx::query(&sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(signing_key_row)
+            .collect()
+    }
+
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKey,
+        retire_others_at: Option<Millis>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(at) = retire_others_at {
+            sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // One statement: even another process writing the same file (SQLite's file lock
+        // serialises writers) cannot slip a key in between the check and the insert.
+        let guard = match retire_others_at {
+            Some(_) => "",
+            None => " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        };
+        let sql =
+            format!("INSERT INTO signing_keys ({SIGNING_KEY_COLS}) SELECT ?,?,?,?,?,?{guard}");
+        let done = sqlx::query(&sql)
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) \
+             VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished")))
     }
 }
 

@@ -27,3 +27,18 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// Like the `From` conversion, but names `column` when the unique violation is on it, so the
+/// service can tell a taken client id from any other clash.
+pub(super) fn duplicate_on(err: sqlx::Error, column: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &err {
+        // PostgreSQL names the constraint (`credentials_client_id_key`); SQLite only says
+        // "UNIQUE constraint failed: credentials.client_id" in the message.
+        let on_column =
+            db.constraint().is_some_and(|c| c.contains(column)) || db.message().contains(column);
+        if db.is_unique_violation() && on_column {
+            return StoreError::Duplicate(column);
+        }
+    }
+    err.into()
+}
