@@ -14,13 +14,15 @@ use crate::domain::time::to_unix_seconds;
 use crate::http::AppState;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
-use crate::service::AuthFailure;
+use crate::domain::jwt;
+use crate::service::{AuthFailure, TokenIdentity};
 
 static ORGANIZATION: HeaderName = HeaderName::from_static("x-keyplane-organization");
 static PROJECT: HeaderName = HeaderName::from_static("x-keyplane-project");
 static SERVICE_ACCOUNT: HeaderName = HeaderName::from_static("x-keyplane-service-account");
 static KEY_ID: HeaderName = HeaderName::from_static("x-keyplane-key-id");
 static SCOPES: HeaderName = HeaderName::from_static("x-keyplane-scopes");
+static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credential-id");
 
 /// Any method, any sub-path (Envoy appends the original path): 204 with the key's identity in
 /// `X-Keyplane-*` headers, or 401 in the OpenAI envelope. The key itself is never echoed.
@@ -29,6 +31,16 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
         Some(k) => k,
         None => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
     };
+    if jwt::looks_like_jwt(presented) {
+        return match Box::pin(app.service.verify_token(presented)).await? {
+            Some(t) => Ok(token_identity(&t)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "The access token is invalid or has expired.",
+            )),
+        };
+    }
     let verdict = match app.service.verify_key_from_memory(presented) {
         Some(v) => v,
         // Boxed: the store lookup's future is large, and keeping it out of this one saves
@@ -39,6 +51,30 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
         Verdict::Valid(ctx) => Ok(identity(&ctx)),
         Verdict::Invalid(reason) => Err(refusal(reason)),
     }
+}
+
+/// An access token's identity: the same headers as a key's, with the credential that obtained
+/// the token in place of a key id. Not cached: tokens are checked against the store each time.
+fn token_identity(t: &TokenIdentity) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    let mut put = |name: &'static HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    let a = &t.account;
+    put(
+        &ORGANIZATION,
+        Kind::Organization.render_openai(&a.organization_id),
+    );
+    if let Some(p) = &a.project_id {
+        put(&PROJECT, Kind::Project.render_openai(p));
+    }
+    put(&SERVICE_ACCOUNT, Kind::ServiceAccount.render_openai(&a.id));
+    put(&CREDENTIAL_ID, t.claims.cid.clone());
+    put(&SCOPES, String::new());
+    res
 }
 
 /// The identity headers of one key, rendered once per cache entry.
@@ -120,10 +156,45 @@ pub enum VerifyJson {
         service_account: Option<AccountJson>,
         project: Option<ProjectRefJson>,
     },
+    /// An access token (client-credentials grant) instead of a key.
+    Token {
+        valid: bool,
+        token: TokenJson,
+        service_account: AccountJson,
+        project: Option<String>,
+    },
     Invalid {
         valid: bool,
         reason: &'static str,
     },
+}
+
+#[derive(Serialize)]
+pub struct TokenJson {
+    jti: String,
+    credential_id: String,
+    issued_at: i64,
+    expires_at: i64,
+}
+
+fn describe_token(t: &TokenIdentity) -> VerifyJson {
+    let a = &t.account;
+    VerifyJson::Token {
+        valid: true,
+        token: TokenJson {
+            jti: t.claims.jti.clone(),
+            credential_id: t.claims.cid.clone(),
+            issued_at: t.claims.iat,
+            expires_at: t.claims.exp,
+        },
+        service_account: AccountJson {
+            id: Kind::ServiceAccount.render_openai(&a.id),
+            name: a.name.clone(),
+            role: a.role.as_str(),
+            created_at: to_unix_seconds(a.created_at),
+        },
+        project: a.project_id.as_ref().map(|p| Kind::Project.render_openai(p)),
+    }
 }
 
 #[derive(Serialize)]
@@ -194,8 +265,15 @@ pub async fn verify(
         valid: false,
         reason: reason.as_str(),
     };
+    let presented = body.key.trim();
+    if jwt::looks_like_jwt(presented) {
+        return Ok(Json(match app.service.verify_token(presented).await? {
+            Some(t) if t.account.organization_id == who.organization_id => describe_token(&t),
+            _ => invalid(Reason::Unknown),
+        }));
+    }
     Ok(Json(
-        match app.service.verify_key(body.key.trim()).await? {
+        match app.service.verify_key(presented).await? {
             Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
             Verdict::Valid(_) => invalid(Reason::Unknown),
             Verdict::Invalid(reason) => invalid(reason),
