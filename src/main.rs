@@ -45,6 +45,16 @@ enum Command {
     /// Manage organizations directly on the store.
     #[command(subcommand)]
     Organization(OrganizationCommand),
+    /// Manage the keys that sign access tokens.
+    #[command(name = "signing-key", subcommand)]
+    SigningKey(SigningKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Start signing with a new key. The old ones stay in the JWKS until their tokens expire;
+    /// running nodes switch within a minute. Prints the new key's `kid`.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +130,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = keyplane::transfer::import(store.as_ref(), reader).await;
             store.close().await;
             eprintln!("keyplane: imported {} records", result?);
+            return Ok(());
+        }
+        Command::SigningKey(SigningKeyCommand::Rotate) => {
+            let store = keyplane::app::open_store(&config).await?;
+            let service = Service::new(store.clone(), Clock::system())
+                .with_token_settings(config.tokens.clone());
+            let kid = service.rotate_signing_key().await;
+            store.close().await;
+            println!("{}", kid.map_err(|e| anyhow::anyhow!("{e}"))?);
             return Ok(());
         }
         Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{bearer_token, AdminAuth, JsonBody};
 use crate::domain::ids::Kind;
+use crate::domain::jwt;
 use crate::domain::time::to_unix_seconds;
 use crate::http::AppState;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
-use crate::domain::jwt;
 use crate::service::{AuthFailure, TokenIdentity};
 
 static ORGANIZATION: HeaderName = HeaderName::from_static("x-keyplane-organization");
@@ -193,7 +193,10 @@ fn describe_token(t: &TokenIdentity) -> VerifyJson {
             role: a.role.as_str(),
             created_at: to_unix_seconds(a.created_at),
         },
-        project: a.project_id.as_ref().map(|p| Kind::Project.render_openai(p)),
+        project: a
+            .project_id
+            .as_ref()
+            .map(|p| Kind::Project.render_openai(p)),
     }
 }
 
@@ -272,11 +275,9 @@ pub async fn verify(
             _ => invalid(Reason::Unknown),
         }));
     }
-    Ok(Json(
-        match app.service.verify_key(presented).await? {
-            Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
-            Verdict::Valid(_) => invalid(Reason::Unknown),
-            Verdict::Invalid(reason) => invalid(reason),
-        },
-    ))
+    Ok(Json(match app.service.verify_key(presented).await? {
+        Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
+        Verdict::Valid(_) => invalid(Reason::Unknown),
+        Verdict::Invalid(reason) => invalid(reason),
+    }))
 }
