@@ -238,3 +238,167 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Keycard dialect helpers.
+
+/// The TestApp's organization in Keycard paths: bootstrap labels it `default`.
+pub const KC_ORG: &str = "default";
+
+/// `/organizations/{org}/service-accounts`.
+pub fn kc_accounts(org: &str) -> String {
+    format!("/organizations/{org}/service-accounts")
+}
+
+/// `/organizations/{org}/service-accounts/{account}/credentials`.
+pub fn kc_credentials(org: &str, account: &str) -> String {
+    format!("/organizations/{org}/service-accounts/{account}/credentials")
+}
+
+/// Whether `s` is a Keycard ID: 26 characters of `[0-9a-z]`.
+pub fn is_kc_id(s: &str) -> bool {
+    s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+/// Whether `s` is RFC 3339 UTC with milliseconds: `2019-12-27T18:11:19.117Z`.
+pub fn is_rfc3339_millis(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+impl Resp {
+    /// Asserts the Keycard error envelope `{message, code, status}` with `status` matching the
+    /// HTTP status and `x-should-retry: false`; returns `code`.
+    pub fn kc_error(&self, status: u16) -> &str {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        let b = &self.body;
+        assert!(b["message"].is_string(), "no message: {}", self.text);
+        assert!(
+            !b["message"].as_str().unwrap().is_empty(),
+            "empty message: {}",
+            self.text
+        );
+        assert_eq!(b["status"], status, "{}", self.text);
+        assert_eq!(
+            self.header("x-should-retry"),
+            Some("false"),
+            "x-should-retry on {}: {:?}",
+            status,
+            self.headers
+        );
+        assert!(
+            b.as_object().is_some_and(|o| o.len() == 3),
+            "envelope has exactly message, code, status: {}",
+            self.text
+        );
+        b["code"].as_str().expect("code is a string")
+    }
+
+    /// The RFC 6749 error of the token endpoint (`{"error", "error_description"}`).
+    pub fn oauth_error(&self, status: u16) -> &str {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.header("cache-control"),
+            Some("no-store"),
+            "{:?}",
+            self.headers
+        );
+        self.body["error"].as_str().expect("error is a string")
+    }
+}
+
+impl TestApp {
+    /// Any request with extra headers; `body` is sent as-is with `content_type` when given.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header("content-type", content_type);
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        self.raw(req.body(body).unwrap()).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send("PATCH", path, Some(&self.admin_key), Some(body.to_string()))
+            .await
+    }
+
+    /// The ID of the organization of `key` (an admin key).
+    pub async fn org_id_of(&self, key: &str) -> String {
+        let p = self.service.authenticate_admin(Some(key)).await.unwrap();
+        p.organization_id.as_str().to_owned()
+    }
+
+    /// Creates a service account through the Keycard dialect in the TestApp's organization;
+    /// returns the response body.
+    pub async fn kc_create_account(&self, name: &str) -> Value {
+        let r = self
+            .post(&kc_accounts(KC_ORG), json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+
+    /// Creates a credential on `account`; returns the body (with `client_secret`).
+    pub async fn kc_create_credential(&self, account: &str, name: &str) -> Value {
+        let r = self
+            .post(&kc_credentials(KC_ORG, account), json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body
+    }
+
+    /// `POST /service-account-token` with a form body and optional HTTP Basic credentials.
+    pub async fn token_request(&self, form: &str, basic: Option<(&str, &str)>) -> Resp {
+        use base64::Engine;
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/service-account-token")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            req = req.header("authorization", format!("Basic {encoded}"));
+        }
+        self.raw(req.body(Body::from(form.to_owned())).unwrap())
+            .await
+    }
+
+    /// An access token for the credential (HTTP Basic).
+    pub async fn kc_token(&self, client_id: &str, client_secret: &str) -> String {
+        let r = self
+            .token_request(
+                "grant_type=client_credentials",
+                Some((client_id, client_secret)),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+}
