@@ -8,7 +8,7 @@ use crate::domain::names;
 use crate::domain::page::{Window, WindowPage};
 use crate::store::StoreError;
 
-use super::org_service_accounts::description;
+use super::org_service_accounts::{description, name_and_description};
 use super::permissions::Action;
 use super::{Principal, Service, ServiceError, ServiceResult};
 
@@ -114,16 +114,8 @@ impl Service {
         changes: CredentialChanges,
     ) -> ServiceResult<Credential> {
         who.require(Action::Write)?;
-        let name = changes
-            .name
-            .as_deref()
-            .map(|n| names::name("name", n))
-            .transpose()?;
-        let new_description = match changes.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => Some(description("description", &d)?),
-        };
+        let (name, new_description) =
+            name_and_description(changes.name.as_deref(), changes.description)?;
         let mut credential = self.credential(who, account_id, id).await?;
         if name.is_none() && new_description.is_none() {
             return Ok(credential);

@@ -49,6 +49,21 @@ pub fn description(field: &'static str, raw: &str) -> Result<Option<String>, Fie
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
+/// Validates a partial update of `name` and `description` (the Keycard dialect's PATCH of
+/// accounts and credentials alike): `None` = leave, `Some(None)` = clear the description.
+pub(super) fn name_and_description(
+    name: Option<&str>,
+    new_description: Option<Option<String>>,
+) -> Result<(Option<String>, Option<Option<String>>), FieldError> {
+    let name = name.map(|n| names::name("name", n)).transpose()?;
+    let new_description = match new_description {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(d)) => Some(description("description", &d)?),
+    };
+    Ok((name, new_description))
+}
+
 impl Service {
     pub async fn create_org_service_account(
         &self,
@@ -113,16 +128,8 @@ impl Service {
         changes: OrgAccountChanges,
     ) -> ServiceResult<ServiceAccount> {
         who.require(Action::Write)?;
-        let name = changes
-            .name
-            .as_deref()
-            .map(|n| names::name("name", n))
-            .transpose()?;
-        let new_description = match changes.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => Some(description("description", &d)?),
-        };
+        let (name, new_description) =
+            name_and_description(changes.name.as_deref(), changes.description)?;
         let mut account = self.org_service_account(who, id).await?;
         if name.is_none() && new_description.is_none() {
             return Ok(account);

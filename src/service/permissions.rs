@@ -48,28 +48,18 @@ impl Principal {
     pub fn permissions(&self) -> Permissions {
         let read = self.may(Action::Read);
         let write = self.may(Action::Write);
-        let mut p = Permissions::new();
-        p.insert(
-            "service_accounts",
+        // Both resource types follow the same rule today; kept apart on the wire because
+        // clients look them up by resource type.
+        let crud = || {
             BTreeMap::from([
                 ("read", read),
                 ("list", read),
                 ("create", write),
                 ("update", write),
                 ("delete", write),
-            ]),
-        );
-        p.insert(
-            "credentials",
-            BTreeMap::from([
-                ("read", read),
-                ("list", read),
-                ("create", write),
-                ("update", write),
-                ("delete", write),
-            ]),
-        );
-        p
+            ])
+        };
+        Permissions::from([("service_accounts", crud()), ("credentials", crud())])
     }
 }
 
