@@ -60,26 +60,35 @@ impl Service {
     /// Verifies a service-account key (admin keys authenticate the admin API only and are
     /// "unknown" here). Store trouble is an error (503), never a verdict.
     pub async fn verify_key(&self, presented: &str) -> ServiceResult<Verdict> {
-        if let Some(verdict) = self.verify_key_from_memory(presented) {
-            return Ok(verdict);
+        match self.judge_from_memory(presented) {
+            Ok(verdict) => Ok(verdict),
+            // The miss already hashed the key and looked in the cache: go straight to the store.
+            Err(hash) => {
+                let ctx = self.fetch_context(hash).await?;
+                Ok(self.conclude(ctx))
+            }
         }
-        let ctx = self.key_context(KeyHash::of(presented)).await?;
-        Ok(self.conclude(ctx))
     }
 
     /// The verdict when it needs no store read (malformed, admin, cached either way), else
     /// `None`. Synchronous on purpose: a gateway's hot path then never builds the (large)
     /// future of a store lookup, and callers can box the slow path.
     pub fn verify_key_from_memory(&self, presented: &str) -> Option<Verdict> {
+        self.judge_from_memory(presented).ok()
+    }
+
+    /// The verdict from memory, or the key's hash for the store lookup.
+    fn judge_from_memory(&self, presented: &str) -> Result<Verdict, KeyHash> {
         match keys::parse(presented) {
             Ok(KeyKind::ServiceAccount) => {}
-            Ok(KeyKind::Admin) => return Some(Verdict::Invalid(Reason::Unknown)),
-            Err(_) => return Some(Verdict::Invalid(Reason::Malformed)),
+            Ok(KeyKind::Admin) => return Ok(Verdict::Invalid(Reason::Unknown)),
+            Err(_) => return Ok(Verdict::Invalid(Reason::Malformed)),
         }
-        match self.cache.lookup(&KeyHash::of(presented), self.clock.now()) {
-            Lookup::Hit(ctx) => Some(self.conclude(Some(ctx))),
-            Lookup::KnownUnknown => Some(Verdict::Invalid(Reason::Unknown)),
-            Lookup::Miss => None,
+        let hash = KeyHash::of(presented);
+        match self.cache.lookup(&hash, self.clock.now()) {
+            Lookup::Hit(ctx) => Ok(self.conclude(Some(ctx))),
+            Lookup::KnownUnknown => Ok(Verdict::Invalid(Reason::Unknown)),
+            Lookup::Miss => Err(hash),
         }
     }
 
@@ -103,13 +112,18 @@ impl Service {
         &self,
         hash: KeyHash,
     ) -> ServiceResult<Option<Arc<KeyContext>>> {
+        match self.cache.lookup(&hash, self.clock.now()) {
+            Lookup::Hit(ctx) => Ok(Some(ctx)),
+            Lookup::KnownUnknown => Ok(None),
+            Lookup::Miss => self.fetch_context(hash).await,
+        }
+    }
+
+    /// Reads the key's context from the store and caches it (or its absence). The generation
+    /// is taken before the read, so a read that races an invalidation is not cached.
+    async fn fetch_context(&self, hash: KeyHash) -> ServiceResult<Option<Arc<KeyContext>>> {
         let now = self.clock.now();
         let generation = self.cache.generation();
-        match self.cache.lookup(&hash, now) {
-            Lookup::Hit(ctx) => return Ok(Some(ctx)),
-            Lookup::KnownUnknown => return Ok(None),
-            Lookup::Miss => {}
-        }
         let Some(key) = self.store.api_key_by_hash(&hash).await? else {
             self.cache.insert_unknown(hash, now, generation);
             return Ok(None);
