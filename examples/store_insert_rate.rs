@@ -172,7 +172,7 @@ async fn setup(store: &Arc<dyn Store>, clock: &Clock) -> anyhow::Result<Project>
         revoked_at: None,
     };
     store
-        .create_organization(&org, &default_project, &admin, false)
+        .create_organization(&org, &default_project, &admin, false, &[])
         .await
         .context("creating the benchmark organization")?;
     let project = Project {
@@ -185,7 +185,7 @@ async fn setup(store: &Arc<dyn Store>, clock: &Clock) -> anyhow::Result<Project>
         archived_at: None,
     };
     store
-        .insert_project(&project)
+        .insert_project(&project, &[])
         .await
         .context("creating the benchmark project")?;
     Ok(project)
@@ -256,7 +256,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             while Instant::now() < deadline {
                 let outcome = match build_rows(&project, &name, &clock) {
                     Ok((account, key)) => store
-                        .insert_service_account(&account, Some(&key))
+                        .insert_service_account(&account, Some(&key), &[])
                         .await
                         .map_err(anyhow::Error::from),
                     Err(e) => Err(e),

@@ -35,17 +35,24 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = http::router(AppState { service });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")
+    // Connect info gives the audit log each request's peer address.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server failed")
 }
 
 /// `keyplane serve`.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let service =
+    let mut service =
         Service::new(store.clone(), Clock::system()).with_token_settings(config.tokens.clone());
+    if let Some(webhook) = config.audit_webhook.clone() {
+        service = service.with_audit_webhook(webhook);
+    }
     let supplied = config.bootstrap_admin_key.take();
     announce_bootstrap(&service, supplied, &config).await?;
     let listener = TcpListener::bind(config.listen)
@@ -53,8 +60,17 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, "keyplane is serving");
     let flusher = tokio::spawn(flush_usage_periodically(service.clone()));
+    // Without a webhook nothing is queued; with one, undelivered events of earlier runs are
+    // picked up first.
+    let deliverer = config
+        .audit_webhook
+        .is_some()
+        .then(|| tokio::spawn(crate::service::webhook::run(service.clone(), WEBHOOK_POLL)));
     serve_on(listener, service.clone(), shutdown_signal()).await?;
     flusher.abort();
+    if let Some(d) = deliverer {
+        d.abort();
+    }
     // Uses recorded since the last periodic flush are not lost on a clean stop.
     if let Err(e) = service.flush_usage().await {
         tracing::warn!(error = %e, "could not record the last key uses");
@@ -97,6 +113,9 @@ async fn announce_bootstrap(
     }
     Ok(())
 }
+
+/// How often an idle node looks for audit events to deliver.
+const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often batched `last_used_at` updates are written.
 const USAGE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);

@@ -23,7 +23,7 @@ pub enum Database {
     Postgres(String),
 }
 
-pub use crate::service::TokenSettings;
+pub use crate::service::{TokenSettings, WebhookSettings};
 
 #[derive(Debug)]
 pub struct Config {
@@ -34,6 +34,8 @@ pub struct Config {
     pub bootstrap_admin_key: Option<PlainKey>,
     /// Access tokens: issuer (`KEYPLANE_PUBLIC_URL`), audience, lifetime.
     pub tokens: TokenSettings,
+    /// `KEYPLANE_AUDIT_WEBHOOK_URL` / `_SECRET`: where audit events are delivered, if anywhere.
+    pub audit_webhook: Option<WebhookSettings>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -115,12 +117,35 @@ impl Config {
             issuer,
             ttl_seconds: number("KEYPLANE_TOKEN_TTL_SECONDS", 3600, 60, 86_400)? as i64,
         };
+        let audit_webhook = match (
+            var("KEYPLANE_AUDIT_WEBHOOK_URL"),
+            var("KEYPLANE_AUDIT_WEBHOOK_SECRET"),
+        ) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => {
+                let url = url.trim().to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("KEYPLANE_AUDIT_WEBHOOK_URL must be an http:// or https:// URL");
+                }
+                if secret.chars().count() < 16 {
+                    bail!("KEYPLANE_AUDIT_WEBHOOK_SECRET must be at least 16 characters");
+                }
+                Some(WebhookSettings::new(url, secret))
+            }
+            (Some(_), None) => {
+                bail!("KEYPLANE_AUDIT_WEBHOOK_URL is set but KEYPLANE_AUDIT_WEBHOOK_SECRET is not")
+            }
+            (None, Some(_)) => {
+                bail!("KEYPLANE_AUDIT_WEBHOOK_SECRET is set but KEYPLANE_AUDIT_WEBHOOK_URL is not")
+            }
+        };
         Ok(Self {
             listen,
             database,
             pool,
             bootstrap_admin_key,
             tokens,
+            audit_webhook,
         })
     }
 }

@@ -98,6 +98,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A service for a one-off command on the store. With a webhook configured its audit events
+/// are queued for delivery too (a running server sends them).
+fn operator_service(config: &Config, store: std::sync::Arc<dyn keyplane::store::Store>) -> Service {
+    let service = Service::new(store, Clock::system());
+    match config.audit_webhook.clone() {
+        Some(webhook) => service.with_audit_webhook(webhook),
+        None => service,
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     // Every other command works on the store directly and prints one new admin key.
@@ -134,8 +144,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SigningKey(SigningKeyCommand::Rotate) => {
             let store = keyplane::app::open_store(&config).await?;
-            let service = Service::new(store.clone(), Clock::system())
-                .with_token_settings(config.tokens.clone());
+            let service =
+                operator_service(&config, store.clone()).with_token_settings(config.tokens.clone());
             let kid = service.rotate_signing_key().await;
             store.close().await;
             println!("{}", kid.map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -145,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Organization(OrganizationCommand::Create { label }) => (true, label),
     };
     let store = keyplane::app::open_store(&config).await?;
-    let service = Service::new(store.clone(), Clock::system());
+    let service = operator_service(&config, store.clone());
     let key = if is_org {
         service
             .create_organization(&label)

@@ -107,7 +107,7 @@ async fn new_org(store: &S, label: &str) -> (Organization, Project) {
     let default = project_of(&org, "Default project", true);
     let admin = admin_key(&org);
     assert!(store
-        .create_organization(&org, &default, &admin, false)
+        .create_organization(&org, &default, &admin, false, &[])
         .await
         .unwrap());
     (org, default)
@@ -127,7 +127,7 @@ fn project_of(org: &Organization, name: &str, is_default: bool) -> Project {
 
 async fn new_project(store: &S, org: &Organization, name: &str) -> Project {
     let p = project_of(org, name, false);
-    store.insert_project(&p).await.unwrap();
+    store.insert_project(&p, &[]).await.unwrap();
     p
 }
 
@@ -200,7 +200,7 @@ async fn organizations_initialise_once_and_labels_are_unique(store: S) {
     };
     let p = project_of(&org, "Default project", true);
     assert!(store
-        .create_organization(&org, &p, &admin_key(&org), true)
+        .create_organization(&org, &p, &admin_key(&org), true, &[])
         .await
         .unwrap());
     // A second "first start" changes nothing.
@@ -210,13 +210,13 @@ async fn organizations_initialise_once_and_labels_are_unique(store: S) {
     };
     let p2 = project_of(&again, "Default project", true);
     assert!(!store
-        .create_organization(&again, &p2, &admin_key(&again), true)
+        .create_organization(&again, &p2, &admin_key(&again), true, &[])
         .await
         .unwrap());
     assert!(store.project(&again.id, &p2.id).await.unwrap().is_none());
     // Same label, not only-if-empty: refused as a duplicate, and atomically (no project left).
     let err = store
-        .create_organization(&again, &p2, &admin_key(&again), false)
+        .create_organization(&again, &p2, &admin_key(&again), false, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
@@ -248,7 +248,7 @@ async fn project_lists_are_keyset_paginated_and_filter_archived(store: S) {
         ids.push(new_project(&store, &org, &format!("p{i}")).await.id);
     }
     store
-        .archive_project(&org.id, &ids[3], T0 + 1)
+        .archive_project(&org.id, &ids[3], T0 + 1, &[])
         .await
         .unwrap();
     let mut seen = vec![];
@@ -297,7 +297,10 @@ async fn cursors_from_other_scopes_are_unknown(store: S) {
     let pa = new_project(&store, &a, "pa").await;
     let pa2 = new_project(&store, &a, "pa2").await;
     let acct = account_of(&pa, "x");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let foreign = store
         .list_projects(&b.id, true, &page(5, Some(&pa.id)))
         .await;
@@ -315,14 +318,17 @@ async fn cursors_from_other_scopes_are_unknown(store: S) {
 async fn archived_and_default_projects_refuse_changes(store: S) {
     let (org, default) = new_org(&store, "a").await;
     let err = store
-        .archive_project(&org.id, &default.id, T0)
+        .archive_project(&org.id, &default.id, T0, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
     let mut p = new_project(&store, &org, "p").await;
-    store.archive_project(&org.id, &p.id, T0 + 5).await.unwrap();
+    store
+        .archive_project(&org.id, &p.id, T0 + 5, &[])
+        .await
+        .unwrap();
     assert!(matches!(
-        store.archive_project(&org.id, &p.id, T0 + 9).await,
+        store.archive_project(&org.id, &p.id, T0 + 9, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     let stored = store.project(&org.id, &p.id).await.unwrap().unwrap();
@@ -333,7 +339,7 @@ async fn archived_and_default_projects_refuse_changes(store: S) {
     );
     p.name = "renamed".into();
     assert!(matches!(
-        store.update_project(&p).await,
+        store.update_project(&p, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -342,7 +348,7 @@ async fn archived_and_default_projects_refuse_changes(store: S) {
     );
     let acct = account_of(&p, "late");
     assert!(matches!(
-        store.insert_service_account(&acct, None).await,
+        store.insert_service_account(&acct, None, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -353,7 +359,7 @@ async fn account_and_first_key_are_written_atomically(store: S) {
     let acct = account_of(&p, "svc");
     let (key, value) = key_for(&acct);
     store
-        .insert_service_account(&acct, Some(&key))
+        .insert_service_account(&acct, Some(&key), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -369,7 +375,7 @@ async fn account_and_first_key_are_written_atomically(store: S) {
     let (mut key2, _) = key_for(&acct2);
     key2.hash = value.hash();
     assert!(store
-        .insert_service_account(&acct2, Some(&key2))
+        .insert_service_account(&acct2, Some(&key2), &[])
         .await
         .is_err());
     assert_eq!(
@@ -383,17 +389,17 @@ async fn account_lists_page_exactly_and_skip_deleted(store: S) {
     let p = new_project(&store, &org, "p").await;
     let other = new_project(&store, &org, "other").await;
     store
-        .insert_service_account(&account_of(&other, "elsewhere"), None)
+        .insert_service_account(&account_of(&other, "elsewhere"), None, &[])
         .await
         .unwrap();
     let mut ids = vec![];
     for i in 0..45 {
         let a = account_of(&p, &format!("svc{i}"));
-        store.insert_service_account(&a, None).await.unwrap();
+        store.insert_service_account(&a, None, &[]).await.unwrap();
         ids.push(a.id);
     }
     store
-        .delete_service_account(&org.id, &ids[10], T0 + 1)
+        .delete_service_account(&org.id, &ids[10], T0 + 1, &[])
         .await
         .unwrap();
     let mut seen = vec![];
@@ -428,20 +434,20 @@ async fn deleting_an_account_revokes_all_its_keys(store: S) {
     let acct = account_of(&p, "svc");
     let (k1, v1) = key_for(&acct);
     store
-        .insert_service_account(&acct, Some(&k1))
+        .insert_service_account(&acct, Some(&k1), &[])
         .await
         .unwrap();
     let (k2, v2) = key_for(&acct);
-    store.insert_api_key(&k2).await.unwrap();
+    store.insert_api_key(&k2, &[]).await.unwrap();
     let bystander = account_of(&p, "other");
     let (k3, v3) = key_for(&bystander);
     store
-        .insert_service_account(&bystander, Some(&k3))
+        .insert_service_account(&bystander, Some(&k3), &[])
         .await
         .unwrap();
 
     store
-        .delete_service_account(&org.id, &acct.id, T0 + 7)
+        .delete_service_account(&org.id, &acct.id, T0 + 7, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -456,13 +462,13 @@ async fn deleting_an_account_revokes_all_its_keys(store: S) {
     assert_eq!(untouched.revoked_at, None);
     assert!(matches!(
         store
-            .delete_service_account(&org.id, &acct.id, T0 + 8)
+            .delete_service_account(&org.id, &acct.id, T0 + 8, &[])
             .await,
         Err(StoreError::Conflict(_))
     ));
     let (late, _) = key_for(&acct);
     assert!(matches!(
-        store.insert_api_key(&late).await,
+        store.insert_api_key(&late, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -471,9 +477,12 @@ async fn keys_round_trip_by_hash(store: S) {
     let (org, _) = new_org(&store, "a").await;
     let p = new_project(&store, &org, "p").await;
     let mut acct = account_of(&p, "svc");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let (key, value) = key_for(&acct);
-    store.insert_api_key(&key).await.unwrap();
+    store.insert_api_key(&key, &[]).await.unwrap();
     let got = store.api_key_by_hash(&value.hash()).await.unwrap().unwrap();
     assert_eq!(got, key);
     assert_eq!(got.scopes, vec!["a.read", "b.write"]);
@@ -482,7 +491,7 @@ async fn keys_round_trip_by_hash(store: S) {
     acct.name = "renamed".into();
     acct.role = Role::Owner;
     acct.updated_at = T0 + 3;
-    store.update_service_account(&acct).await.unwrap();
+    store.update_service_account(&acct, &[]).await.unwrap();
     assert_eq!(
         store.service_account(&org.id, &acct.id).await.unwrap(),
         Some(acct)
@@ -613,16 +622,19 @@ async fn org_account_lists_walk_both_ways_exactly_once(store: S) {
             1 => account_of(&default, &format!("default{i}")),
             _ => account_of(&other_project, &format!("other{i}")),
         };
-        store.insert_service_account(&a, None).await.unwrap();
+        store.insert_service_account(&a, None, &[]).await.unwrap();
         if i == 12 {
-            store.insert_service_account(&stranger, None).await.unwrap();
+            store
+                .insert_service_account(&stranger, None, &[])
+                .await
+                .unwrap();
         }
         all.push(a.id);
     }
     // One in the middle and the newest: 23 live accounts remain.
     for gone in [&all[7], &all[24]] {
         store
-            .delete_service_account(&org.id, gone, T0 + 1)
+            .delete_service_account(&org.id, gone, T0 + 1, &[])
             .await
             .unwrap();
     }
@@ -710,9 +722,15 @@ async fn org_account_list_cursors_are_scoped_and_exclusive(store: S) {
     let (a, _) = new_org(&store, "a").await;
     let (b, b_default) = new_org(&store, "b").await;
     let mine = org_account(&a, "mine");
-    store.insert_service_account(&mine, None).await.unwrap();
+    store
+        .insert_service_account(&mine, None, &[])
+        .await
+        .unwrap();
     let theirs = account_of(&b_default, "theirs");
-    store.insert_service_account(&theirs, None).await.unwrap();
+    store
+        .insert_service_account(&theirs, None, &[])
+        .await
+        .unwrap();
     for w in [
         window(5, Some(&theirs.id), None),
         window(5, None, Some(&theirs.id)),
@@ -741,12 +759,18 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
     let (org, default) = new_org(&store, "a").await;
     let (other_org, _) = new_org(&store, "b").await;
     let acct = org_account(&org, "svc");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let sibling = account_of(&default, "sibling");
-    store.insert_service_account(&sibling, None).await.unwrap();
+    store
+        .insert_service_account(&sibling, None, &[])
+        .await
+        .unwrap();
     let mut c = credential_for(&acct, "client-a");
     c.description = Some("deploys".into());
-    store.insert_credential(&c).await.unwrap();
+    store.insert_credential(&c, &[]).await.unwrap();
     assert_eq!(
         store.credential(&org.id, &acct.id, &c.id).await.unwrap(),
         Some(c.clone())
@@ -773,7 +797,7 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
     );
     // A client id is unique across the server, whichever account asks.
     let clash = credential_for(&sibling, "client-a");
-    let err = store.insert_credential(&clash).await.unwrap_err();
+    let err = store.insert_credential(&clash, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Duplicate("client_id")), "{err:?}");
     assert_eq!(
         store
@@ -789,7 +813,7 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
     renamed.updated_at = T0 + 5;
     // Only the writable fields move.
     renamed.client_id = "ignored".into();
-    store.update_credential(&renamed).await.unwrap();
+    store.update_credential(&renamed, &[]).await.unwrap();
     let stored = store
         .credential(&org.id, &acct.id, &c.id)
         .await
@@ -809,19 +833,19 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
         ..renamed.clone()
     };
     assert!(matches!(
-        store.update_credential(&misplaced).await,
+        store.update_credential(&misplaced, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 
     // Deleted: gone from every read, and further changes are refused.
     assert!(matches!(
         store
-            .delete_credential(&org.id, &sibling.id, &c.id, T0 + 6)
+            .delete_credential(&org.id, &sibling.id, &c.id, T0 + 6, &[])
             .await,
         Err(StoreError::Conflict(_))
     ));
     store
-        .delete_credential(&org.id, &acct.id, &c.id, T0 + 7)
+        .delete_credential(&org.id, &acct.id, &c.id, T0 + 7, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -834,18 +858,18 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
     );
     assert!(matches!(
         store
-            .delete_credential(&org.id, &acct.id, &c.id, T0 + 8)
+            .delete_credential(&org.id, &acct.id, &c.id, T0 + 8, &[])
             .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.update_credential(&renamed).await,
+        store.update_credential(&renamed, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     // A deleted credential keeps its client id: it can never be handed out again.
     let reuse = credential_for(&acct, "client-a");
     assert!(matches!(
-        store.insert_credential(&reuse).await,
+        store.insert_credential(&reuse, &[]).await,
         Err(StoreError::Duplicate("client_id"))
     ));
 }
@@ -853,22 +877,28 @@ async fn credentials_round_trip_and_refuse_duplicates(store: S) {
 async fn credential_lists_walk_both_ways_and_skip_deleted(store: S) {
     let (org, default) = new_org(&store, "a").await;
     let acct = account_of(&default, "svc");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let other = org_account(&org, "other");
-    store.insert_service_account(&other, None).await.unwrap();
+    store
+        .insert_service_account(&other, None, &[])
+        .await
+        .unwrap();
     let mut all = vec![];
     for i in 0..14 {
         let c = credential_for(&acct, &format!("c{i}"));
-        store.insert_credential(&c).await.unwrap();
+        store.insert_credential(&c, &[]).await.unwrap();
         all.push(c.id);
         if i == 4 {
             let theirs = credential_for(&other, "theirs");
-            store.insert_credential(&theirs).await.unwrap();
+            store.insert_credential(&theirs, &[]).await.unwrap();
         }
     }
     for gone in [&all[3], &all[13]] {
         store
-            .delete_credential(&org.id, &acct.id, gone, T0 + 1)
+            .delete_credential(&org.id, &acct.id, gone, T0 + 1, &[])
             .await
             .unwrap();
     }
@@ -920,22 +950,25 @@ async fn credentials_need_a_live_account_and_die_with_it(store: S) {
     let (org, default) = new_org(&store, "a").await;
     let (other_org, _) = new_org(&store, "b").await;
     let acct = account_of(&default, "svc");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let bystander = org_account(&org, "bystander");
     store
-        .insert_service_account(&bystander, None)
+        .insert_service_account(&bystander, None, &[])
         .await
         .unwrap();
     // The account exists, but not in the organization the credential claims.
     let mut wrong_org = credential_for(&acct, "wrong-org");
     wrong_org.organization_id = other_org.id.clone();
     assert!(matches!(
-        store.insert_credential(&wrong_org).await,
+        store.insert_credential(&wrong_org, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     let missing = credential_for(&org_account(&org, "never stored"), "missing");
     assert!(matches!(
-        store.insert_credential(&missing).await,
+        store.insert_credential(&missing, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 
@@ -944,14 +977,14 @@ async fn credentials_need_a_live_account_and_die_with_it(store: S) {
     let c2 = credential_for(&acct, "two");
     let kept = credential_for(&bystander, "kept");
     for c in [&early, &c1, &c2, &kept] {
-        store.insert_credential(c).await.unwrap();
+        store.insert_credential(c, &[]).await.unwrap();
     }
     store
-        .delete_credential(&org.id, &acct.id, &early.id, T0 + 3)
+        .delete_credential(&org.id, &acct.id, &early.id, T0 + 3, &[])
         .await
         .unwrap();
     store
-        .delete_service_account(&org.id, &acct.id, T0 + 9)
+        .delete_service_account(&org.id, &acct.id, T0 + 9, &[])
         .await
         .unwrap();
     for c in [&c1, &c2] {
@@ -978,7 +1011,7 @@ async fn credentials_need_a_live_account_and_die_with_it(store: S) {
     assert_eq!(deleted_at.get(&c2.id), Some(&Some(T0 + 9)));
     assert_eq!(deleted_at.get(&kept.id), Some(&None));
     let late = credential_for(&acct, "late");
-    let err = store.insert_credential(&late).await.unwrap_err();
+    let err = store.insert_credential(&late, &[]).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict("service account is gone")),
         "{err:?}"
@@ -994,7 +1027,10 @@ async fn credentials_racing_an_account_delete_never_outlive_it(store: S) {
     let (org, _) = new_org(&store, "a").await;
     for round in 0..10 {
         let acct = org_account(&org, &format!("svc{round}"));
-        store.insert_service_account(&acct, None).await.unwrap();
+        store
+            .insert_service_account(&acct, None, &[])
+            .await
+            .unwrap();
         let creds: Vec<_> = (0..4)
             .map(|i| credential_for(&acct, &format!("r{round}c{i}")))
             .collect();
@@ -1003,12 +1039,14 @@ async fn credentials_racing_an_account_delete_never_outlive_it(store: S) {
             .cloned()
             .map(|c| {
                 let store = store.clone();
-                tokio::spawn(async move { store.insert_credential(&c).await })
+                tokio::spawn(async move { store.insert_credential(&c, &[]).await })
             })
             .collect();
         let delete = {
             let (store, org, acct) = (store.clone(), org.id.clone(), acct.id.clone());
-            tokio::spawn(async move { store.delete_service_account(&org, &acct, T0 + 1).await })
+            tokio::spawn(
+                async move { store.delete_service_account(&org, &acct, T0 + 1, &[]).await },
+            )
         };
         for t in inserts {
             match t.await.unwrap() {
@@ -1045,10 +1083,13 @@ async fn exported_credentials(store: &S) -> std::collections::HashMap<Id, Option
 async fn credential_usage_only_moves_forward(store: S) {
     let (org, _) = new_org(&store, "a").await;
     let acct = org_account(&org, "svc");
-    store.insert_service_account(&acct, None).await.unwrap();
+    store
+        .insert_service_account(&acct, None, &[])
+        .await
+        .unwrap();
     let (a, b) = (credential_for(&acct, "a"), credential_for(&acct, "b"));
-    store.insert_credential(&a).await.unwrap();
-    store.insert_credential(&b).await.unwrap();
+    store.insert_credential(&a, &[]).await.unwrap();
+    store.insert_credential(&b, &[]).await.unwrap();
     let used = |c: Credential| {
         let store = store.clone();
         let org = org.id.clone();
@@ -1096,15 +1137,18 @@ fn signing_key(kid: &str, created_at: i64) -> SigningKey {
 async fn signing_keys_insert_once_then_rotate(store: S) {
     assert!(store.signing_keys().await.unwrap().is_empty());
     let k1 = signing_key("k1", T0);
-    assert!(store.insert_signing_key(&k1, None).await.unwrap());
+    assert!(store.insert_signing_key(&k1, None, &[]).await.unwrap());
     assert!(!store
-        .insert_signing_key(&signing_key("k2", T0 + 1), None)
+        .insert_signing_key(&signing_key("k2", T0 + 1), None, &[])
         .await
         .unwrap());
     assert_eq!(store.signing_keys().await.unwrap(), vec![k1.clone()]);
 
     let k3 = signing_key("k3", T0 + 50);
-    assert!(store.insert_signing_key(&k3, Some(T0 + 50)).await.unwrap());
+    assert!(store
+        .insert_signing_key(&k3, Some(T0 + 50), &[])
+        .await
+        .unwrap());
     let retired_k1 = SigningKey {
         retired_at: Some(T0 + 50),
         ..k1.clone()
@@ -1115,12 +1159,15 @@ async fn signing_keys_insert_once_then_rotate(store: S) {
     );
     // k3 is unretired: a first-start insert still does nothing.
     assert!(!store
-        .insert_signing_key(&signing_key("k4", T0 + 60), None)
+        .insert_signing_key(&signing_key("k4", T0 + 60), None, &[])
         .await
         .unwrap());
     // A second rotation retires only k3; k1 keeps its own retirement time.
     let k5 = signing_key("k5", T0 + 50);
-    assert!(store.insert_signing_key(&k5, Some(T0 + 70)).await.unwrap());
+    assert!(store
+        .insert_signing_key(&k5, Some(T0 + 70), &[])
+        .await
+        .unwrap());
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(
         keys,
@@ -1136,7 +1183,7 @@ async fn signing_keys_insert_once_then_rotate(store: S) {
     );
     assert!(matches!(
         store
-            .insert_signing_key(&signing_key("k5", T0 + 80), Some(T0 + 80))
+            .insert_signing_key(&signing_key("k5", T0 + 80), Some(T0 + 80), &[])
             .await,
         Err(StoreError::Duplicate(_))
     ));
@@ -1159,7 +1206,7 @@ async fn racing_first_starts_make_one_signing_key(store: S) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .insert_signing_key(&signing_key(&format!("node{i}"), T0), None)
+                    .insert_signing_key(&signing_key(&format!("node{i}"), T0), None, &[])
                     .await
                     .unwrap()
             })
@@ -1210,31 +1257,34 @@ async fn export_and_import_carry_credentials(source: S, target: S) {
     let acct = account_of(&default, "svc");
     let (key, _) = key_for(&acct);
     source
-        .insert_service_account(&acct, Some(&key))
+        .insert_service_account(&acct, Some(&key), &[])
         .await
         .unwrap();
     let live = credential_for(&acct, "live");
     let gone = credential_for(&acct, "gone");
-    source.insert_credential(&live).await.unwrap();
-    source.insert_credential(&gone).await.unwrap();
+    source.insert_credential(&live, &[]).await.unwrap();
+    source.insert_credential(&gone, &[]).await.unwrap();
     source
         .record_credential_usage(&[(live.id.clone(), T0 + 3)])
         .await
         .unwrap();
     source
-        .delete_credential(&org.id, &acct.id, &gone.id, T0 + 4)
+        .delete_credential(&org.id, &acct.id, &gone.id, T0 + 4, &[])
         .await
         .unwrap();
     let doomed = org_account(&org, "doomed");
-    source.insert_service_account(&doomed, None).await.unwrap();
-    let orphan = credential_for(&doomed, "orphan");
-    source.insert_credential(&orphan).await.unwrap();
     source
-        .delete_service_account(&org.id, &doomed.id, T0 + 5)
+        .insert_service_account(&doomed, None, &[])
+        .await
+        .unwrap();
+    let orphan = credential_for(&doomed, "orphan");
+    source.insert_credential(&orphan, &[]).await.unwrap();
+    source
+        .delete_service_account(&org.id, &doomed.id, T0 + 5, &[])
         .await
         .unwrap();
     source
-        .insert_signing_key(&signing_key("never exported", T0), None)
+        .insert_signing_key(&signing_key("never exported", T0), None, &[])
         .await
         .unwrap();
     source.server_secret("never exported", b"x").await.unwrap();

@@ -266,7 +266,7 @@ async fn verified_and_unknown_keys_are_served_from_memory() {
     let kid = keyplane::domain::ids::Kind::ApiKey
         .parse_openai(&key_id)
         .unwrap();
-    app.store.revoke_api_key(&org, &kid, 0).await.unwrap();
+    app.store.revoke_api_key(&org, &kid, 0, &[]).await.unwrap();
     assert_eq!(
         check(&app, "GET", "/v1/auth/check", Some(&value))
             .await

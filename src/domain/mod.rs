@@ -1,6 +1,7 @@
 //! The domain model shared by both wire dialects: identifiers, key material, validation and the
 //! plain data types the store persists. Nothing in here knows about HTTP or SQL.
 
+pub mod audit;
 pub mod client_secret;
 pub mod cursor;
 pub mod ids;

@@ -9,7 +9,7 @@ use axum::{middleware, Router};
 
 use crate::service::Service;
 
-pub use request_id::RequestId;
+pub use request_id::{origin, RequestId};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

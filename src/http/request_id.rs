@@ -4,12 +4,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::Request;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::domain::audit::Origin;
 use crate::domain::random;
 
 #[derive(Clone, Debug)]
@@ -43,6 +47,25 @@ fn push_hex(s: &mut String, v: u64, digits: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..digits).rev() {
         s.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
+    }
+}
+
+/// Where a request came from, for the audit log. `X-Client-Request-ID` is kept only when it
+/// is short visible ASCII (the Keycard dialect has already insisted on a UUID); the address is
+/// the TCP peer, present when the server was started with connect info (`app::serve_on`).
+pub fn origin(parts: &Parts) -> Origin {
+    Origin {
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        client_request_id: parts
+            .headers
+            .get("x-client-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map(str::to_owned),
+        ip_address: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
     }
 }
 

@@ -1,5 +1,8 @@
 //! Admin keys: minting them and authenticating the callers of the admin API.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{self, KeyHash, KeyKind, PlainKey};
 use crate::domain::model::{ApiKey, Organization};
@@ -8,6 +11,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
+use super::audit::{key_data, Author, Subject};
 use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 /// Admin keys live at most a year, as in OpenAI's API.
@@ -82,6 +86,7 @@ impl Service {
         Ok(Principal {
             organization_id: key.organization_id.clone(),
             access: Access::AdminKey(key.id.clone()),
+            origin: Default::default(),
         })
     }
 
@@ -129,17 +134,32 @@ impl Service {
             PlainKey::generate(KeyKind::Admin)?,
         )?;
         issued.key.expires_at = lifetime.map(|l| issued.key.created_at + l);
-        self.store.insert_api_key(&issued.key).await?;
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::AdminApiKeyCreated,
+            Subject::Key(&issued.key),
+            audit::data(key_data(&issued.key)),
+            issued.key.created_at,
+        )?;
+        self.store.insert_api_key(&issued.key, &[event]).await?;
         self.keys_changed(Change::Created(issued.key.hash)).await;
         Ok(issued)
     }
 
     /// Deletes an admin key, unless it is the organization's last usable one.
     pub async fn delete_admin_key(&self, who: &Principal, id: &Id) -> ServiceResult<()> {
-        self.admin_key(who, id).await?;
+        let key = self.admin_key(who, id).await?;
+        let now = self.clock.now();
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::AdminApiKeyDeleted,
+            Subject::Key(&key),
+            json!({}),
+            now,
+        )?;
         match self
             .store
-            .revoke_admin_key(&who.organization_id, id, self.clock.now())
+            .revoke_admin_key(&who.organization_id, id, now, &[event])
             .await
         {
             Ok(()) => {
@@ -178,7 +198,14 @@ impl Service {
             }
         };
         let issued = self.mint_admin_key(&org.id, "CLI admin key", value)?;
-        self.store.insert_api_key(&issued.key).await?;
+        let event = self.audit_event(
+            &Author::system(Some(&org.id)),
+            EventType::AdminApiKeyCreated,
+            Subject::Key(&issued.key),
+            audit::data(key_data(&issued.key)),
+            issued.key.created_at,
+        )?;
+        self.store.insert_api_key(&issued.key, &[event]).await?;
         Ok(issued.value)
     }
 }

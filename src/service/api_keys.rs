@@ -1,5 +1,8 @@
 //! Keys held by service accounts: minted at account creation and for rotation.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{KeyKind, PlainKey};
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
@@ -7,6 +10,7 @@ use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
+use super::audit::{key_data, Author, Subject};
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_KEY_NAME: &str = "Secret Key";
@@ -122,7 +126,14 @@ impl Service {
             .project_service_account(who, project_id, account_id)
             .await?;
         let issued = self.mint_service_account_key(&account, spec)?;
-        if let Err(err) = self.store.insert_api_key(&issued.key).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ApiKeyCreated,
+            Subject::Key(&issued.key),
+            audit::data(key_data(&issued.key)),
+            issued.key.created_at,
+        )?;
+        if let Err(err) = self.store.insert_api_key(&issued.key, &[event]).await {
             return Err(self
                 .explain_account_conflict(who, project_id, account_id, err)
                 .await);
@@ -195,13 +206,27 @@ impl Service {
         };
         self.active_project(who, project_id).await?;
         let (mut key, owner) = self.project_api_key(who, project_id, key_id).await?;
+        let now = self.clock.now();
+        let mut requested = serde_json::Map::new();
         if let Some(s) = new_scopes {
+            requested.insert("scopes".into(), json!(s));
             key.scopes = s;
         }
         if let Some(lifetime) = new_expiry {
-            key.expires_at = lifetime.map(|l| self.clock.now() + l);
+            key.expires_at = lifetime.map(|l| now + l);
+            requested.insert(
+                "expires_at".into(),
+                json!(key.expires_at.map(crate::domain::time::to_unix_seconds)),
+            );
         }
-        match self.store.update_api_key(&key).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ApiKeyUpdated,
+            Subject::Key(&key),
+            audit::changes(requested.into()),
+            now,
+        )?;
+        match self.store.update_api_key(&key, &[event]).await {
             Ok(()) => {
                 self.keys_changed(Change::Key(key.id.clone())).await;
                 Ok((key, owner))
@@ -239,9 +264,16 @@ impl Service {
             Some(exp) => (now + grace).min(exp.max(now)),
             None => now + grace,
         };
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ApiKeyDeleted,
+            Subject::Key(&key),
+            json!({ "effective_at": crate::domain::time::to_unix_seconds(effective) }),
+            now,
+        )?;
         match self
             .store
-            .revoke_api_key(&who.organization_id, key_id, effective)
+            .revoke_api_key(&who.organization_id, key_id, effective, &[event])
             .await
         {
             Ok(()) => {

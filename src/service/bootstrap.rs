@@ -1,11 +1,15 @@
 //! Organizations: the first one, made on first start, and any others an operator adds.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyKind, PlainKey};
 use crate::domain::model::{Organization, Project};
 use crate::domain::names::FieldError;
 use crate::store::StoreError;
 
+use super::audit::{key_data, Author, Subject};
 use super::{Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_ORG_LABEL: &str = "default";
@@ -102,9 +106,26 @@ impl Service {
             archived_at: None,
         };
         let issued = self.mint_admin_key(&org.id, "Bootstrap admin key", admin_key)?;
+        let author = Author::system(Some(&org.id));
+        let events = [
+            self.audit_event(
+                &author,
+                EventType::ProjectCreated,
+                Subject::Project(&project),
+                audit::data(json!({ "name": project.name, "default": true })),
+                now,
+            )?,
+            self.audit_event(
+                &author,
+                EventType::AdminApiKeyCreated,
+                Subject::Key(&issued.key),
+                audit::data(key_data(&issued.key)),
+                now,
+            )?,
+        ];
         match self
             .store
-            .create_organization(&org, &project, &issued.key, only_if_empty)
+            .create_organization(&org, &project, &issued.key, only_if_empty, &events)
             .await
         {
             Ok(true) => Ok(Some((org, issued.value))),

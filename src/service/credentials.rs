@@ -1,6 +1,9 @@
 //! Credentials (client id + secret) of service accounts, for the client-credentials grant.
 //! The token endpoint itself is in `tokens.rs`.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::client_secret;
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::Credential;
@@ -8,6 +11,7 @@ use crate::domain::names;
 use crate::domain::page::{Window, WindowPage};
 use crate::store::StoreError;
 
+use super::audit::{Author, Subject};
 use super::org_service_accounts::{description, name_and_description};
 use super::permissions::Action;
 use super::{Principal, Service, ServiceError, ServiceResult};
@@ -61,7 +65,20 @@ impl Service {
             last_used_at: None,
             deleted_at: None,
         };
-        match self.store.insert_credential(&credential).await {
+        // The client id identifies, it does not authenticate: recording it is safe.
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::CredentialCreated,
+            Subject::Credential(&credential),
+            audit::data(json!({
+                "name": credential.name,
+                "description": credential.description,
+                "client_id": credential.client_id,
+                "service_account_id": credential.service_account_id.as_str(),
+            })),
+            now,
+        )?;
+        match self.store.insert_credential(&credential, &[event]).await {
             Ok(()) => {}
             // The account was deleted meanwhile.
             Err(StoreError::Conflict(_)) => {
@@ -120,14 +137,24 @@ impl Service {
         if name.is_none() && new_description.is_none() {
             return Ok(credential);
         }
+        let mut requested = serde_json::Map::new();
         if let Some(name) = name {
+            requested.insert("name".into(), json!(name));
             credential.name = name;
         }
         if let Some(d) = new_description {
+            requested.insert("description".into(), json!(d));
             credential.description = d;
         }
         credential.updated_at = self.clock.now();
-        if let Err(err) = self.store.update_credential(&credential).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::CredentialUpdated,
+            Subject::Credential(&credential),
+            audit::changes(requested.into()),
+            credential.updated_at,
+        )?;
+        if let Err(err) = self.store.update_credential(&credential, &[event]).await {
             self.credential(who, account_id, id).await?;
             return Err(err.into());
         }
@@ -143,11 +170,18 @@ impl Service {
         id: &Id,
     ) -> ServiceResult<()> {
         who.require(Action::Write)?;
-        self.credential(who, account_id, id).await?;
+        let credential = self.credential(who, account_id, id).await?;
         let at = self.clock.now();
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::CredentialDeleted,
+            Subject::Credential(&credential),
+            json!({ "service_account_id": account_id.as_str() }),
+            at,
+        )?;
         if let Err(err) = self
             .store
-            .delete_credential(&who.organization_id, account_id, id, at)
+            .delete_credential(&who.organization_id, account_id, id, at, &[event])
             .await
         {
             self.credential(who, account_id, id).await?;

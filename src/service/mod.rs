@@ -7,6 +7,7 @@
 
 mod admin_keys;
 mod api_keys;
+mod audit;
 mod bootstrap;
 mod credentials;
 mod error;
@@ -18,9 +19,11 @@ mod service_accounts;
 mod tokens;
 mod usage;
 pub mod verification;
+pub mod webhook;
 
 use std::sync::Arc;
 
+use crate::domain::audit::Origin;
 use crate::domain::ids::Id;
 use crate::domain::keys::PlainKey;
 use crate::domain::model::ApiKey;
@@ -40,12 +43,15 @@ pub use permissions::{Access, Permissions};
 pub use projects::{NewProject, ProjectChanges};
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
 pub use tokens::{ClientFailure, IssuedToken, TokenIdentity, TokenSettings};
+pub use webhook::WebhookSettings;
 
 /// Who is calling, for one organization: objects of other organizations do not exist for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub organization_id: Id,
     pub access: Access,
+    /// Where the request came from, for the audit log (the HTTP layer fills it in).
+    pub origin: Origin,
 }
 
 /// A key just created: the stored record plus the plaintext, which the caller shows once.
@@ -63,6 +69,7 @@ pub struct Service {
     usage: Arc<UsageTracker>,
     credential_usage: Arc<UsageTracker>,
     tokens: Arc<tokens::TokenState>,
+    webhook: Option<Arc<webhook::WebhookSettings>>,
 }
 
 impl Service {
@@ -95,6 +102,7 @@ impl Service {
             usage: Arc::new(UsageTracker::default()),
             credential_usage: Arc::new(UsageTracker::default()),
             tokens: Arc::new(tokens::TokenState::new(TokenSettings::default())),
+            webhook: None,
         }
     }
 

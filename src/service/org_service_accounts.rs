@@ -2,12 +2,16 @@
 //! project view in `service_accounts.rs`: accounts created here belong to no project, and every
 //! account of the organization, project ones included, is listed, renamed and deleted here.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::{Role, ServiceAccount};
 use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Window, WindowPage};
 use crate::store::Change;
 
+use super::audit::{account_data, Author, Subject};
 use super::permissions::Action;
 use super::{Principal, Service, ServiceError, ServiceResult};
 
@@ -88,7 +92,16 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_service_account(&account, None).await?;
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ServiceAccountCreated,
+            Subject::Account(&account),
+            audit::data(account_data(&account)),
+            now,
+        )?;
+        self.store
+            .insert_service_account(&account, None, &[event])
+            .await?;
         Ok(account)
     }
 
@@ -134,14 +147,24 @@ impl Service {
         if name.is_none() && new_description.is_none() {
             return Ok(account);
         }
+        let mut requested = serde_json::Map::new();
         if let Some(name) = name {
+            requested.insert("name".into(), json!(name));
             account.name = name;
         }
         if let Some(d) = new_description {
+            requested.insert("description".into(), json!(d));
             account.description = d;
         }
         account.updated_at = self.clock.now();
-        if let Err(err) = self.store.update_service_account(&account).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ServiceAccountUpdated,
+            Subject::Account(&account),
+            audit::changes(requested.into()),
+            account.updated_at,
+        )?;
+        if let Err(err) = self.store.update_service_account(&account, &[event]).await {
             // Deleted meanwhile: say so; anything else is the store's trouble.
             self.org_service_account(who, id).await?;
             return Err(err.into());
@@ -154,11 +177,18 @@ impl Service {
     /// Deletes the account, revokes its keys and deletes its credentials, atomically.
     pub async fn delete_org_service_account(&self, who: &Principal, id: &Id) -> ServiceResult<()> {
         who.require(Action::Write)?;
-        self.org_service_account(who, id).await?;
+        let account = self.org_service_account(who, id).await?;
         let at = self.clock.now();
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ServiceAccountDeleted,
+            Subject::Account(&account),
+            json!({}),
+            at,
+        )?;
         if let Err(err) = self
             .store
-            .delete_service_account(&who.organization_id, id, at)
+            .delete_service_account(&who.organization_id, id, at, &[event])
             .await
         {
             self.org_service_account(who, id).await?;

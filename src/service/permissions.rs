@@ -73,10 +73,12 @@ mod tests {
         let admin = Principal {
             organization_id: id.clone(),
             access: Access::AdminKey(id.clone()),
+            origin: Default::default(),
         };
         let token = Principal {
             organization_id: id.clone(),
             access: Access::ServiceAccount(id),
+            origin: Default::default(),
         };
         assert!(admin.permissions()["service_accounts"]["delete"]);
         assert!(token.permissions()["service_accounts"]["read"]);

@@ -1,11 +1,15 @@
 //! Projects: create, read, list, rename, archive.
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::Project;
 use crate::domain::names;
 use crate::domain::page::{Page, PageRequest};
 use crate::store::{Change, StoreError};
 
+use super::audit::{Author, Subject};
 use super::{Principal, Service, ServiceError, ServiceResult};
 
 const MAX_EXTERNAL_KEY_ID_CHARS: usize = 256;
@@ -46,7 +50,17 @@ impl Service {
             created_at: self.clock.now(),
             archived_at: None,
         };
-        self.store.insert_project(&project).await?;
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ProjectCreated,
+            Subject::Project(&project),
+            audit::data(json!({
+                "name": project.name,
+                "external_key_id": project.external_key_id,
+            })),
+            project.created_at,
+        )?;
+        self.store.insert_project(&project, &[event]).await?;
         Ok(project)
     }
 
@@ -102,13 +116,23 @@ impl Service {
         changes: ProjectChanges,
     ) -> ServiceResult<Project> {
         let mut project = self.active_project(who, id).await?;
+        let mut requested = serde_json::Map::new();
         if let Some(name) = changes.name {
             project.name = names::name("name", &name)?;
+            requested.insert("name".into(), json!(project.name));
         }
         if let Some(ext) = changes.external_key_id {
             project.external_key_id = ext.as_deref().map(external_key_id).transpose()?;
+            requested.insert("external_key_id".into(), json!(project.external_key_id));
         }
-        if let Err(err) = self.store.update_project(&project).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ProjectUpdated,
+            Subject::Project(&project),
+            audit::changes(requested.into()),
+            self.clock.now(),
+        )?;
+        if let Err(err) = self.store.update_project(&project, &[event]).await {
             return Err(self.explain_conflict(who, id, err).await);
         }
         self.keys_changed(Change::Project(project.id.clone())).await;
@@ -125,9 +149,16 @@ impl Service {
             return Ok(project);
         }
         let at = self.clock.now();
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ProjectArchived,
+            Subject::Project(&project),
+            json!({}),
+            at,
+        )?;
         match self
             .store
-            .archive_project(&who.organization_id, id, at)
+            .archive_project(&who.organization_id, id, at, &[event])
             .await
         {
             Ok(()) => {

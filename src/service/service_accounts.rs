@@ -1,11 +1,15 @@
 //! Service accounts inside a project (the OpenAI view).
 
+use serde_json::json;
+
+use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::{Role, ServiceAccount};
 use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
+use super::audit::{account_data, key_data, Author, Subject};
 use super::{IssuedKey, NewKey, Principal, Service, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone, Default)]
@@ -57,9 +61,26 @@ impl Service {
             };
             Some(self.mint_service_account_key(&account, spec)?)
         };
+        let author = Author::of(who);
+        let mut events = vec![self.audit_event(
+            &author,
+            EventType::ServiceAccountCreated,
+            Subject::Account(&account),
+            audit::data(account_data(&account)),
+            now,
+        )?];
+        if let Some(k) = &key {
+            events.push(self.audit_event(
+                &author,
+                EventType::ApiKeyCreated,
+                Subject::Key(&k.key),
+                audit::data(key_data(&k.key)),
+                now,
+            )?);
+        }
         if let Err(err) = self
             .store
-            .insert_service_account(&account, key.as_ref().map(|k| &k.key))
+            .insert_service_account(&account, key.as_ref().map(|k| &k.key), &events)
             .await
         {
             return Err(self.explain_conflict(who, project_id, err).await);
@@ -119,10 +140,24 @@ impl Service {
         if name.is_none() && role.is_none() {
             return Ok(account);
         }
+        let mut requested = serde_json::Map::new();
+        if let Some(n) = &name {
+            requested.insert("name".into(), json!(n));
+        }
+        if let Some(r) = role {
+            requested.insert("role".into(), json!(r.as_str()));
+        }
         account.name = name.unwrap_or(account.name);
         account.role = role.unwrap_or(account.role);
         account.updated_at = self.clock.now();
-        if let Err(err) = self.store.update_service_account(&account).await {
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ServiceAccountUpdated,
+            Subject::Account(&account),
+            audit::changes(requested.into()),
+            account.updated_at,
+        )?;
+        if let Err(err) = self.store.update_service_account(&account, &[event]).await {
             return Err(self
                 .explain_account_conflict(who, project_id, id, err)
                 .await);
@@ -140,11 +175,18 @@ impl Service {
         id: &Id,
     ) -> ServiceResult<()> {
         self.active_project(who, project_id).await?;
-        self.project_service_account(who, project_id, id).await?;
+        let account = self.project_service_account(who, project_id, id).await?;
         let at = self.clock.now();
+        let event = self.audit_event(
+            &Author::of(who),
+            EventType::ServiceAccountDeleted,
+            Subject::Account(&account),
+            json!({}),
+            at,
+        )?;
         if let Err(err) = self
             .store
-            .delete_service_account(&who.organization_id, id, at)
+            .delete_service_account(&who.organization_id, id, at, &[event])
             .await
         {
             return Err(self

@@ -137,8 +137,9 @@ impl Service {
         let mut keys = self.store.signing_keys().await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             // Several nodes may race here; the store keeps only the first insert.
+            // Not audited: a first key is part of installing keyplane, not an operator's act.
             self.store
-                .insert_signing_key(&new_signing_key(now)?, None)
+                .insert_signing_key(&new_signing_key(now)?, None, &[])
                 .await?;
             keys = self.store.signing_keys().await?;
         }
@@ -158,7 +159,16 @@ impl Service {
     pub async fn rotate_signing_key(&self) -> ServiceResult<String> {
         let now = self.clock.now();
         let key = new_signing_key(now)?;
-        self.store.insert_signing_key(&key, Some(now)).await?;
+        let event = self.audit_event(
+            &super::audit::Author::system(None),
+            crate::domain::audit::EventType::SigningKeyRotated,
+            super::audit::Subject::SigningKey(&key.kid),
+            crate::domain::audit::data(serde_json::json!({ "algorithm": key.algorithm })),
+            now,
+        )?;
+        self.store
+            .insert_signing_key(&key, Some(now), &[event])
+            .await?;
         self.keyring(true).await?;
         Ok(key.kid)
     }

@@ -6,6 +6,7 @@
 //! check made earlier by the service layer. When such a guard fails they report
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
+mod audit_sql;
 mod postgres;
 mod postgres_notify;
 mod rows;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
 use crate::domain::model::{
@@ -132,10 +134,11 @@ pub trait Store: Send + Sync + 'static {
         default_project: &Project,
         admin_key: &ApiKey,
         only_if_empty: bool,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool>;
     async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>>;
 
-    async fn insert_project(&self, project: &Project) -> StoreResult<()>;
+    async fn insert_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()>;
     async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>>;
     async fn list_projects(
         &self,
@@ -144,9 +147,15 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<Project>>;
     /// Writes name and external key id; only while the project is active.
-    async fn update_project(&self, project: &Project) -> StoreResult<()>;
+    async fn update_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Only while active and not the default project.
-    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()>;
+    async fn archive_project(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
 
     /// Inserts the account and, if given, its first key in one transaction; when the account
     /// belongs to a project, only while that project is active.
@@ -154,6 +163,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: &ServiceAccount,
         first_key: Option<&ApiKey>,
+        audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// A live (not deleted) account of the organization.
     async fn service_account(&self, org: &Id, id: &Id) -> StoreResult<Option<ServiceAccount>>;
@@ -164,14 +174,24 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<ServiceAccount>>;
     /// Writes name, description, role and updated_at of a live account.
-    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    async fn update_service_account(
+        &self,
+        account: &ServiceAccount,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
     /// Marks the account deleted, revokes all its keys and deletes all its credentials in one
     /// transaction.
-    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()>;
+    async fn delete_service_account(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
 
     /// Inserts a key; a service-account key only while its account is live (and its project
     /// active).
-    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn insert_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
 
     async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>>;
@@ -188,13 +208,25 @@ pub trait Store: Send + Sync + 'static {
     /// Undeleted admin keys of the organization (`page.descending` honoured).
     async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
     /// Writes scopes and expiry of an undeleted key.
-    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn update_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Deletes a key through the API: it stops working at `effective` (now, or later for a
     /// grace period). Only an undeleted service-account key.
-    async fn revoke_api_key(&self, org: &Id, id: &Id, effective: Millis) -> StoreResult<()>;
+    async fn revoke_api_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        effective: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
     /// Deletes an admin key at `now`, only if another admin key of the organization stays
     /// usable: an organization can never lock itself out.
-    async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()>;
+    async fn revoke_admin_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
 
     /// Raises `last_used_at` of each key to at least the given time. Monotonic (`max`), so
     /// batches from several nodes in any order lose nothing.
@@ -218,7 +250,11 @@ pub trait Store: Send + Sync + 'static {
         window: &Window,
     ) -> StoreResult<WindowPage<ServiceAccount>>;
     /// Inserts a credential, only while its service account is live.
-    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()>;
+    async fn insert_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
     /// A live (not deleted) credential of the account.
     async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>>;
     /// A live credential by its client id, whatever the organization (the token endpoint).
@@ -231,7 +267,11 @@ pub trait Store: Send + Sync + 'static {
         window: &Window,
     ) -> StoreResult<WindowPage<Credential>>;
     /// Writes name, description and updated_at of a live credential.
-    async fn update_credential(&self, credential: &Credential) -> StoreResult<()>;
+    async fn update_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
     /// Marks a live credential deleted.
     async fn delete_credential(
         &self,
@@ -239,6 +279,7 @@ pub trait Store: Send + Sync + 'static {
         account: &Id,
         id: &Id,
         at: Millis,
+        audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// Like `record_key_usage`, for credentials (`max`, so nothing is lost across nodes).
     async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()>;
@@ -251,10 +292,34 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &SigningKey,
         retire_others_at: Option<Millis>,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool>;
     /// The server-wide secret called `name`, created from `candidate` if there is none yet.
     /// Every node gets the same value, whichever inserted first.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- Audit log ----
+
+    /// Events of the organization (and installation-wide ones), newest first, filtered. A
+    /// cursor naming no event visible to the organization is `UnknownCursor`.
+    async fn list_audit_events(
+        &self,
+        org: &Id,
+        query: &AuditQuery,
+    ) -> StoreResult<Page<AuditEntry>>;
+    /// Up to `limit` undelivered webhook events due at `now`, oldest first, leased until
+    /// `lease_until` so that no other node sends them meanwhile. A node that dies holding a
+    /// lease only delays its events: they are due again when it runs out.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<(AuditEntry, u32)>>;
+    /// Records the outcome of one delivery attempt (a failure counts one more attempt).
+    async fn finish_webhook_delivery(&self, id: &Id, outcome: &DeliveryOutcome) -> StoreResult<()>;
+    /// Undelivered webhook events (for readiness and tests).
+    async fn pending_webhook_deliveries(&self) -> StoreResult<u64>;
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;

@@ -14,12 +14,14 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
+use super::audit_sql::{self, Bind, RawAudit};
 use super::rows::{attach_owners, corrupt, expect_one, window_direction};
 use super::sqlx_error::duplicate_on;
 use super::{postgres_notify, Change, StoreEvent};
 use super::{
     schema, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
@@ -459,7 +461,8 @@ impl Store for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+    async fn update_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET scopes = $1, expires_at = kp_ts($2) \
              WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
@@ -468,12 +471,22 @@ impl Store for PostgresStore {
         .bind(key.expires_at)
         .bind(key.id.as_str())
         .bind(key.organization_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "key is deleted")
+        expect_one(done.rows_affected(), "key is deleted")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn revoke_api_key(&self, org: &Id, id: &Id, effective: Millis) -> StoreResult<()> {
+    async fn revoke_api_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        effective: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND kind = 'service_account' AND revoked_at IS NULL",
@@ -481,12 +494,21 @@ impl Store for PostgresStore {
         .bind(effective)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "key is deleted")
+        expect_one(done.rows_affected(), "key is deleted")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()> {
+    async fn revoke_admin_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Deletes of one organization's admin keys take turns, so two concurrent deletes of
         // its last two keys cannot both see "another key remains".
@@ -507,6 +529,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         expect_one(done.rows_affected(), "no other usable admin key")?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -538,6 +561,102 @@ impl Store for PostgresStore {
 
     fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
         Some(postgres_notify::spawn_listener(self.pool.clone()))
+    }
+
+    async fn list_audit_events(
+        &self,
+        org: &Id,
+        query: &AuditQuery,
+    ) -> StoreResult<Page<AuditEntry>> {
+        let cursor = match query.before.as_ref().or(query.after.as_ref()) {
+            None => None,
+            Some(id) => Some(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT seq FROM audit_events WHERE id = $1 \
+                     AND (organization_id = $2 OR organization_id IS NULL)",
+                )
+                .bind(id.as_str())
+                .bind(org.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::UnknownCursor)?,
+            ),
+        };
+        let (clause, binds) = audit_sql::list_clause(&AUDIT_DIALECT, org, query, cursor);
+        let sql = format!("{AUDIT_SELECT}{clause}");
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(audit_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut page = Page::from_overfetch(items, query.limit);
+        // A `before` page was read oldest first; the list is newest first.
+        if query.before.is_some() {
+            page.items.reverse();
+        }
+        Ok(page)
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<(AuditEntry, u32)>> {
+        // SKIP LOCKED: nodes claiming at the same moment take disjoint batches instead of
+        // queueing behind each other.
+        let sql = format!(
+            "WITH due AS (SELECT seq FROM audit_events WHERE webhook_pending \
+               AND webhook_next_at <= kp_ts($1) ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             claimed AS (UPDATE audit_events SET webhook_next_at = kp_ts($3) \
+               FROM due WHERE audit_events.seq = due.seq RETURNING audit_events.seq) \
+             {AUDIT_SELECT} JOIN claimed c ON c.seq = e.seq ORDER BY e.seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(lease_until)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let attempts: i32 = row.try_get("webhook_attempts")?;
+            claimed.push((audit_row(row)?, u32::try_from(attempts).unwrap_or(0)));
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_webhook_delivery(&self, id: &Id, outcome: &DeliveryOutcome) -> StoreResult<()> {
+        let q = match outcome {
+            DeliveryOutcome::Delivered { at } => sqlx::query(
+                "UPDATE audit_events SET webhook_pending = false, webhook_next_at = NULL, \
+                 webhook_delivered_at = kp_ts($1), webhook_error = NULL WHERE id = $2",
+            )
+            .bind(*at),
+            DeliveryOutcome::Failed {
+                next_attempt_at, ..
+            } => sqlx::query(
+                "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
+                 webhook_next_at = kp_ts($1), webhook_error = $3 WHERE id = $2",
+            )
+            .bind(*next_attempt_at),
+        };
+        let q = q.bind(id.as_str());
+        let q = match outcome {
+            DeliveryOutcome::Failed { error, .. } => q.bind(error.as_str()),
+            DeliveryOutcome::Delivered { .. } => q,
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn pending_webhook_deliveries(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE webhook_pending")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {
@@ -620,6 +739,7 @@ impl Store for PostgresStore {
         default_project: &Project,
         admin_key: &ApiKey,
         only_if_empty: bool,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -649,6 +769,7 @@ impl Store for PostgresStore {
         }
         insert_project(&mut tx, default_project).await?;
         insert_key(&mut tx, admin_key, true).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -663,9 +784,12 @@ impl Store for PostgresStore {
         row.as_ref().map(organization_row).transpose()
     }
 
-    async fn insert_project(&self, project: &Project) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_project(&mut conn, project).await
+    async fn insert_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_project(&mut tx, project).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
@@ -711,7 +835,8 @@ impl Store for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_project(&self, project: &Project) -> StoreResult<()> {
+    async fn update_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET name = $1, external_key_id = $2 \
              WHERE id = $3 AND organization_id = $4 AND archived_at IS NULL",
@@ -720,12 +845,22 @@ impl Store for PostgresStore {
         .bind(&project.external_key_id)
         .bind(project.id.as_str())
         .bind(project.organization_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "project is not active")
+        expect_one(done.rows_affected(), "project is not active")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+    async fn archive_project(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET archived_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND archived_at IS NULL AND NOT is_default",
@@ -733,15 +868,19 @@ impl Store for PostgresStore {
         .bind(at)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "project is not archivable")
+        expect_one(done.rows_affected(), "project is not archivable")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn insert_service_account(
         &self,
         account: &ServiceAccount,
         first_key: Option<&ApiKey>,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         if let Some(project) = &account.project_id {
@@ -764,6 +903,7 @@ impl Store for PostgresStore {
         if let Some(key) = first_key {
             insert_key(&mut tx, key, true).await?;
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -813,7 +953,12 @@ impl Store for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
+    async fn update_service_account(
+        &self,
+        account: &ServiceAccount,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE service_accounts SET name = $1, description = $2, role = $3, updated_at = kp_ts($4) \
              WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
@@ -824,12 +969,21 @@ impl Store for PostgresStore {
         .bind(account.updated_at)
         .bind(account.id.as_str())
         .bind(account.organization_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "service account is not live")
+        expect_one(done.rows_affected(), "service account is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+    async fn delete_service_account(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE service_accounts SET deleted_at = kp_ts($1), updated_at = kp_ts($1) \
@@ -857,13 +1011,15 @@ impl Store for PostgresStore {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+    async fn insert_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         insert_key(&mut tx, key, true).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -893,9 +1049,14 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+    async fn insert_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         insert_credential(&mut tx, credential, true).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -942,7 +1103,12 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+    async fn update_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE credentials SET name = $1, description = $2, updated_at = kp_ts($3) \
              WHERE id = $4 AND organization_id = $5 AND service_account_id = $6 \
@@ -954,9 +1120,12 @@ impl Store for PostgresStore {
         .bind(credential.id.as_str())
         .bind(credential.organization_id.as_str())
         .bind(credential.service_account_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "credential is not live")
+        expect_one(done.rows_affected(), "credential is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_credential(
@@ -965,7 +1134,9 @@ impl Store for PostgresStore {
         account: &Id,
         id: &Id,
         at: Millis,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE credentials SET deleted_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND service_account_id = $4 AND deleted_at IS NULL",
@@ -974,9 +1145,12 @@ impl Store for PostgresStore {
         .bind(id.as_str())
         .bind(org.as_str())
         .bind(account.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "credential is not live")
+        expect_one(done.rows_affected(), "credential is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
@@ -1011,6 +1185,7 @@ impl Store for PostgresStore {
         &self,
         key: &SigningKey,
         retire_others_at: Option<Millis>,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         // Taken before any read: under READ COMMITTED, every statement after it sees what the
@@ -1043,8 +1218,12 @@ impl Store for PostgresStore {
             .bind(key.retired_at)
             .execute(&mut *tx)
             .await?;
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(inserted)
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
@@ -1064,4 +1243,78 @@ impl Store for PostgresStore {
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished")))
     }
+}
+
+const AUDIT_SELECT: &str = "SELECT e.id, e.organization_id, e.event_type, \
+     kp_ms(e.effective_at) AS effective_at, e.project_id, p.name AS project_name, e.resource_id, \
+     e.actor_type, e.actor_id, e.request_id, e.client_request_id, e.ip_address, \
+     e.details::text AS details, e.webhook_pending, e.webhook_attempts \
+     FROM audit_events e LEFT JOIN projects p ON p.id = e.project_id";
+
+const AUDIT_DIALECT: audit_sql::Dialect = audit_sql::Dialect {
+    placeholder: |n| format!("${n}"),
+    ts: |p| format!("kp_ts({p})"),
+};
+
+fn bind_all(
+    mut q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(n) => q.bind(n),
+        };
+    }
+    q
+}
+
+fn audit_row(row: &PgRow) -> StoreResult<AuditEntry> {
+    RawAudit {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        event_type: row.try_get("event_type")?,
+        effective_at: row.try_get("effective_at")?,
+        project_id: row.try_get("project_id")?,
+        project_name: row.try_get("project_name")?,
+        resource_id: row.try_get("resource_id")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        request_id: row.try_get("request_id")?,
+        client_request_id: row.try_get("client_request_id")?,
+        ip_address: row.try_get("ip_address")?,
+        details: row.try_get("details")?,
+        webhook_pending: row.try_get("webhook_pending")?,
+    }
+    .into_entry()
+}
+
+/// Writes audit events inside the caller's transaction, so they commit or vanish with the
+/// change they describe.
+async fn insert_audit(conn: &mut PgConnection, events: &[AuditEvent]) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO audit_events (id, organization_id, event_type, effective_at, \
+             project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
+             ip_address, details, webhook_pending, webhook_next_at) \
+             VALUES ($1, $2, $3, kp_ts($4), $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, kp_ts($14))",
+        )
+        .bind(e.id.as_str())
+        .bind(e.organization_id.as_ref().map(Id::as_str))
+        .bind(e.event_type.as_str())
+        .bind(e.effective_at)
+        .bind(e.project_id.as_ref().map(Id::as_str))
+        .bind(&e.resource_id)
+        .bind(e.actor.type_str())
+        .bind(e.actor.rendered_id())
+        .bind(&e.origin.request_id)
+        .bind(&e.origin.client_request_id)
+        .bind(e.origin.ip_address.map(|ip| ip.to_string()))
+        .bind(e.details.to_string())
+        .bind(e.notify_webhook)
+        .bind(e.notify_webhook.then_some(e.effective_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -17,11 +17,13 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
+use super::audit_sql::{self, Bind, RawAudit};
 use super::rows::{attach_owners, corrupt, expect_one, window_direction};
 use super::sqlx_error::duplicate_on;
 use super::{
     schema, Change, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
 };
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
@@ -442,7 +444,8 @@ impl Store for SqliteStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+    async fn update_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET scopes = ?, expires_at = ? \
              WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
@@ -451,12 +454,22 @@ impl Store for SqliteStore {
         .bind(key.expires_at)
         .bind(key.id.as_str())
         .bind(key.organization_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "key is deleted")
+        expect_one(done.rows_affected(), "key is deleted")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn revoke_api_key(&self, org: &Id, id: &Id, effective: Millis) -> StoreResult<()> {
+    async fn revoke_api_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        effective: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
              AND kind = 'service_account' AND revoked_at IS NULL",
@@ -464,14 +477,24 @@ impl Store for SqliteStore {
         .bind(effective)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "key is deleted")
+        expect_one(done.rows_affected(), "key is deleted")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn revoke_admin_key(&self, org: &Id, id: &Id, now: Millis) -> StoreResult<()> {
+    async fn revoke_admin_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         // One statement on the single writer: the "another usable key remains" check and the
         // revocation cannot interleave with a concurrent delete.
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND organization_id = ?3 \
              AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
@@ -482,9 +505,12 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "no other usable admin key")
+        expect_one(done.rows_affected(), "no other usable admin key")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
@@ -505,6 +531,102 @@ impl Store for SqliteStore {
     /// One process owns a SQLite file: its own cache is the only one to invalidate.
     async fn publish(&self, _change: &Change) -> StoreResult<()> {
         Ok(())
+    }
+
+    async fn list_audit_events(
+        &self,
+        org: &Id,
+        query: &AuditQuery,
+    ) -> StoreResult<Page<AuditEntry>> {
+        let cursor = match query.before.as_ref().or(query.after.as_ref()) {
+            None => None,
+            Some(id) => Some(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT seq FROM audit_events WHERE id = ? \
+                     AND (organization_id = ? OR organization_id IS NULL)",
+                )
+                .bind(id.as_str())
+                .bind(org.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+                .ok_or(StoreError::UnknownCursor)?,
+            ),
+        };
+        let (clause, binds) = audit_sql::list_clause(&AUDIT_DIALECT, org, query, cursor);
+        let sql = format!("{AUDIT_SELECT}{clause}");
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.reader)
+            .await?;
+        let items = rows
+            .iter()
+            .map(audit_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut page = Page::from_overfetch(items, query.limit);
+        // A `before` page was read oldest first; the list is newest first.
+        if query.before.is_some() {
+            page.items.reverse();
+        }
+        Ok(page)
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<(AuditEntry, u32)>> {
+        let mut tx = self.writer.begin().await?;
+        let sql = format!(
+            "{AUDIT_SELECT} WHERE e.webhook_pending = 1 AND e.webhook_next_at <= ? \
+             ORDER BY e.seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let entry = audit_row(row)?;
+            let attempts: i64 = row.try_get("webhook_attempts")?;
+            sqlx::query("UPDATE audit_events SET webhook_next_at = ? WHERE id = ?")
+                .bind(lease_until)
+                .bind(entry.event.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            claimed.push((entry, u32::try_from(attempts).unwrap_or(u32::MAX)));
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn finish_webhook_delivery(&self, id: &Id, outcome: &DeliveryOutcome) -> StoreResult<()> {
+        let q = match outcome {
+            DeliveryOutcome::Delivered { at } => sqlx::query(
+                "UPDATE audit_events SET webhook_pending = 0, webhook_next_at = NULL, \
+                 webhook_delivered_at = ?, webhook_error = NULL WHERE id = ?",
+            )
+            .bind(*at),
+            DeliveryOutcome::Failed {
+                next_attempt_at,
+                error,
+            } => sqlx::query(
+                "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
+                 webhook_next_at = ?, webhook_error = ? WHERE id = ?",
+            )
+            .bind(*next_attempt_at)
+            .bind(error.as_str()),
+        };
+        q.bind(id.as_str()).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn pending_webhook_deliveries(&self) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE webhook_pending = 1")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(n.max(0) as u64)
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {
@@ -572,6 +694,7 @@ impl Store for SqliteStore {
         default_project: &Project,
         admin_key: &ApiKey,
         only_if_empty: bool,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
         if only_if_empty {
@@ -591,6 +714,7 @@ impl Store for SqliteStore {
             .await?;
         insert_project(&mut tx, default_project).await?;
         insert_key(&mut tx, admin_key, true).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -604,9 +728,12 @@ impl Store for SqliteStore {
         row.as_ref().map(organization_row).transpose()
     }
 
-    async fn insert_project(&self, project: &Project) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await?;
-        insert_project(&mut conn, project).await
+    async fn insert_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        insert_project(&mut tx, project).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
@@ -652,7 +779,8 @@ impl Store for SqliteStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_project(&self, project: &Project) -> StoreResult<()> {
+    async fn update_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET name = ?, external_key_id = ? \
              WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
@@ -661,12 +789,22 @@ impl Store for SqliteStore {
         .bind(&project.external_key_id)
         .bind(project.id.as_str())
         .bind(project.organization_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "project is not active")
+        expect_one(done.rows_affected(), "project is not active")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn archive_project(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+    async fn archive_project(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
              AND archived_at IS NULL AND is_default = 0",
@@ -674,15 +812,19 @@ impl Store for SqliteStore {
         .bind(at)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "project is not archivable")
+        expect_one(done.rows_affected(), "project is not archivable")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn insert_service_account(
         &self,
         account: &ServiceAccount,
         first_key: Option<&ApiKey>,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         let guard = if account.project_id.is_some() {
@@ -717,6 +859,7 @@ impl Store for SqliteStore {
                 "service account is not live",
             )?;
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -768,7 +911,12 @@ impl Store for SqliteStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
-    async fn update_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
+    async fn update_service_account(
+        &self,
+        account: &ServiceAccount,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE service_accounts SET name = ?, description = ?, role = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
@@ -779,12 +927,21 @@ impl Store for SqliteStore {
         .bind(account.updated_at)
         .bind(account.id.as_str())
         .bind(account.organization_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "service account is not live")
+        expect_one(done.rows_affected(), "service account is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn delete_service_account(&self, org: &Id, id: &Id, at: Millis) -> StoreResult<()> {
+    async fn delete_service_account(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE service_accounts SET deleted_at = ?, updated_at = ? \
@@ -810,16 +967,20 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await?;
+    async fn insert_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         expect_one(
-            insert_key(&mut conn, key, true).await?,
+            insert_key(&mut tx, key, true).await?,
             "service account is not live",
-        )
+        )?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
@@ -847,12 +1008,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await?;
+    async fn insert_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         expect_one(
-            insert_credential(&mut conn, credential, true).await?,
+            insert_credential(&mut tx, credential, true).await?,
             "service account is gone",
-        )
+        )?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
@@ -897,7 +1065,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_credential(&self, credential: &Credential) -> StoreResult<()> {
+    async fn update_credential(
+        &self,
+        credential: &Credential,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND service_account_id = ? \
@@ -909,9 +1082,12 @@ impl Store for SqliteStore {
         .bind(credential.id.as_str())
         .bind(credential.organization_id.as_str())
         .bind(credential.service_account_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "credential is not live")
+        expect_one(done.rows_affected(), "credential is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_credential(
@@ -920,7 +1096,9 @@ impl Store for SqliteStore {
         account: &Id,
         id: &Id,
         at: Millis,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE credentials SET deleted_at = ? WHERE id = ? AND organization_id = ? \
              AND service_account_id = ? AND deleted_at IS NULL",
@@ -929,9 +1107,12 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .bind(org.as_str())
         .bind(account.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "credential is not live")
+        expect_one(done.rows_affected(), "credential is not live")?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
@@ -964,6 +1145,7 @@ impl Store for SqliteStore {
         &self,
         key: &SigningKey,
         retire_others_at: Option<Millis>,
+        audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
         if let Some(at) = retire_others_at {
@@ -989,8 +1171,12 @@ impl Store for SqliteStore {
             .bind(key.retired_at)
             .execute(&mut *tx)
             .await?;
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(inserted)
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
@@ -1024,5 +1210,78 @@ async fn insert_project(conn: &mut sqlx::SqliteConnection, project: &Project) ->
         .bind(project.archived_at)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+const AUDIT_SELECT: &str = "SELECT e.id, e.organization_id, e.event_type, e.effective_at, \
+     e.project_id, p.name AS project_name, e.resource_id, e.actor_type, e.actor_id, \
+     e.request_id, e.client_request_id, e.ip_address, e.details, e.webhook_pending, \
+     e.webhook_attempts FROM audit_events e LEFT JOIN projects p ON p.id = e.project_id";
+
+const AUDIT_DIALECT: audit_sql::Dialect = audit_sql::Dialect {
+    placeholder: |_| "?".to_owned(),
+    ts: |p| p.to_owned(),
+};
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(n) => q.bind(n),
+        };
+    }
+    q
+}
+
+fn audit_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
+    RawAudit {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        event_type: row.try_get("event_type")?,
+        effective_at: row.try_get("effective_at")?,
+        project_id: row.try_get("project_id")?,
+        project_name: row.try_get("project_name")?,
+        resource_id: row.try_get("resource_id")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        request_id: row.try_get("request_id")?,
+        client_request_id: row.try_get("client_request_id")?,
+        ip_address: row.try_get("ip_address")?,
+        details: row.try_get("details")?,
+        webhook_pending: row.try_get("webhook_pending")?,
+    }
+    .into_entry()
+}
+
+/// Writes audit events inside the caller's transaction, so they commit or vanish with the
+/// change they describe.
+async fn insert_audit(conn: &mut sqlx::SqliteConnection, events: &[AuditEvent]) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO audit_events (id, organization_id, event_type, effective_at, \
+             project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
+             ip_address, details, webhook_pending, webhook_next_at) \
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.organization_id.as_ref().map(Id::as_str))
+        .bind(e.event_type.as_str())
+        .bind(e.effective_at)
+        .bind(e.project_id.as_ref().map(Id::as_str))
+        .bind(&e.resource_id)
+        .bind(e.actor.type_str())
+        .bind(e.actor.rendered_id())
+        .bind(&e.origin.request_id)
+        .bind(&e.origin.client_request_id)
+        .bind(e.origin.ip_address.map(|ip| ip.to_string()))
+        .bind(e.details.to_string())
+        .bind(e.notify_webhook)
+        .bind(e.notify_webhook.then_some(e.effective_at))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }

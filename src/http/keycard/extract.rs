@@ -65,11 +65,12 @@ impl FromRequestParts<AppState> for Caller {
             return Err(KcError::unauthorized());
         };
         let service = &state.service;
-        let principal = if jwt::looks_like_jwt(presented) {
+        let mut principal = if jwt::looks_like_jwt(presented) {
             match service.verify_token(presented).await? {
                 Some(t) => Principal {
                     organization_id: t.account.organization_id.clone(),
                     access: Access::ServiceAccount(t.account.id),
+                    origin: Default::default(),
                 },
                 None => return Err(KcError::unauthorized()),
             }
@@ -97,6 +98,7 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(KcError::not_found("Organization"));
             }
         }
+        principal.origin = crate::http::origin(parts);
         Ok(Caller(principal))
     }
 }

@@ -21,7 +21,10 @@ impl FromRequestParts<AppState> for AdminAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer_token(&parts.headers)?;
         match state.service.authenticate_admin(presented).await {
-            Ok(principal) => Ok(AdminAuth(principal)),
+            Ok(mut principal) => {
+                principal.origin = crate::http::origin(parts);
+                Ok(AdminAuth(principal))
+            }
             Err(ServiceError::Unauthenticated(why)) => {
                 tracing::debug!(reason = ?why, "admin authentication refused");
                 Err(ApiError::unauthenticated(why, presented))
@@ -279,7 +282,21 @@ impl Query {
 
     /// `limit` and `after`; `after` must be an ID of the listed kind.
     pub fn page(&self, kind: Kind) -> Result<PageRequest, ApiError> {
-        let limit = match self.get("limit") {
+        let limit = self.limit()?;
+        let after = match self.get("after") {
+            None | Some("") => None,
+            Some(raw) => Some(kind.parse_openai(raw).ok_or(ServiceError::UnknownCursor)?),
+        };
+        Ok(PageRequest {
+            limit,
+            after,
+            descending: false,
+        })
+    }
+
+    /// `limit`: 1..=100, default 20.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        Ok(match self.get("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => {
                 let n: i64 = raw.trim().parse().map_err(|_| {
@@ -298,15 +315,6 @@ impl Query {
                 }
                 n as u32
             }
-        };
-        let after = match self.get("after") {
-            None | Some("") => None,
-            Some(raw) => Some(kind.parse_openai(raw).ok_or(ServiceError::UnknownCursor)?),
-        };
-        Ok(PageRequest {
-            limit,
-            after,
-            descending: false,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin_keys;
 mod api_keys;
+mod audit_logs;
 pub mod error;
 pub mod extract;
 mod projects;
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
             "/organization/admin_api_keys/{key_id}",
             get(admin_keys::retrieve).delete(admin_keys::delete),
         )
+        .route("/organization/audit_logs", get(audit_logs::list))
         .route("/auth/check", any(verify::check))
         .route("/auth/check/{*path}", any(verify::check))
         .route("/keys/verify", post(verify::verify))

@@ -1,0 +1,107 @@
+//! `GET /v1/organization/audit_logs`: the organization's audit log, newest first.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::extract::{AdminAuth, Query};
+use super::render::ListJson;
+use crate::domain::audit::{self, AuditQuery, EventType};
+use crate::domain::ids::Kind;
+use crate::domain::time::Millis;
+use crate::http::AppState;
+
+pub async fn list(
+    State(app): State<AppState>,
+    AdminAuth(who): AdminAuth,
+    query: Query,
+) -> Result<Json<ListJson<Value>>, ApiError> {
+    let filter = parse(&query)?;
+    let page = app.service.list_audit_logs(&who, &filter).await?;
+    Ok(Json(ListJson::new(
+        page,
+        |entry| audit::to_json(&entry),
+        |v| v.get("id").and_then(Value::as_str).unwrap_or(""),
+    )))
+}
+
+/// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`.
+fn many(query: &Query, name: &str) -> Vec<String> {
+    let bracketed = format!("{name}[]");
+    query
+        .all(&bracketed)
+        .chain(query.all(name))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse(query: &Query) -> Result<AuditQuery, ApiError> {
+    let mut q = AuditQuery {
+        limit: query.limit()?,
+        ..AuditQuery::default()
+    };
+    // `effective_at` is in Unix seconds; the store keeps milliseconds. `gt s` is "from the
+    // next second", `lte s` "until the end of second s".
+    let bound = |op: &str| -> Result<Option<Millis>, ApiError> {
+        let name = format!("effective_at[{op}]");
+        query.integer(&name)?.map_or(Ok(None), |s| {
+            s.checked_mul(1000)
+                .filter(|_| s.abs() < 1 << 40)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        Some(&name),
+                        "invalid_value",
+                        format!("Invalid '{name}': out of range."),
+                    )
+                })
+        })
+    };
+    let lows = [bound("gte")?, bound("gt")?.map(|ms| ms + 1000)];
+    let highs = [bound("lt")?, bound("lte")?.map(|ms| ms + 1000)];
+    q.from = lows.into_iter().flatten().max();
+    q.until = highs.into_iter().flatten().min();
+    // A malformed project ID matches nothing, like an unknown one.
+    q.project_ids = many(query, "project_ids")
+        .iter()
+        .map(|p| {
+            Kind::Project
+                .parse_openai(p)
+                .map(|id| id.as_str().to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    for t in many(query, "event_types") {
+        let parsed = EventType::parse(&t).ok_or_else(|| {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            ApiError::bad_request(
+                Some("event_types[]"),
+                "invalid_value",
+                format!(
+                    "Invalid value for 'event_types[]': expected one of {}.",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        q.event_types.push(parsed);
+    }
+    q.actor_ids = many(query, "actor_ids");
+    q.actor_emails = many(query, "actor_emails");
+    q.resource_ids = many(query, "resource_ids");
+    let cursor = |name: &str| -> Result<_, ApiError> {
+        match query.get(name) {
+            None | Some("") => Ok(None),
+            Some(raw) => audit::parse_id(raw).map(Some).ok_or_else(|| {
+                ApiError::bad_request(
+                    Some(name),
+                    "invalid_value",
+                    format!("Invalid '{name}': it names no object in this list."),
+                )
+            }),
+        }
+    };
+    q.after = cursor("after")?;
+    q.before = cursor("before")?;
+    Ok(q)
+}
