@@ -1,6 +1,10 @@
 //! One suite for every store backend: the same cases, run against each implementation.
 
+#[path = "store_suite/audit.rs"]
+mod audit;
 mod common;
+
+use audit::*;
 
 use std::sync::Arc;
 
@@ -68,6 +72,9 @@ macro_rules! two_store_suite {
 }
 
 store_suite!(
+    audit_events_commit_with_their_change_and_only_then,
+    audit_lists_filter_and_page_both_ways,
+    webhook_deliveries_are_leased_retried_and_finished,
     organizations_initialise_once_and_labels_are_unique,
     projects_are_scoped_to_their_organization,
     project_lists_are_keyset_paginated_and_filter_archived,
