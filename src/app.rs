@@ -43,6 +43,11 @@ pub async fn serve_on(
 
 /// `keyplane serve`.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Read before anything else so a bad file fails the start at once.
+    let certs = match &config.tls {
+        Some(files) => Some(crate::tls::Certificates::load(files)?),
+        None => None,
+    };
     let store = open_store(&config).await?;
     let service =
         Service::new(store.clone(), Clock::system()).with_token_settings(config.tokens.clone());
@@ -51,9 +56,22 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, "keyplane is serving");
     let flusher = tokio::spawn(flush_usage_periodically(service.clone()));
-    serve_on(listener, service.clone(), shutdown_signal()).await?;
+    match certs {
+        None => {
+            tracing::info!(listen = %config.listen, "keyplane is serving");
+            serve_on(listener, service.clone(), shutdown_signal()).await?;
+        }
+        Some(certs) => {
+            let reloader = crate::tls::reload_on_sighup(certs.clone())?;
+            tracing::info!(listen = %config.listen, "keyplane is serving HTTPS");
+            let router = http::router(AppState {
+                service: service.clone(),
+            });
+            crate::tls::serve_on(listener, router, certs, shutdown_signal()).await?;
+            reloader.abort();
+        }
+    }
     flusher.abort();
     // Uses recorded since the last periodic flush are not lost on a clean stop.
     if let Err(e) = service.flush_usage().await {
