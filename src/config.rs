@@ -189,10 +189,7 @@ fn bootstrap_admin_key(src: &Sources) -> Result<Option<PlainKey>, String> {
     let key = PlainKey::from_supplied(raw.text.trim())
         .map_err(|why| format!("{} is not a well-formed sk-admin- key: {why}", raw.origin))?;
     if key.kind() != KeyKind::Admin {
-        return Err(format!(
-            "{} must be an admin key (sk-admin-…)",
-            raw.origin
-        ));
+        return Err(format!("{} must be an admin key (sk-admin-…)", raw.origin));
     }
     Ok(Some(key))
 }
@@ -389,13 +386,19 @@ mod tests {
         assert!(e.0[0].starts_with("KEYPLANE_LISTEN="), "{e}");
         assert!(e.to_string().contains("token_ttl_seconds in /etc/kp.toml"));
         assert!(e.to_string().contains("log_format in /etc/kp.toml"));
-        assert!(e.to_string().contains("tls_cert in /etc/kp.toml is set but not its pair"));
+        assert!(e
+            .to_string()
+            .contains("tls_cert in /etc/kp.toml is set but not its pair"));
     }
 
     #[test]
     fn the_webhook_needs_a_long_secret() {
         let url = ("KEYPLANE_AUDIT_WEBHOOK_URL", "https://hooks.example/kp");
-        let short = Sources::parse("", Path::new("f"), env(&[url, ("KEYPLANE_AUDIT_WEBHOOK_SECRET", "short")]));
+        let short = Sources::parse(
+            "",
+            Path::new("f"),
+            env(&[url, ("KEYPLANE_AUDIT_WEBHOOK_SECRET", "short")]),
+        );
         assert!(Config::load(&short.unwrap()).is_err());
         let missing = Sources::parse("", Path::new("f"), env(&[url]));
         assert!(Config::load(&missing.unwrap()).is_err());
@@ -419,7 +422,10 @@ mod tests {
         let c = Config::load(&src).unwrap();
         assert_eq!(c.tokens.issuer, "https://127.0.0.1:8080");
         let shown = src.effective();
-        let db = shown.iter().find(|(s, _, _)| s.key == "database_url").unwrap();
+        let db = shown
+            .iter()
+            .find(|(s, _, _)| s.key == "database_url")
+            .unwrap();
         assert_eq!((db.1.as_str(), db.2), ("<set>", "file"));
     }
 }

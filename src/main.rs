@@ -102,7 +102,8 @@ fn main() -> ExitCode {
     sources.export_logging_settings();
     keyplane::telemetry::init();
     match cli.command {
-        Command::Config(ConfigCommand::Check) => match keyplane::cli::config_check::check(&sources) {
+        Command::Config(ConfigCommand::Check) => match keyplane::cli::config_check::check(&sources)
+        {
             Ok(report) => {
                 print!("{report}");
                 ExitCode::SUCCESS

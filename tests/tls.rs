@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::server::{empty_db, keyplane_cmd, Server};
+use keyplane::domain::keys::{KeyKind, PlainKey};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -117,15 +118,18 @@ async fn https_with_reload_on_sighup_keeping_open_connections() {
     let dir = tempfile::tempdir().unwrap();
     let (first, cert, key) = issue(dir.path(), "first");
     let (second, cert2, key2) = issue(dir.path(), "second");
+    let admin = PlainKey::generate(KeyKind::Admin).unwrap();
     let server = Server::spawn(
         &db,
         &[
             ("KEYPLANE_TLS_CERT", cert.display().to_string()),
             ("KEYPLANE_TLS_KEY", key.display().to_string()),
+            ("KEYPLANE_BOOTSTRAP_ADMIN_KEY", admin.expose().to_owned()),
         ],
     );
     let both = trusting(&[&first, &second]);
-    server.wait_until(|| connect(&server, &both).is_ok_and(|mut t| get(&mut t, "/healthz").is_ok()));
+    server
+        .wait_until(|| connect(&server, &both).is_ok_and(|mut t| get(&mut t, "/healthz").is_ok()));
 
     // Only the first CA's certificate is served so far.
     assert!(connect(&server, &trusting(&[&second])).is_err());
@@ -150,6 +154,27 @@ async fn https_with_reload_on_sighup_keeping_open_connections() {
     let (status, body) = get(&mut fresh, "/v1/organization/projects").unwrap();
     assert!(status.contains(" 401 "), "{status} {body}");
 
+    // The operator CLI over HTTPS, trusting the private CA; an untrusted one cannot connect.
+    let cli = |ca: &str| {
+        std::process::Command::new(common::server::BIN)
+            .args(["projects", "list", "--url"])
+            .arg(format!("https://localhost:{}", server.addr.port()))
+            .arg("--ca-cert")
+            .arg(dir.path().join(ca))
+            .env("KEYPLANE_ADMIN_KEY", admin.expose())
+            .env_remove("KEYPLANE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = cli("second-ca.pem");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Default project"));
+    assert_eq!(cli("first-ca.pem").status.code(), Some(3));
+
     // A broken file: the reload fails loudly and the current certificate stays.
     std::fs::write(&cert, "not a certificate").unwrap();
     server.signal("HUP");
@@ -173,7 +198,10 @@ async fn a_bad_certificate_path_fails_the_start_and_config_check() {
     for command in [&["serve"][..], &["config", "check"][..]] {
         let out = keyplane_cmd(&db)
             .args(command)
-            .env("KEYPLANE_LISTEN", format!("127.0.0.1:{}", common::free_port()))
+            .env(
+                "KEYPLANE_LISTEN",
+                format!("127.0.0.1:{}", common::free_port()),
+            )
             .env("KEYPLANE_TLS_CERT", &missing)
             .env("KEYPLANE_TLS_KEY", &key)
             .output()
@@ -208,13 +236,20 @@ async fn config_check_reads_the_tls_files_from_a_config_file() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("configuration OK"), "{stdout}");
     let secret_row = stdout
         .lines()
         .find(|l| l.starts_with("audit_webhook_secret"))
         .unwrap();
-    assert!(secret_row.contains("<set>") && secret_row.ends_with("file"), "{secret_row}");
+    assert!(
+        secret_row.contains("<set>") && secret_row.ends_with("file"),
+        "{secret_row}"
+    );
     assert!(!stdout.contains("0123456789abcdef-secret"));
     // Swapping the key for another one is caught before the server would start.
     let (_, _, other_key) = issue(dir.path(), "other");

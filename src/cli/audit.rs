@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::client::{encode, Client, CliError};
+use super::client::{encode, CliError, Client};
 use super::table::{self, text, time};
 use super::Output;
 

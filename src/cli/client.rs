@@ -115,7 +115,9 @@ impl Client {
                     request_id,
                 })
             }
-            Err(ureq::Error::Transport(t)) => Err(CliError::Unreachable(format!("{} ({t})", self.base))),
+            Err(ureq::Error::Transport(t)) => {
+                Err(CliError::Unreachable(format!("{} ({t})", self.base)))
+            }
         }
     }
 }

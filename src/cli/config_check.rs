@@ -38,7 +38,10 @@ pub fn check(sources: &Sources) -> Result<String, ConfigError> {
         Some(f) => format!("configuration file: {}\n", f.display()),
         None => "configuration file: none (environment only)\n".to_owned(),
     };
-    out.push_str(&table::render(&["SETTING", "VARIABLE", "VALUE", "SOURCE"], &rows));
+    out.push_str(&table::render(
+        &["SETTING", "VARIABLE", "VALUE", "SOURCE"],
+        &rows,
+    ));
     out.push_str("configuration OK\n");
     Ok(out)
 }

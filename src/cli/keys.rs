@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::client::{encode, list_all, Client, CliError};
+use super::client::{encode, list_all, CliError, Client};
 use super::table::{text, time};
 use super::Output;
 

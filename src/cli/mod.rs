@@ -119,8 +119,7 @@ pub fn run(command: ClientCommand, sources: &Sources) -> Result<(), CliError> {
         | ClientCommand::Keys { args, .. }
         | ClientCommand::Audit { args, .. } => args.clone(),
     };
-    let mut settings =
-        ClientSettings::load(sources).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut settings = ClientSettings::load(sources).map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(url) = args.url {
         settings.url = url;
     }

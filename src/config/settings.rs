@@ -96,7 +96,11 @@ pub const SETTINGS: &[Setting] = &[
         "http(s):// + listen",
         "the URL clients reach keyplane at: token issuer",
     ),
-    text("token_audience", "the public URL", "the aud of access tokens"),
+    text(
+        "token_audience",
+        "the public URL",
+        "the aud of access tokens",
+    ),
     integer(
         "token_ttl_seconds",
         "3600",
@@ -122,7 +126,10 @@ pub const SETTINGS: &[Setting] = &[
         "http://127.0.0.1:8080",
         "CLI client: base URL of the server",
     ),
-    secret("admin_key", "CLI client: the admin key it authenticates with"),
+    secret(
+        "admin_key",
+        "CLI client: the admin key it authenticates with",
+    ),
     text(
         "ca_cert",
         "-",
