@@ -121,6 +121,11 @@ pub fn run(command: ClientCommand, sources: &Sources) -> Result<(), CliError> {
     };
     let mut settings = ClientSettings::load(sources).map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(url) = args.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(CliError::Usage(format!(
+                "--url {url:?} must be an http:// or https:// URL"
+            )));
+        }
         settings.url = url;
     }
     if args.ca_cert.is_some() {
