@@ -98,3 +98,26 @@ pub fn run(client: &Client, out: Output, command: AuditCommand) -> Result<(), Cl
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_newest_first_page_is_replayed_oldest_first() {
+        let page = json!({"data": [
+            {"id": "c", "effective_at": 3, "type": "project.created", "actor": {"type": "api_key", "api_key": {"id": "key_1"}}},
+            {"id": "b", "effective_at": 2, "type": "x", "actor": {"type": "session"}, "project": {"id": "proj_1"}},
+            {"id": "a", "effective_at": 2, "type": "x", "actor": {}},
+        ]});
+        let ids: Vec<String> = chronological(&page)
+            .iter()
+            .map(|e| text(e, "/id"))
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(actor(&page["data"][0]), "key_1");
+        assert_eq!(row(&page["data"][1])[3..], ["session", "proj_1"]);
+        assert_eq!(actor(&page["data"][2]), "-");
+    }
+}
