@@ -47,18 +47,22 @@ pub async fn serve_on(
 
 /// `keyplane serve`.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Read before anything else so a bad file fails the start at once.
+    let certs = match &config.tls {
+        Some(files) => Some(crate::tls::Certificates::load(files)?),
+        None => None,
+    };
     let store = open_store(&config).await?;
     let mut service =
         Service::new(store.clone(), Clock::system()).with_token_settings(config.tokens.clone());
-    if let Some(webhook) = config.audit_webhook.clone() {
-        service = service.with_audit_webhook(webhook);
+    if let Some(webhook) = &config.audit_webhook {
+        service = service.with_audit_webhook(webhook.delivery());
     }
     let supplied = config.bootstrap_admin_key.take();
     announce_bootstrap(&service, supplied, &config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, "keyplane is serving");
     let flusher = tokio::spawn(flush_usage_periodically(service.clone()));
     // Without a webhook nothing is queued; with one, undelivered events of earlier runs are
     // picked up first.
@@ -66,7 +70,21 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .audit_webhook
         .is_some()
         .then(|| tokio::spawn(crate::service::webhook::run(service.clone(), WEBHOOK_POLL)));
-    serve_on(listener, service.clone(), shutdown_signal()).await?;
+    match certs {
+        None => {
+            tracing::info!(listen = %config.listen, "keyplane is serving");
+            serve_on(listener, service.clone(), shutdown_signal()).await?;
+        }
+        Some(certs) => {
+            let reloader = crate::tls::reload_on_sighup(certs.clone())?;
+            tracing::info!(listen = %config.listen, "keyplane is serving HTTPS");
+            let router = http::router(AppState {
+                service: service.clone(),
+            });
+            crate::tls::serve_on(listener, router, certs, shutdown_signal()).await?;
+            reloader.abort();
+        }
+    }
     flusher.abort();
     if let Some(d) = deliverer {
         d.abort();

@@ -6,10 +6,12 @@
 //! together from `config`.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod transfer;

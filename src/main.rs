@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keyplane::config::Config;
+use keyplane::config::{Config, ConfigError, Sources};
 use keyplane::domain::time::Clock;
 use keyplane::service::Service;
 
@@ -19,6 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Service accounts and API keys, self-hosted"
 )]
 struct Cli {
+    /// TOML configuration file: keys are the KEYPLANE_* names without the prefix, lowercased;
+    /// KEYPLANE_* environment variables override it.
+    #[arg(long, global = true, env = "KEYPLANE_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +52,18 @@ enum Command {
     /// Manage the keys that sign access tokens.
     #[command(name = "signing-key", subcommand)]
     SigningKey(SigningKeyCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    #[command(flatten)]
+    Client(keyplane::cli::ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate every setting (and read the TLS files), print the effective values; exit 2 on
+    /// any problem.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +94,53 @@ enum AdminKeyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let sources = match Sources::load(cli.config.as_deref()) {
+        Ok(sources) => sources,
+        Err(e) => return config_error(&e),
+    };
+    // Still single-threaded here, which setting environment variables requires.
+    sources.export_logging_settings();
     keyplane::telemetry::init();
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => match keyplane::cli::config_check::check(&sources)
+        {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Command::Client(command) => match keyplane::cli::run(command, &sources) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                e.report();
+                ExitCode::from(e.exit_code())
+            }
+        },
+        command => on_the_store(command, &sources),
+    }
+}
+
+/// Exit status 2, as for any usage error.
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("keyplane: invalid configuration:");
+    for problem in &e.0 {
+        eprintln!("  {problem}");
+    }
+    ExitCode::from(2)
+}
+
+/// `serve` and the commands that work on the store directly.
+fn on_the_store(command: Command, sources: &Sources) -> ExitCode {
+    let config = match Config::load(sources) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    if let (Command::Serve, Some(files)) = (&command, &config.tls) {
+        if let Err(e) = keyplane::tls::load_certified_key(files) {
+            return config_error(&ConfigError::one(format!("{e:#}")));
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,7 +151,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyplane: {e:#}");
@@ -102,16 +164,15 @@ fn main() -> ExitCode {
 /// are queued for delivery too (a running server sends them).
 fn operator_service(config: &Config, store: std::sync::Arc<dyn keyplane::store::Store>) -> Service {
     let service = Service::new(store, Clock::system());
-    match config.audit_webhook.clone() {
-        Some(webhook) => service.with_audit_webhook(webhook),
+    match &config.audit_webhook {
+        Some(webhook) => service.with_audit_webhook(webhook.delivery()),
         None => service,
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     // Every other command works on the store directly and prints one new admin key.
-    let (is_org, label) = match cli.command {
+    let (is_org, label) = match command {
         Command::Serve => return keyplane::app::serve(config).await,
         Command::Migrate => {
             // Opening a store migrates it (or refuses a schema newer than this build).
@@ -153,6 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),
         Command::Organization(OrganizationCommand::Create { label }) => (true, label),
+        Command::Config(_) | Command::Client(_) => anyhow::bail!("not a command on the store"),
     };
     let store = keyplane::app::open_store(&config).await?;
     let service = operator_service(&config, store.clone());

@@ -78,7 +78,7 @@ async fn admin(service: &Service, store: &TestStore) -> Principal {
 
 /// Runs delivery rounds until nothing is pending or 10 s pass.
 async fn drain(service: &Service, store: &TestStore) {
-    let client = reqwest::Client::new();
+    let client = ureq::AgentBuilder::new().build();
     for _ in 0..200 {
         service.deliver_audit_webhooks(&client).await.unwrap();
         if store.store.pending_webhook_deliveries().await.unwrap() == 0 {
@@ -169,7 +169,7 @@ async fn undelivered_events_survive_a_restart() {
             .await
             .unwrap();
     }
-    let client = reqwest::Client::new();
+    let client = ureq::AgentBuilder::new().build();
     assert_eq!(first.deliver_audit_webhooks(&client).await.unwrap(), 0);
     assert_eq!(store.store.pending_webhook_deliveries().await.unwrap(), 3);
     drop(first);

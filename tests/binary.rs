@@ -3,98 +3,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use common::{free_port, http, TestStore};
+use common::server::{empty_db, keyplane_cmd, Server, BIN};
+use common::{free_port, http};
 use keyplane::domain::keys::{self, KeyKind, PlainKey};
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyplane");
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr_path: std::path::PathBuf,
-}
-
-impl Server {
-    fn start(db: &TestStore, bootstrap_key: Option<&str>) -> Self {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let stderr_path = db.dir.path().join(format!("stderr-{}.log", addr.port()));
-        let mut cmd = keyplane_cmd(db);
-        cmd.arg("serve")
-            .env("KEYPLANE_LISTEN", addr.to_string())
-            .env("KEYPLANE_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap());
-        if let Some(k) = bootstrap_key {
-            cmd.env("KEYPLANE_BOOTSTRAP_ADMIN_KEY", k);
-        }
-        let child = cmd.spawn().unwrap();
-        let server = Server {
-            child,
-            addr,
-            stderr_path,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.addr).is_ok()
-                && http(self.addr, "GET", "/healthz", None, None).0 == 200
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server did not start: {}", self.stderr());
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait; returns whether it exited successfully.
-    fn stop(mut self) -> (bool, String) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.success(), self.stderr());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("server ignored SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `keyplane` pointed at the test database of the backend under test.
-fn keyplane_cmd(db: &TestStore) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("KEYPLANE_DATABASE_URL")
-        .env_remove("KEYPLANE_DATA_DIR")
-        .env_remove("KEYPLANE_BOOTSTRAP_ADMIN_KEY");
-    for (k, v) in db.binary_env() {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// A fresh, empty, migrated database for the backend under test, with no open connections.
-async fn empty_db() -> TestStore {
-    let db = TestStore::from_env().await;
-    db.store.close().await;
-    db
-}
 
 fn printed_admin_key(stderr: &str) -> Option<String> {
     stderr

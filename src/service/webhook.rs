@@ -88,7 +88,7 @@ impl Service {
 
     /// One delivery round: claims due events and sends each once. Returns how many were
     /// delivered; `Ok(0)` when nothing was due (or no webhook is configured).
-    pub async fn deliver_audit_webhooks(&self, client: &reqwest::Client) -> ServiceResult<usize> {
+    pub async fn deliver_audit_webhooks(&self, agent: &ureq::Agent) -> ServiceResult<usize> {
         let Some(settings) = self.webhook.clone() else {
             return Ok(0);
         };
@@ -101,7 +101,7 @@ impl Service {
         let mut delivered = 0;
         for (entry, failures) in claimed {
             let body = audit::to_json(&entry).to_string();
-            let outcome = match send(client, &settings, &entry, body).await {
+            let outcome = match send(agent, &settings, &entry, body).await {
                 Ok(()) => {
                     delivered += 1;
                     DeliveryOutcome::Delivered {
@@ -131,62 +131,44 @@ impl Service {
     }
 }
 
+/// Sends one delivery. ureq is blocking (the operator CLI uses it too, so keyplane carries one
+/// HTTP client); deliveries are rare and run on the blocking pool.
 async fn send(
-    client: &reqwest::Client,
+    agent: &ureq::Agent,
     settings: &WebhookSettings,
     entry: &audit::AuditEntry,
     body: String,
 ) -> Result<(), String> {
-    let timestamp = to_unix_seconds(entry.event.effective_at).max(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or(timestamp);
-    let response = client
+        .unwrap_or_else(|_| to_unix_seconds(entry.event.effective_at));
+    let request = agent
         .post(&settings.url)
         .timeout(settings.timeout)
-        .header("content-type", "application/json")
-        .header("x-keyplane-event-id", audit::render_id(&entry.event.id))
-        .header("x-keyplane-event-type", entry.event.event_type.as_str())
-        .header(
+        .set("content-type", "application/json")
+        .set("x-keyplane-event-id", &audit::render_id(&entry.event.id))
+        .set("x-keyplane-event-type", entry.event.event_type.as_str())
+        .set(
             "x-keyplane-signature",
-            signature(&settings.secret, now, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        // Only the error kind: a URL may carry credentials in its query.
-        .map_err(|e| describe(&e))?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("receiver answered {}", status.as_u16()))
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        "request failed".into()
-    }
+            &signature(&settings.secret, now, body.as_bytes()),
+        );
+    let outcome = tokio::task::spawn_blocking(move || match request.send_string(&body) {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(code, _)) => Err(format!("receiver answered {code}")),
+        // Only the kind: the URL may carry credentials in its query.
+        Err(ureq::Error::Transport(t)) => Err(format!("transport error ({})", t.kind())),
+    })
+    .await;
+    outcome.unwrap_or_else(|_| Err("delivery task failed".into()))
 }
 
 /// Runs delivery rounds until the task is dropped: at once while events keep coming, every
 /// `poll` when idle or failing.
 pub async fn run(service: Service, poll: Duration) {
-    let client = match reqwest::Client::builder().build() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the audit webhook client");
-            return;
-        }
-    };
+    let agent = ureq::AgentBuilder::new().build();
     loop {
-        match service.deliver_audit_webhooks(&client).await {
+        match service.deliver_audit_webhooks(&agent).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "audit webhook round failed; will retry"),
