@@ -89,7 +89,12 @@ pub async fn audit_events_commit_with_their_change_and_only_then(store: S) {
         false,
     );
     store
-        .archive_project(&org.id, &project.id, T0 + 1, &[archived.clone()])
+        .archive_project(
+            &org.id,
+            &project.id,
+            T0 + 1,
+            std::slice::from_ref(&archived),
+        )
         .await
         .unwrap();
     // A change whose guard fails writes nothing, its audit event included.
@@ -103,13 +108,13 @@ pub async fn audit_events_commit_with_their_change_and_only_then(store: S) {
         false,
     );
     let err = store
-        .update_project(&project, &[refused.clone()])
+        .update_project(&project, std::slice::from_ref(&refused))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let account = account_of(&project, "late");
     let err = store
-        .insert_service_account(&account, None, &[refused.clone()])
+        .insert_service_account(&account, None, std::slice::from_ref(&refused))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -149,7 +154,7 @@ pub async fn audit_lists_filter_and_page_both_ways(store: S) {
             false,
         );
         store
-            .insert_project(&project_of(&a, "x", false), &[e.clone()])
+            .insert_project(&project_of(&a, "x", false), std::slice::from_ref(&e))
             .await
             .unwrap();
         written.push(e.id);
@@ -164,7 +169,7 @@ pub async fn audit_lists_filter_and_page_both_ways(store: S) {
         false,
     );
     store
-        .insert_project(&project_of(&b, "y", false), &[foreign.clone()])
+        .insert_project(&project_of(&b, "y", false), std::slice::from_ref(&foreign))
         .await
         .unwrap();
     let global = event(
@@ -177,7 +182,11 @@ pub async fn audit_lists_filter_and_page_both_ways(store: S) {
         false,
     );
     store
-        .insert_signing_key(&super::signing_key("kid", T0), Some(T0), &[global.clone()])
+        .insert_signing_key(
+            &super::signing_key("kid", T0),
+            Some(T0),
+            std::slice::from_ref(&global),
+        )
         .await
         .unwrap();
 
@@ -300,7 +309,7 @@ pub async fn webhook_deliveries_are_leased_retried_and_finished(store: S) {
             webhook,
         );
         store
-            .insert_project(&project_of(&org, "x", false), &[e.clone()])
+            .insert_project(&project_of(&org, "x", false), std::slice::from_ref(&e))
             .await
             .unwrap();
         if webhook {
