@@ -1,0 +1,96 @@
+//! Documentation of the OpenAI dialect's path and query parameters. The handlers read them
+//! through [`super::extract`]; these structs only describe them in the OpenAPI document (the
+//! docs tests check every `{name}` in a path is described).
+#![allow(dead_code)]
+
+use utoipa::IntoParams;
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// A project ID, `proj_…`.
+    project_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountPath {
+    /// A project ID, `proj_…`.
+    project_id: String,
+    /// A service account ID, `svc_acct_…`.
+    service_account_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectKeyPath {
+    /// A project ID, `proj_…`.
+    project_id: String,
+    /// An API key ID, `key_…`.
+    api_key_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AdminKeyPath {
+    /// An admin API key ID, `key_…`.
+    key_id: String,
+}
+
+/// Keyset pagination in creation order.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// How many objects to return.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<i64>,
+    /// The `last_id` of the previous page: objects created after this one.
+    after: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectFilter {
+    /// Include archived projects.
+    #[param(default = false)]
+    include_archived: Option<bool>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApiKeyFilter {
+    /// Only keys whose owner has (`active`) or lacks (`inactive`) access to the project.
+    #[param(inline, default = "any")]
+    owner_project_access: Option<OwnerProjectAccess>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OwnerProjectAccess {
+    Active,
+    Inactive,
+    Any,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminKeyOrder {
+    /// Listing order by creation time.
+    #[param(inline, default = "asc")]
+    order: Option<Order>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Grace {
+    /// Keep the key working this many more seconds (capped at its own expiry, at most 30 days).
+    #[param(minimum = 0)]
+    grace_period_seconds: Option<i64>,
+}
