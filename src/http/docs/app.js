@@ -168,7 +168,8 @@ function renderOperation(doc, method, path, op) {
     {},
     el("span", { class: "method " + method }, method.toUpperCase()),
     el("span", { class: "path" }, path),
-    op.summary ? el("span", { class: "summary" }, op.summary) : null
+    op.summary ? el("span", { class: "summary" }, op.summary) : null,
+    el("a", { class: "anchor", href: "#" + id, title: "Link to this operation" }, "#")
   );
   const body = el("div", { class: "body" });
   if (op.description) body.append(el("p", { class: "desc-block" }, op.description));
@@ -231,6 +232,12 @@ function render(doc) {
   const status = document.getElementById("status");
   status.textContent = count + " operations, OpenAPI " + doc.openapi + ".";
   status.dataset.state = "ready";
+  // Links to one operation (#op-get-v1-…) open it.
+  const target = location.hash && document.getElementById(location.hash.slice(1));
+  if (target && target.tagName === "DETAILS") {
+    target.open = true;
+    target.scrollIntoView();
+  }
 }
 
 async function main() {

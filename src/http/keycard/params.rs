@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Path)]
 pub struct OrganizationPath {
     /// The organization's ID or its label (e.g. `default`).
+    #[param(min_length = 1)]
     organization_id: String,
 }
 
@@ -16,8 +17,10 @@ pub struct OrganizationPath {
 #[into_params(parameter_in = Path)]
 pub struct AccountPath {
     /// The organization's ID or its label (e.g. `default`).
+    #[param(min_length = 1)]
     organization_id: String,
     /// A service account ID (26 characters `[0-9a-z]`).
+    #[param(min_length = 1)]
     service_account_id: String,
 }
 
@@ -25,10 +28,13 @@ pub struct AccountPath {
 #[into_params(parameter_in = Path)]
 pub struct CredentialPath {
     /// The organization's ID or its label (e.g. `default`).
+    #[param(min_length = 1)]
     organization_id: String,
     /// A service account ID (26 characters `[0-9a-z]`).
+    #[param(min_length = 1)]
     service_account_id: String,
     /// A credential ID (26 characters `[0-9a-z]`).
+    #[param(min_length = 1)]
     credential_id: String,
 }
 

@@ -24,8 +24,8 @@ pub fn cursor_scope(organization: &crate::domain::ids::Id) -> String {
 pub struct CreateBody {
     /// 1–256 characters after trimming.
     name: String,
-    /// At most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
     /// A project ID, `proj_…`.
+    #[param(min_length = 1)]
     project_id: String,
 }
 
@@ -16,8 +17,10 @@ pub struct ProjectPath {
 #[into_params(parameter_in = Path)]
 pub struct AccountPath {
     /// A project ID, `proj_…`.
+    #[param(min_length = 1)]
     project_id: String,
     /// A service account ID, `svc_acct_…`.
+    #[param(min_length = 1)]
     service_account_id: String,
 }
 
@@ -25,8 +28,10 @@ pub struct AccountPath {
 #[into_params(parameter_in = Path)]
 pub struct ProjectKeyPath {
     /// A project ID, `proj_…`.
+    #[param(min_length = 1)]
     project_id: String,
     /// An API key ID, `key_…`.
+    #[param(min_length = 1)]
     api_key_id: String,
 }
 
@@ -34,6 +39,7 @@ pub struct ProjectKeyPath {
 #[into_params(parameter_in = Path)]
 pub struct AdminKeyPath {
     /// An admin API key ID, `key_…`.
+    #[param(min_length = 1)]
     key_id: String,
 }
 
