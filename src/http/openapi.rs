@@ -81,6 +81,9 @@ impl Dialect {
     }
 
     fn complete_operation(&self, op: &mut Operation, has_path_params: bool, writes: bool) {
+        if let Some(body) = op.request_body.as_mut() {
+            optional_body_is_never_null(body);
+        }
         if op.security.is_none() {
             op.security = Some(vec![SecurityRequirement::new(
                 self.security,
@@ -135,6 +138,27 @@ impl Dialect {
                     .build(),
             )
             .build()
+    }
+}
+
+/// `request_body = Option<T>` is how a handler says "the body may be left out" (an empty body
+/// counts as `{}`), but utoipa renders it as `oneOf: [null, T]`, and a `null` body is refused.
+/// Keep `T` and mark the body not required instead.
+fn optional_body_is_never_null(body: &mut utoipa::openapi::request_body::RequestBody) {
+    use utoipa::openapi::schema::Schema;
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let is_null = |s: &RefOr<Schema>| {
+            matches!(s, RefOr::T(Schema::Object(o))
+                if o.schema_type == utoipa::openapi::schema::SchemaType::Type(Type::Null))
+        };
+        if one_of.items.len() == 2 && one_of.items.iter().any(is_null) {
+            let inner = one_of.items.iter().find(|s| !is_null(s)).cloned();
+            content.schema = inner;
+            body.required = Some(Required::False);
+        }
     }
 }
 

@@ -23,6 +23,11 @@ fn cursor_scope(organization: &Id, account: &Id) -> String {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = KeycardCreateCredentialRequest)]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
     description: Option<String>,
@@ -115,6 +120,11 @@ pub async fn retrieve(
 #[schema(as = KeycardUpdateCredentialRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
@@ -123,7 +133,7 @@ pub struct UpdateBody {
 /// Rename a credential or change its description.
 #[utoipa::path(patch, path = "/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}", tag = TAG,
     params(params::CredentialPath),
-    request_body = UpdateBody,
+    request_body = Option<UpdateBody>,
     responses((status = 200, description = "The credential, updated.", body = CredentialJson)))]
 pub async fn update(
     State(app): State<AppState>,

@@ -23,6 +23,11 @@ pub fn cursor_scope(organization: &crate::domain::ids::Id) -> String {
 #[schema(as = KeycardCreateServiceAccountRequest)]
 pub struct CreateBody {
     /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
     #[schema(max_length = 500)]
@@ -97,6 +102,11 @@ pub async fn retrieve(
 #[schema(as = KeycardUpdateServiceAccountRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// `null` clears the description; absent leaves it.
     #[serde(default, deserialize_with = "present")]
@@ -106,7 +116,7 @@ pub struct UpdateBody {
 /// Update a service account: only the fields sent change (`{}` changes nothing).
 #[utoipa::path(patch, path = "/{organization_id}/service-accounts/{service_account_id}", tag = TAG,
     params(params::AccountPath),
-    request_body = UpdateBody,
+    request_body = Option<UpdateBody>,
     responses((status = 200, description = "The service account, updated.", body = AccountJson)))]
 pub async fn update(
     State(app): State<AppState>,

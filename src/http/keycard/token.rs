@@ -107,11 +107,20 @@ pub struct TokenJson {
 #[schema(as = AccessTokenRequest)]
 #[allow(dead_code)]
 pub struct TokenForm {
-    /// Must be `client_credentials`.
-    grant_type: String,
+    #[schema(inline)]
+    grant_type: GrantType,
     /// With `client_secret`, instead of HTTP Basic.
+    #[schema(min_length = 1)]
     client_id: Option<String>,
+    #[schema(min_length = 1)]
     client_secret: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    ClientCredentials,
 }
 
 /// `client_id:client_secret` from `Authorization: Basic`, each form-urldecoded as RFC 6749

@@ -17,6 +17,11 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateAdminKeyRequest)]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31536000)]

@@ -19,10 +19,13 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = UpdateApiKeyRequest)]
 pub struct UpdateBody {
+    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     /// Absent: unchanged; `null`: never expires.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<Option<i64>>,
 }
 
@@ -93,7 +96,7 @@ pub async fn retrieve(
 /// `expires_in_seconds: null` makes the key never expire.
 #[utoipa::path(post, path = "/organization/projects/{project_id}/api_keys/{api_key_id}", tag = TAG,
     params(params::ProjectKeyPath),
-    request_body = UpdateBody,
+    request_body = Option<UpdateBody>,
     responses((status = 200, description = "The key, updated.", body = ProjectApiKeyJson)))]
 pub async fn update(
     State(app): State<AppState>,

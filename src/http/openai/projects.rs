@@ -19,8 +19,18 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[schema(as = CreateProjectRequest)]
 pub struct CreateBody {
     /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     external_key_id: Option<String>,
 }
 
@@ -28,9 +38,15 @@ pub struct CreateBody {
 #[schema(as = ModifyProjectRequest)]
 pub struct ModifyBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     external_key_id: Option<Option<String>>,
 }
 
@@ -91,7 +107,7 @@ pub async fn retrieve(
 /// answers 400 `project_archived`.
 #[utoipa::path(post, path = "/organization/projects/{project_id}", tag = PROJECTS,
     params(params::ProjectPath),
-    request_body = ModifyBody,
+    request_body = Option<ModifyBody>,
     responses((status = 200, description = "The project, modified.", body = ProjectJson)))]
 pub async fn modify(
     State(app): State<AppState>,

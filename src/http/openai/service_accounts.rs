@@ -21,11 +21,17 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[schema(as = CreateServiceAccountRequest)]
 pub struct CreateBody {
     /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     /// Create the account without an API key (`api_key` is then `null`).
     #[serde(default)]
     create_service_account_only: Option<bool>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<i64>,
 }
 
@@ -33,6 +39,11 @@ pub struct CreateBody {
 #[schema(as = UpdateServiceAccountRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// `owner` or `member`.
     #[serde(default)]
@@ -43,10 +54,18 @@ pub struct UpdateBody {
 #[schema(as = CreateServiceAccountKeyRequest)]
 pub struct CreateKeyBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<i64>,
 }
 
@@ -126,7 +145,7 @@ pub async fn retrieve(
 /// Rename a service account or change its role.
 #[utoipa::path(post, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}", tag = TAG,
     params(params::AccountPath),
-    request_body = UpdateBody,
+    request_body = Option<UpdateBody>,
     responses((status = 200, description = "The service account, updated.", body = ServiceAccountJson)))]
 pub async fn update(
     State(app): State<AppState>,
@@ -170,7 +189,7 @@ pub async fn delete(
 /// The response carries the key's value, shown this once.
 #[utoipa::path(post, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}/api_keys", tag = TAG,
     params(params::AccountPath),
-    request_body = CreateKeyBody,
+    request_body = Option<CreateKeyBody>,
     responses((status = 200, description = "The new key, with its value.", body = NewKeyJson)))]
 pub async fn create_key(
     State(app): State<AppState>,
