@@ -1,11 +1,15 @@
 //! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
 
+mod docs;
 pub mod keycard;
 pub mod openai;
+pub mod openapi;
 mod request_id;
 
-use axum::routing::get;
-use axum::{middleware, Router};
+use axum::middleware;
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::Service;
 
@@ -20,11 +24,8 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/v1", openai::routes())
-        .nest("/organizations", keycard::organization_routes())
-        .merge(keycard::oauth_routes())
+    let (router, _) = documented_routes().split_for_parts();
+    router
         // Anything else answers in the OpenAI envelope (the older dialect; clients of the
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)
@@ -33,6 +34,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route with its documentation: a route added here without `routes!` (so without an
+/// `#[utoipa::path]`) is what the docs tests exist to catch.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::script))
+        .routes(routes!(docs::stylesheet))
+        .nest("/v1", openai::routes())
+        .nest("/organizations", keycard::organization_routes())
+        .merge(keycard::oauth_routes())
+}
+
+/// The OpenAPI document of everything [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = documented_routes().into_openapi();
+    openapi::name_operations(&mut api);
+    api
+}
+
+/// Liveness: the process serves.
+#[utoipa::path(get, path = "/healthz", tag = openapi::tags::META,
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }

@@ -8,9 +8,11 @@ use serde::Deserialize;
 
 use super::error::KcError;
 use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
-use super::render;
+use super::params;
+use super::render::{self, CreatedCredentialJson, CredentialJson, ListJson};
 use crate::domain::ids::Id;
 use crate::http::openai::extract::{present, Query};
+use crate::http::openapi::tags::KEYCARD_CREDENTIALS as TAG;
 use crate::http::AppState;
 use crate::service::{CredentialChanges, NewCredential};
 
@@ -18,13 +20,24 @@ fn cursor_scope(organization: &Id, account: &Id) -> String {
     format!("cred:{}:{}", organization.as_str(), account.as_str())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = KeycardCreateCredentialRequest)]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
     description: Option<String>,
 }
 
+/// Create a client credential; the response carries its secret, shown this once.
+#[utoipa::path(post, path = "/{organization_id}/service-accounts/{service_account_id}/credentials", tag = TAG,
+    params(params::AccountPath),
+    request_body = CreateBody,
+    responses((status = 201, description = "The new credential, with `client_secret`.", body = CreatedCredentialJson)))]
 pub async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -50,6 +63,10 @@ pub async fn create(
         .into_response())
 }
 
+/// List a service account's credentials.
+#[utoipa::path(get, path = "/{organization_id}/service-accounts/{service_account_id}/credentials", tag = TAG,
+    params(params::AccountPath, params::Window, params::Expand),
+    responses((status = 200, description = "A page of credentials.", body = ListJson<CredentialJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -83,6 +100,10 @@ fn ids(account: &str, credential: &str) -> Result<(Id, Id), KcError> {
     ))
 }
 
+/// Retrieve a credential (never its secret).
+#[utoipa::path(get, path = "/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}", tag = TAG,
+    params(params::CredentialPath, params::Expand),
+    responses((status = 200, description = "The credential.", body = CredentialJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -95,14 +116,25 @@ pub async fn retrieve(
     Ok(Json(render::credential(&c, permissions.as_ref())).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = KeycardUpdateCredentialRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
 }
 
+/// Rename a credential or change its description.
+#[utoipa::path(patch, path = "/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}", tag = TAG,
+    params(params::CredentialPath),
+    request_body = Option<UpdateBody>,
+    responses((status = 200, description = "The credential, updated.", body = CredentialJson)))]
 pub async fn update(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -125,6 +157,10 @@ pub async fn update(
     Ok(Json(render::credential(&c, None)).into_response())
 }
 
+/// Delete a credential; tokens it obtained stop being accepted.
+#[utoipa::path(delete, path = "/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}", tag = TAG,
+    params(params::CredentialPath),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     State(app): State<AppState>,
     Caller(who): Caller,

@@ -17,10 +17,14 @@ pub struct KcError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// `{"message", "code", "status"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = KeycardError)]
+pub struct Body<'a> {
     message: &'a str,
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_cursor`, `forbidden`.
     code: &'a str,
+    /// The HTTP status, repeated.
     status: u16,
 }
 

@@ -2,6 +2,7 @@
 //! rather than null, `permissions` only when expanded.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
@@ -10,15 +11,19 @@ use crate::domain::page::WindowPage;
 use crate::domain::time::to_rfc3339_millis;
 use crate::service::{IssuedCredential, Permissions};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeycardServiceAccount)]
 pub struct AccountJson {
     id: String,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     description: Option<String>,
     created_at: String,
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The caller's permissions, with `expand=permissions`: resource type → permission → granted.
+    #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>)]
     permissions: Option<Permissions>,
 }
 
@@ -33,17 +38,22 @@ pub fn account(a: &ServiceAccount, permissions: Option<&Permissions>) -> Account
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeycardCredential)]
 pub struct CredentialJson {
     id: String,
     client_id: String,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     description: Option<String>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     last_used_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The caller's permissions, with `expand=permissions`: resource type → permission → granted.
+    #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>)]
     permissions: Option<Permissions>,
 }
 
@@ -60,13 +70,15 @@ pub fn credential(c: &Credential, permissions: Option<&Permissions>) -> Credenti
 }
 
 /// The one response that carries the secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeycardCreatedCredential)]
 pub struct CreatedCredentialJson {
     id: String,
     client_id: String,
     client_secret: String,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     description: Option<String>,
     created_at: String,
 }
@@ -83,21 +95,27 @@ pub fn created_credential(issued: IssuedCredential) -> CreatedCredentialJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeycardPageInfo)]
 pub struct PageInfo {
     has_next_page: bool,
     has_prev_page: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     start_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     end_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeycardList)]
 pub struct ListJson<T> {
     items: Vec<T>,
     page_info: PageInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The caller's permissions, with `expand=permissions`: resource type → permission → granted.
+    #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>)]
     permissions: Option<Permissions>,
 }
 

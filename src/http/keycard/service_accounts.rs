@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use super::error::KcError;
 use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
-use super::render;
+use super::params;
+use super::render::{self, AccountJson, ListJson};
 use crate::http::openai::extract::{present, Query};
+use crate::http::openapi::tags::KEYCARD_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
 use crate::service::{NewOrgAccount, OrgAccountChanges};
 
@@ -17,13 +19,26 @@ pub fn cursor_scope(organization: &crate::domain::ids::Id) -> String {
     format!("sa:{}", organization.as_str())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = KeycardCreateServiceAccountRequest)]
 pub struct CreateBody {
+    /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
 }
 
+/// Create a service account in the organization (no project, no API key).
+#[utoipa::path(post, path = "/{organization_id}/service-accounts", tag = TAG,
+    params(params::OrganizationPath),
+    request_body = CreateBody,
+    responses((status = 201, description = "The new service account.", body = AccountJson)))]
 pub async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -42,6 +57,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(render::account(&account, None))).into_response())
 }
 
+/// List every service account of the organization, project accounts included.
+#[utoipa::path(get, path = "/{organization_id}/service-accounts", tag = TAG,
+    params(params::OrganizationPath, params::Window, params::Expand),
+    responses((status = 200, description = "A page of service accounts.", body = ListJson<AccountJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -63,6 +82,10 @@ pub async fn list(
     .into_response())
 }
 
+/// Retrieve a service account.
+#[utoipa::path(get, path = "/{organization_id}/service-accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath, params::Expand),
+    responses((status = 200, description = "The service account.", body = AccountJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -75,15 +98,26 @@ pub async fn retrieve(
     Ok(Json(render::account(&account, permissions.as_ref())).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = KeycardUpdateServiceAccountRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// `null` clears the description; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
 }
 
+/// Update a service account: only the fields sent change (`{}` changes nothing).
+#[utoipa::path(patch, path = "/{organization_id}/service-accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath),
+    request_body = Option<UpdateBody>,
+    responses((status = 200, description = "The service account, updated.", body = AccountJson)))]
 pub async fn update(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -105,6 +139,10 @@ pub async fn update(
     Ok(Json(render::account(&account, None)).into_response())
 }
 
+/// Delete a service account: its API keys are revoked and its credentials deleted.
+#[utoipa::path(delete, path = "/{organization_id}/service-accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     State(app): State<AppState>,
     Caller(who): Caller,

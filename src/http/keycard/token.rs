@@ -11,9 +11,9 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
-use serde_json::json;
 
 use super::error::KcError;
+use crate::http::openapi::tags::OAUTH as TAG;
 use crate::http::{AppState, MAX_BODY_BYTES};
 
 pub const TOKEN_PATH: &str = "/service-account-token";
@@ -49,9 +49,22 @@ impl OAuthError {
     }
 }
 
+/// RFC 6749 §5.2 error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthErrorResponse)]
+pub struct OAuthErrorJson {
+    /// `invalid_request`, `invalid_client`, `unsupported_grant_type` or
+    /// `temporarily_unavailable`.
+    error: &'static str,
+    error_description: &'static str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description});
+        let body = OAuthErrorJson {
+            error: self.error,
+            error_description: self.description,
+        };
         let mut res = (self.status, Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -77,11 +90,37 @@ impl From<KcError> for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct TokenJson {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AccessTokenResponse)]
+pub struct TokenJson {
+    /// A JWT signed with Ed25519 (`alg: EdDSA`).
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds until the token expires.
     expires_in: i64,
+}
+
+/// The token request's form (documentation: the handler parses the body itself, to refuse
+/// repeated parameters as RFC 6749 §3.2 asks).
+#[derive(utoipa::ToSchema)]
+#[schema(as = AccessTokenRequest)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    #[schema(inline)]
+    grant_type: GrantType,
+    /// With `client_secret`, instead of HTTP Basic.
+    #[schema(min_length = 1)]
+    client_id: Option<String>,
+    #[schema(min_length = 1)]
+    client_secret: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    ClientCredentials,
 }
 
 /// `client_id:client_secret` from `Authorization: Basic`, each form-urldecoded as RFC 6749
@@ -108,6 +147,20 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
+/// Obtain an access token (OAuth 2.0 client credentials grant).
+///
+/// The client authenticates with HTTP Basic (`client_id:client_secret`) or with the
+/// `client_id`/`client_secret` form fields, not both.
+#[utoipa::path(post, path = "/service-account-token", tag = TAG,
+    security((), ("client_basic" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token.", body = TokenJson),
+        (status = 400, description = "`invalid_request` or `unsupported_grant_type`.", body = OAuthErrorJson),
+        (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
+        (status = 413, description = "The body is larger than the server accepts at all.", body = String, content_type = "text/plain"),
+        (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
+    ))]
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -195,9 +248,44 @@ pub async fn token(
     }
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = JsonWebKeySet)]
+pub struct JwksJson {
+    #[schema(value_type = Vec<JwkDoc>)]
+    keys: Vec<serde_json::Value>,
+}
+
+/// One public key, as [`crate::domain::jwt::public_jwk`] renders it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = JsonWebKey)]
+#[allow(dead_code)]
+pub struct JwkDoc {
+    /// `OKP`.
+    kty: String,
+    /// `Ed25519`.
+    crv: String,
+    /// `EdDSA`.
+    alg: String,
+    /// `sig`.
+    #[schema(rename = "use")]
+    use_: String,
+    kid: String,
+    /// The public key, base64url without padding.
+    x: String,
+}
+
+/// Public keys of the token signing keys (RFC 7517).
+///
+/// Retired keys stay until the tokens they signed have expired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = TAG,
+    responses(
+        (status = 200, description = "The key set.", body = JwksJson),
+        (status = 500, description = "Unexpected server error.", body = super::error::Body),
+        (status = 503, description = "The store is temporarily unavailable.", body = super::error::Body),
+    ))]
 pub async fn jwks(State(app): State<AppState>) -> Result<Response, KcError> {
     let keys = app.service.published_keys().await?;
-    let mut res = Json(json!({ "keys": keys })).into_response();
+    let mut res = Json(JwksJson { keys }).into_response();
     // Short: resource servers pick up a rotation within minutes.
     res.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -206,15 +294,31 @@ pub async fn jwks(State(app): State<AppState>) -> Result<Response, KcError> {
     Ok(res)
 }
 
-pub async fn metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
+/// RFC 8414 authorization server metadata.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuthorizationServerMetadata)]
+pub struct MetadataJson {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    response_types_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+}
+
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = TAG,
+    responses((status = 200, description = "The metadata.", body = MetadataJson)))]
+pub async fn metadata(State(app): State<AppState>) -> Json<MetadataJson> {
     let issuer = &app.service.token_settings().issuer;
-    Json(json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
-        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": [],
-        "scopes_supported": [],
-    }))
+    Json(MetadataJson {
+        issuer: issuer.clone(),
+        token_endpoint: format!("{issuer}{TOKEN_PATH}"),
+        jwks_uri: format!("{issuer}{JWKS_PATH}"),
+        grant_types_supported: vec!["client_credentials"],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
+        response_types_supported: vec![],
+        scopes_supported: vec![],
+    })
 }

@@ -6,19 +6,32 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, Query};
+use super::params;
 use super::render::{AdminApiKeyJson, DeletedJson, ListJson};
 use crate::domain::ids::Kind;
+use crate::http::openapi::tags::ADMIN_API_KEYS as TAG;
 use crate::http::AppState;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateAdminKeyRequest)]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 31536000)]
     expires_in_seconds: Option<i64>,
 }
 
+/// List the organization's admin keys.
+#[utoipa::path(get, path = "/organization/admin_api_keys", tag = TAG,
+    params(params::Page, params::AdminKeyOrder),
+    responses((status = 200, description = "A page of admin keys.", body = ListJson<AdminApiKeyJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -45,6 +58,10 @@ pub async fn list(
     )))
 }
 
+/// Create an admin key; the response carries its value, shown this once.
+#[utoipa::path(post, path = "/organization/admin_api_keys", tag = TAG,
+    request_body = CreateBody,
+    responses((status = 200, description = "The new key, with `value`.", body = AdminApiKeyJson)))]
 pub async fn create(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -58,6 +75,10 @@ pub async fn create(
     Ok(Json(AdminApiKeyJson::created(issued, &org)))
 }
 
+/// Retrieve an admin key.
+#[utoipa::path(get, path = "/organization/admin_api_keys/{key_id}", tag = TAG,
+    params(params::AdminKeyPath),
+    responses((status = 200, description = "The key (never its value).", body = AdminApiKeyJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -69,6 +90,12 @@ pub async fn retrieve(
     Ok(Json(AdminApiKeyJson::new(key, &org)))
 }
 
+/// Delete an admin key.
+///
+/// The organization's last usable admin key cannot be deleted (400 `last_admin_key`).
+#[utoipa::path(delete, path = "/organization/admin_api_keys/{key_id}", tag = TAG,
+    params(params::AdminKeyPath),
+    responses((status = 200, description = "Deleted.", body = DeletedJson)))]
 pub async fn delete(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,

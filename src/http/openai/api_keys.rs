@@ -6,20 +6,26 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
+use super::params;
 use super::render::{DeletedJson, ListJson, ProjectApiKeyJson};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::OwnerAccess;
+use crate::http::openapi::tags::PROJECT_API_KEYS as TAG;
 use crate::http::AppState;
 use crate::service::KeyChanges;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateApiKeyRequest)]
 pub struct UpdateBody {
+    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     /// Absent: unchanged; `null`: never expires.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<Option<i64>>,
 }
 
@@ -43,6 +49,10 @@ fn owner_access(query: &Query) -> Result<OwnerAccess, ApiError> {
     }
 }
 
+/// List the keys of a project's service accounts.
+#[utoipa::path(get, path = "/organization/projects/{project_id}/api_keys", tag = TAG,
+    params(params::ProjectPath, params::Page, params::ApiKeyFilter),
+    responses((status = 200, description = "A page of keys.", body = ListJson<ProjectApiKeyJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -63,6 +73,10 @@ pub async fn list(
     )))
 }
 
+/// Retrieve a project API key.
+#[utoipa::path(get, path = "/organization/projects/{project_id}/api_keys/{api_key_id}", tag = TAG,
+    params(params::ProjectKeyPath),
+    responses((status = 200, description = "The key (never its value).", body = ProjectApiKeyJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -77,6 +91,13 @@ pub async fn retrieve(
     ))
 }
 
+/// Change a key's scopes or expiry.
+///
+/// `expires_in_seconds: null` makes the key never expire.
+#[utoipa::path(post, path = "/organization/projects/{project_id}/api_keys/{api_key_id}", tag = TAG,
+    params(params::ProjectKeyPath),
+    request_body = Option<UpdateBody>,
+    responses((status = 200, description = "The key, updated.", body = ProjectApiKeyJson)))]
 pub async fn update(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -96,7 +117,12 @@ pub async fn update(
     ))
 }
 
-/// Revokes the key. `?grace_period_seconds=N` keeps it working N more seconds (rotation).
+/// Revoke a key.
+///
+/// `?grace_period_seconds=N` keeps it working N more seconds (the end of a rotation).
+#[utoipa::path(delete, path = "/organization/projects/{project_id}/api_keys/{api_key_id}", tag = TAG,
+    params(params::ProjectKeyPath, params::Grace),
+    responses((status = 200, description = "Deleted.", body = DeletedJson)))]
 pub async fn delete(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,

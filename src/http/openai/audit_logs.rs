@@ -6,23 +6,56 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{AdminAuth, Query};
+use super::params;
 use super::render::ListJson;
 use crate::domain::audit::{self, AuditQuery, EventType};
 use crate::domain::ids::Kind;
 use crate::domain::time::Millis;
+use crate::http::openapi::tags::AUDIT_LOGS as TAG;
 use crate::http::AppState;
 
+/// One audit-log entry: `{id, object, type, effective_at, project?, actor, request,
+/// "<type>": {id, data? | changes_requested?}}`, rendered by `domain::audit::to_json` (the
+/// webhook sends the same JSON).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(as = AuditLog, value_type = Object)]
+pub struct AuditLogJson(Value);
+
+/// The event types, as the `event_types[]` filter accepts them: the schema is built from
+/// `EventType::ALL`, so it lists exactly what the parser accepts.
+pub struct EventTypeName;
+
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EventType::ALL.iter().map(|t| t.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventTypeName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AuditLogEventType".into()
+    }
+}
+
+/// List the organization's audit log, newest first.
+#[utoipa::path(get, path = "/organization/audit_logs", tag = TAG,
+    params(params::AuditFilter),
+    responses((status = 200, description = "A page of audit-log entries.", body = ListJson<AuditLogJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
     query: Query,
-) -> Result<Json<ListJson<Value>>, ApiError> {
+) -> Result<Json<ListJson<AuditLogJson>>, ApiError> {
     let filter = parse(&query)?;
     let page = app.service.list_audit_logs(&who, &filter).await?;
     Ok(Json(ListJson::new(
         page,
-        |entry| audit::to_json(&entry),
-        |v| v.get("id").and_then(Value::as_str).unwrap_or(""),
+        |entry| AuditLogJson(audit::to_json(&entry)),
+        |v| v.0.get("id").and_then(Value::as_str).unwrap_or(""),
     )))
 }
 

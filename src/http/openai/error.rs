@@ -18,17 +18,25 @@ pub struct ApiError {
     code: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// `{"error": {message, type, param, code}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiError)]
+pub struct Envelope<'a> {
     error: Body<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiErrorBody)]
+pub struct Body<'a> {
     message: &'a str,
+    /// `invalid_request_error` or `server_error`.
     #[serde(rename = "type")]
     kind: &'a str,
+    /// The request field or parameter at fault, if one is.
+    #[schema(required = true)]
     param: Option<&'a str>,
+    /// Stable machine-readable code, e.g. `invalid_api_key`, `not_found`, `project_archived`.
+    #[schema(required = true)]
     code: Option<&'a str>,
 }
 

@@ -5,59 +5,60 @@ mod api_keys;
 mod audit_logs;
 pub mod error;
 pub mod extract;
+mod params;
 mod projects;
 mod render;
 mod service_accounts;
 mod verify;
 
-use axum::routing::{any, get, post};
-use axum::Router;
+use axum::routing::any;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
+use crate::http::openapi::Dialect;
 use crate::http::AppState;
 
-pub fn routes() -> Router<AppState> {
-    let project = "/organization/projects/{project_id}";
-    let account = "/organization/projects/{project_id}/service_accounts/{service_account_id}";
-    Router::new()
-        .route(
-            "/organization/projects",
-            get(projects::list).post(projects::create),
-        )
-        .route(project, get(projects::retrieve).post(projects::modify))
-        .route(&format!("{project}/archive"), post(projects::archive))
-        .route(
-            &format!("{project}/service_accounts"),
-            get(service_accounts::list).post(service_accounts::create),
-        )
-        .route(
-            account,
-            get(service_accounts::retrieve)
-                .post(service_accounts::update)
-                .delete(service_accounts::delete),
-        )
-        .route(
-            &format!("{account}/api_keys"),
-            post(service_accounts::create_key),
-        )
-        .route(&format!("{project}/api_keys"), get(api_keys::list))
-        .route(
-            &format!("{project}/api_keys/{{api_key_id}}"),
-            get(api_keys::retrieve)
-                .post(api_keys::update)
-                .delete(api_keys::delete),
-        )
-        .route(
-            "/organization/admin_api_keys",
-            get(admin_keys::list).post(admin_keys::create),
-        )
-        .route(
-            "/organization/admin_api_keys/{key_id}",
-            get(admin_keys::retrieve).delete(admin_keys::delete),
-        )
-        .route("/organization/audit_logs", get(audit_logs::list))
-        .route("/auth/check", any(verify::check))
+/// The dialect's routes and their documentation: one `routes!` line per path, listing the
+/// handlers (each carrying its `#[utoipa::path]`) that serve it.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let (check_schemas, check_paths, _) = routes!(verify::check);
+    let (_, check_sub_paths, _): UtoipaMethodRouter<AppState> = routes!(verify::check_subpath);
+    let documented = OpenApiRouter::new()
+        .routes(routes!(projects::list, projects::create))
+        .routes(routes!(projects::retrieve, projects::modify))
+        .routes(routes!(projects::archive))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(
+            service_accounts::retrieve,
+            service_accounts::update,
+            service_accounts::delete
+        ))
+        .routes(routes!(service_accounts::create_key))
+        .routes(routes!(api_keys::list))
+        .routes(routes!(
+            api_keys::retrieve,
+            api_keys::update,
+            api_keys::delete
+        ))
+        .routes(routes!(admin_keys::list, admin_keys::create))
+        .routes(routes!(admin_keys::retrieve, admin_keys::delete))
+        .routes(routes!(audit_logs::list))
+        // Gateways send the check with whatever method the client used: every method is
+        // served, the common ones are documented.
+        .routes((check_schemas, check_paths, any(verify::check)))
+        .routes(routes!(verify::verify));
+    let (router, mut api) = documented.split_for_parts();
+    // A sub-path (Envoy appends the original path) is a wildcard, which OpenAPI cannot spell:
+    // documented as `{path}`, served as `{*path}`.
+    for (path, item) in check_sub_paths.paths {
+        api.paths.paths.insert(path, item);
+    }
+    Dialect::openai().complete(&mut api);
+    let router = router
         .route("/auth/check/{*path}", any(verify::check))
-        .route("/keys/verify", post(verify::verify))
         .fallback(error::unknown_route)
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .method_not_allowed_fallback(error::method_not_allowed);
+    let mut routes = OpenApiRouter::from(router);
+    *routes.get_openapi_mut() = api;
+    routes
 }

@@ -6,29 +6,54 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
+use super::params;
 use super::render::{ListJson, ProjectJson};
 use crate::domain::ids::Kind;
+use crate::http::openapi::tags::PROJECTS;
 use crate::http::AppState;
 use crate::service::{NewProject, ProjectChanges};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateProjectRequest)]
 pub struct CreateBody {
+    /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     external_key_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ModifyProjectRequest)]
 pub struct ModifyBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     external_key_id: Option<Option<String>>,
 }
 
+/// Create a project.
+#[utoipa::path(post, path = "/organization/projects", tag = PROJECTS,
+    request_body = CreateBody,
+    responses((status = 200, description = "The new project.", body = ProjectJson)))]
 pub async fn create(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -41,6 +66,10 @@ pub async fn create(
     Ok(Json(app.service.create_project(&who, input).await?.into()))
 }
 
+/// List the organization's projects.
+#[utoipa::path(get, path = "/organization/projects", tag = PROJECTS,
+    params(params::Page, params::ProjectFilter),
+    responses((status = 200, description = "A page of projects.", body = ListJson<ProjectJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -59,6 +88,10 @@ pub async fn list(
     )))
 }
 
+/// Retrieve a project.
+#[utoipa::path(get, path = "/organization/projects/{project_id}", tag = PROJECTS,
+    params(params::ProjectPath),
+    responses((status = 200, description = "The project.", body = ProjectJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -68,6 +101,14 @@ pub async fn retrieve(
     Ok(Json(app.service.project(&who, &id).await?.into()))
 }
 
+/// Modify a project.
+///
+/// Only the fields sent change; `external_key_id: null` clears it. An archived project
+/// answers 400 `project_archived`.
+#[utoipa::path(post, path = "/organization/projects/{project_id}", tag = PROJECTS,
+    params(params::ProjectPath),
+    request_body = Option<ModifyBody>,
+    responses((status = 200, description = "The project, modified.", body = ProjectJson)))]
 pub async fn modify(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -84,6 +125,13 @@ pub async fn modify(
     ))
 }
 
+/// Archive a project.
+///
+/// Idempotent: archiving an archived project returns it unchanged. The default project cannot
+/// be archived (400 `default_project`).
+#[utoipa::path(post, path = "/organization/projects/{project_id}/archive", tag = PROJECTS,
+    params(params::ProjectPath),
+    responses((status = 200, description = "The archived project.", body = ProjectJson)))]
 pub async fn archive(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,

@@ -1,6 +1,7 @@
 //! JSON shapes of the OpenAI dialect, built from domain objects.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::ids::Kind;
 use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
@@ -8,14 +9,17 @@ use crate::domain::page::Page;
 use crate::domain::time::to_unix_seconds;
 use crate::service::IssuedKey;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Project)]
 pub struct ProjectJson {
     id: String,
     object: &'static str,
     name: String,
     created_at: i64,
+    #[schema(required = true)]
     archived_at: Option<i64>,
     status: &'static str,
+    #[schema(required = true)]
     external_key_id: Option<String>,
 }
 
@@ -37,7 +41,8 @@ impl From<Project> for ProjectJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProjectServiceAccount)]
 pub struct ServiceAccountJson {
     object: &'static str,
     id: String,
@@ -59,7 +64,8 @@ impl From<ServiceAccount> for ServiceAccountJson {
 }
 
 /// The one response that carries a service-account key's value.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewServiceAccountKey)]
 pub struct NewKeyJson {
     object: &'static str,
     value: String,
@@ -80,10 +86,12 @@ impl From<IssuedKey> for NewKeyJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedProjectServiceAccount)]
 pub struct CreatedServiceAccountJson {
     #[serde(flatten)]
     account: ServiceAccountJson,
+    #[schema(required = true)]
     api_key: Option<NewKeyJson>,
 }
 
@@ -96,11 +104,14 @@ impl From<(ServiceAccount, Option<IssuedKey>)> for CreatedServiceAccountJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = List)]
 pub struct ListJson<T> {
     object: &'static str,
     data: Vec<T>,
+    #[schema(required = true)]
     first_id: Option<String>,
+    #[schema(required = true)]
     last_id: Option<String>,
     has_more: bool,
 }
@@ -131,7 +142,8 @@ impl ServiceAccountJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Deleted)]
 pub struct DeletedJson {
     object: &'static str,
     id: String,
@@ -148,7 +160,8 @@ impl DeletedJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = KeyOwnerServiceAccount)]
 pub struct KeyOwnerAccountJson {
     id: String,
     name: String,
@@ -156,21 +169,25 @@ pub struct KeyOwnerAccountJson {
     role: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProjectKeyOwner)]
 pub struct ProjectKeyOwnerJson {
     #[serde(rename = "type")]
     kind: &'static str,
     service_account: KeyOwnerAccountJson,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProjectApiKey)]
 pub struct ProjectApiKeyJson {
     object: &'static str,
     id: String,
     name: String,
     redacted_value: String,
     created_at: i64,
+    #[schema(required = true)]
     last_used_at: Option<i64>,
+    #[schema(required = true)]
     expires_at: Option<i64>,
     scopes: Vec<String>,
     owner_project_access: &'static str,
@@ -213,7 +230,8 @@ impl ProjectApiKeyJson {
 }
 
 /// keyplane has no users: admin keys are owned by their organization.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminKeyOwner)]
 pub struct AdminKeyOwnerJson {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -224,18 +242,23 @@ pub struct AdminKeyOwnerJson {
     role: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminApiKey)]
 pub struct AdminApiKeyJson {
     object: &'static str,
     id: String,
+    #[schema(required = true)]
     name: Option<String>,
     redacted_value: String,
     created_at: i64,
+    #[schema(required = true)]
     expires_at: Option<i64>,
+    #[schema(required = true)]
     last_used_at: Option<i64>,
     owner: AdminKeyOwnerJson,
     /// Only in the response that creates the key.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     value: Option<String>,
 }
 

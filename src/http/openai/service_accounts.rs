@@ -6,39 +6,66 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, Query};
+use super::params;
 use super::render::{
     CreatedServiceAccountJson, DeletedJson, ListJson, NewKeyJson, ServiceAccountJson,
 };
 use crate::domain::ids::{Id, Kind};
+use crate::http::openapi::tags::PROJECT_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
 use crate::service::{NewKey, NewServiceAccount, ServiceAccountChanges};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateServiceAccountRequest)]
 pub struct CreateBody {
+    /// 1–256 characters after trimming.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
+    /// Create the account without an API key (`api_key` is then `null`).
     #[serde(default)]
     create_service_account_only: Option<bool>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateServiceAccountRequest)]
 pub struct UpdateBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// `owner` or `member`.
     #[serde(default)]
     role: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateServiceAccountKeyRequest)]
 pub struct CreateKeyBody {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<i64>,
 }
 
@@ -49,6 +76,13 @@ fn ids(project_id: &str, account_id: &str) -> Result<(Id, Id), ApiError> {
     ))
 }
 
+/// Create a service account in a project.
+///
+/// The response carries the account's API key value, shown this once.
+#[utoipa::path(post, path = "/organization/projects/{project_id}/service_accounts", tag = TAG,
+    params(params::ProjectPath),
+    request_body = CreateBody,
+    responses((status = 200, description = "The new account and its key.", body = CreatedServiceAccountJson)))]
 pub async fn create(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -68,6 +102,10 @@ pub async fn create(
     Ok(Json(created.into()))
 }
 
+/// List a project's service accounts.
+#[utoipa::path(get, path = "/organization/projects/{project_id}/service_accounts", tag = TAG,
+    params(params::ProjectPath, params::Page),
+    responses((status = 200, description = "A page of service accounts.", body = ListJson<ServiceAccountJson>)))]
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -87,6 +125,10 @@ pub async fn list(
     )))
 }
 
+/// Retrieve a project's service account.
+#[utoipa::path(get, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath),
+    responses((status = 200, description = "The service account.", body = ServiceAccountJson)))]
 pub async fn retrieve(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -100,6 +142,11 @@ pub async fn retrieve(
     Ok(Json(found.into()))
 }
 
+/// Rename a service account or change its role.
+#[utoipa::path(post, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath),
+    request_body = Option<UpdateBody>,
+    responses((status = 200, description = "The service account, updated.", body = ServiceAccountJson)))]
 pub async fn update(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -118,6 +165,10 @@ pub async fn update(
     Ok(Json(updated.into()))
 }
 
+/// Delete a service account; all its keys are revoked.
+#[utoipa::path(delete, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}", tag = TAG,
+    params(params::AccountPath),
+    responses((status = 200, description = "Deleted.", body = DeletedJson)))]
 pub async fn delete(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
@@ -133,6 +184,13 @@ pub async fn delete(
     )))
 }
 
+/// Create an additional API key for a service account (rotation).
+///
+/// The response carries the key's value, shown this once.
+#[utoipa::path(post, path = "/organization/projects/{project_id}/service_accounts/{service_account_id}/api_keys", tag = TAG,
+    params(params::AccountPath),
+    request_body = Option<CreateKeyBody>,
+    responses((status = 200, description = "The new key, with its value.", body = NewKeyJson)))]
 pub async fn create_key(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,

@@ -12,6 +12,7 @@ use super::extract::{bearer_token, AdminAuth, JsonBody};
 use crate::domain::ids::Kind;
 use crate::domain::jwt;
 use crate::domain::time::to_unix_seconds;
+use crate::http::openapi::tags::VERIFICATION as TAG;
 use crate::http::AppState;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
@@ -24,8 +25,24 @@ static KEY_ID: HeaderName = HeaderName::from_static("x-keyplane-key-id");
 static SCOPES: HeaderName = HeaderName::from_static("x-keyplane-scopes");
 static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credential-id");
 
+/// Check a service account's key or access token (for gateways).
+///
 /// Any method, any sub-path (Envoy appends the original path): 204 with the key's identity in
 /// `X-Keyplane-*` headers, or 401 in the OpenAI envelope. The key itself is never echoed.
+/// Admin keys are not valid here.
+#[utoipa::path(method(get, post), path = "/auth/check", tag = TAG,
+    security(("service_key" = [])),
+    responses(
+        (status = 204, description = "Valid. The identity is in the headers.", headers(
+            ("X-Keyplane-Organization" = String, description = "Organization ID, `org-…`."),
+            ("X-Keyplane-Project" = String, description = "Project ID, for project accounts."),
+            ("X-Keyplane-Service-Account" = String, description = "Service account ID."),
+            ("X-Keyplane-Key-Id" = String, description = "Key ID (API keys)."),
+            ("X-Keyplane-Credential-Id" = String, description = "Credential ID (access tokens)."),
+            ("X-Keyplane-Scopes" = String, description = "The key's scopes, comma-separated."),
+        )),
+        (status = 401, description = "Refused: `invalid_api_key`, `expired_api_key`, `project_archived` or `invalid_token`.", body = super::error::Envelope),
+    ))]
 pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let presented = match bearer_token(&headers)? {
         Some(k) => k,
@@ -55,6 +72,18 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
 
 /// An access token's identity: the same headers as a key's, with the credential that obtained
 /// the token in place of a key id. Not cached: tokens are checked against the store each time.
+/// The same check under any sub-path (the path may contain `/`), as Envoy's `ext_authz` sends
+/// it. Documentation only: the route is `{*path}`, served by [`check`].
+#[utoipa::path(method(get, post), path = "/auth/check/{path}", tag = TAG,
+    security(("service_key" = [])),
+    params(("path" = String, Path, description = "Any sub-path; ignored.")),
+    responses(
+        (status = 204, description = "Valid. The identity is in the `X-Keyplane-*` headers, as for `/v1/auth/check`."),
+        (status = 401, description = "Refused.", body = super::error::Envelope),
+    ))]
+#[allow(dead_code)]
+pub async fn check_subpath() {}
+
 fn token_identity(t: &TokenIdentity) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
@@ -142,18 +171,24 @@ fn refusal(reason: Reason) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = VerifyKeyRequest)]
 pub struct VerifyBody {
+    /// A service account's key (`sk-svcacct-…`) or an access token.
     key: String,
 }
 
-#[derive(Serialize)]
+/// `valid: true` with the key's (or token's) identity, or `valid: false` with a reason.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerifyResult)]
 #[serde(untagged)]
 pub enum VerifyJson {
     Valid {
         valid: bool,
         key: Box<KeyJson>,
+        #[schema(required = true)]
         service_account: Option<AccountJson>,
+        #[schema(required = true)]
         project: Option<ProjectRefJson>,
     },
     /// An access token (client-credentials grant) instead of a key.
@@ -161,15 +196,18 @@ pub enum VerifyJson {
         valid: bool,
         token: TokenJson,
         service_account: AccountJson,
+        #[schema(required = true)]
         project: Option<String>,
     },
     Invalid {
         valid: bool,
+        /// `unknown`, `malformed`, `expired`, `revoked` or `project_archived`.
         reason: &'static str,
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerifiedToken)]
 pub struct TokenJson {
     jti: String,
     credential_id: String,
@@ -200,18 +238,22 @@ fn describe_token(t: &TokenIdentity) -> VerifyJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerifiedKey)]
 pub struct KeyJson {
     id: String,
     name: String,
     redacted_value: String,
     scopes: Vec<String>,
     created_at: i64,
+    #[schema(required = true)]
     expires_at: Option<i64>,
+    #[schema(required = true)]
     last_used_at: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerifiedServiceAccount)]
 pub struct AccountJson {
     id: String,
     name: String,
@@ -219,7 +261,8 @@ pub struct AccountJson {
     created_at: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerifiedProject)]
 pub struct ProjectRefJson {
     id: String,
     name: String,
@@ -257,8 +300,14 @@ fn describe(ctx: &KeyContext) -> VerifyJson {
     }
 }
 
+/// Verify a key or access token.
+///
 /// `{"key": "…"}` → whether it is valid and whose it is. Keys of other organizations are
 /// "unknown" to the caller, like every other object of theirs.
+#[utoipa::path(post, path = "/keys/verify", tag = TAG,
+    security(("admin_key" = [])),
+    request_body = VerifyBody,
+    responses((status = 200, description = "The verdict (also for invalid keys).", body = VerifyJson)))]
 pub async fn verify(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
