@@ -2,6 +2,7 @@
 
 pub mod keycard;
 pub mod openai;
+mod probes;
 mod request_id;
 
 use axum::routing::get;
@@ -9,7 +10,7 @@ use axum::{middleware, Router};
 
 use crate::service::Service;
 
-pub use request_id::RequestId;
+pub use request_id::{principal_actor, record_actor, RequestId};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -22,6 +23,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
         .nest("/v1", openai::routes())
         .nest("/organizations", keycard::organization_routes())
         .merge(keycard::oauth_routes())
@@ -29,7 +32,10 @@ pub fn router(state: AppState) -> Router {
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)
         .method_not_allowed_fallback(openai::error::method_not_allowed)
-        .layer(middleware::from_fn(request_id::tag_and_log))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::tag_and_log,
+        ))
         .with_state(state)
 }
 

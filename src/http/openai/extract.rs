@@ -21,7 +21,10 @@ impl FromRequestParts<AppState> for AdminAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer_token(&parts.headers)?;
         match state.service.authenticate_admin(presented).await {
-            Ok(principal) => Ok(AdminAuth(principal)),
+            Ok(principal) => {
+                crate::http::record_actor(&crate::http::principal_actor(&principal));
+                Ok(AdminAuth(principal))
+            }
             Err(ServiceError::Unauthenticated(why)) => {
                 tracing::debug!(reason = ?why, "admin authentication refused");
                 Err(ApiError::unauthenticated(why, presented))
