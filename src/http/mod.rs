@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(openai::error::unknown_route)
         .method_not_allowed_fallback(openai::error::method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.service.metrics_handle(),
             request_id::tag_and_log,
         ))
         .with_state(state)

@@ -2,7 +2,7 @@
 //! in the request metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,8 +13,8 @@ use tracing::Instrument;
 
 use crate::domain::ids::Kind;
 use crate::domain::random;
-use crate::http::AppState;
 use crate::metrics::http::method_label;
+use crate::metrics::Metrics;
 use crate::service::{Access, Principal};
 
 #[derive(Clone, Debug)]
@@ -55,12 +55,16 @@ fn push_hex(s: &mut String, v: u64, digits: u32) {
 const UNMATCHED: &str = "unmatched";
 
 /// Runs after routing (it is a `Router::layer`), so the matched route template is known.
-pub async fn tag_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn tag_and_log(
+    State(metrics): State<Arc<Metrics>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = RequestId::generate();
     req.extensions_mut().insert(id.clone());
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = route_label(matched.as_ref());
-    let method = method_label(req.method());
+    let route = route_label(req.extensions().get::<MatchedPath>());
+    // Looked up now, while the template is borrowed from the request: nothing to clone.
+    let series = metrics.http.route(route, method_label(req.method()));
     // Only method and path are logged: headers carry credentials and are never recorded.
     // `client_request_id` is filled in by the Keycard dialect from `X-Client-Request-ID`,
     // `actor` by the authentication extractors ([`record_actor`]).
@@ -80,10 +84,7 @@ pub async fn tag_and_log(State(app): State<AppState>, mut req: Request, next: Ne
     }
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let status = res.status().as_u16();
-    app.service
-        .metrics()
-        .http
-        .record(route, method, status, micros);
+    metrics.http.record(series, status, micros);
     span.in_scope(|| tracing::info!(status, latency_us = micros, "request"));
     res
 }

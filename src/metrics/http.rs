@@ -1,39 +1,51 @@
 //! Request counts and latencies by route template, method and status.
 //!
-//! Series are created on first sight in a fixed-size open-addressing table claimed with one
-//! compare-and-swap, so recording never locks. Labels come from the route *template* (never
-//! the raw path, whose IDs would make a series per object) and a closed set of methods, so the
-//! number of series stays small; should it ever exceed the table, the rest is counted under
-//! `route="overflow"`.
+//! Two fixed-size tables, each slot claimed with one compare-and-swap, so recording never
+//! locks: (route, method) pairs, looked up before the handler runs while the route template
+//! is at hand (so it is never cloned), then up to [`STATUSES`] statuses per pair. Labels come
+//! from the route *template* (never the raw path, whose IDs would make a series per object) and
+//! a closed set of methods, so series stay few; past the tables' size they are counted under
+//! `route="overflow"` or `status="other"`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use axum::http::Method;
 
-use super::cells::{Cells, HISTOGRAM_CELLS};
+use super::cells::{Cells, Histogram, HISTOGRAM_CELLS};
 
-const CAPACITY: usize = 1024;
-const OVERFLOW: usize = CAPACITY;
+const ROUTES: usize = 128;
+const STATUSES: usize = 12;
+/// Series index of the pair that takes every pair beyond [`ROUTES`].
+const OVERFLOW_ROUTE: usize = ROUTES;
+/// Status slot that takes every status beyond [`STATUSES`] - 1 distinct ones.
+const OTHER_STATUS: usize = STATUSES - 1;
 
 pub struct Labels {
     pub route: Box<str>,
     pub method: &'static str,
-    pub status: u16,
 }
+
+/// A (route, method) pair's place in the tables.
+#[derive(Clone, Copy)]
+pub struct RouteSeries(usize);
 
 pub struct HttpMetrics {
     keys: Box<[AtomicU64]>,
     labels: Box<[OnceLock<Labels>]>,
+    /// Per pair, [`STATUSES`] status codes (0: free).
+    statuses: Box<[AtomicU32]>,
     cells: Cells,
 }
 
 impl Default for HttpMetrics {
     fn default() -> Self {
+        let pairs = ROUTES + 1;
         Self {
-            keys: (0..CAPACITY).map(|_| AtomicU64::new(0)).collect(),
-            labels: (0..=CAPACITY).map(|_| OnceLock::new()).collect(),
-            cells: Cells::new((CAPACITY + 1) * HISTOGRAM_CELLS),
+            keys: (0..ROUTES).map(|_| AtomicU64::new(0)).collect(),
+            labels: (0..pairs).map(|_| OnceLock::new()).collect(),
+            statuses: (0..pairs * STATUSES).map(|_| AtomicU32::new(0)).collect(),
+            cells: Cells::new(pairs * STATUSES * HISTOGRAM_CELLS),
         }
     }
 }
@@ -53,64 +65,91 @@ pub fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// FNV-1a over the route, then the method and status mixed in; never 0 (the empty slot).
-fn key(route: &str, method: &'static str, status: u16) -> u64 {
+/// FNV-1a over route and method; never 0 (the free slot).
+fn key(route: &str, method: &'static str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in route.bytes().chain([0xff]).chain(method.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h ^= u64::from(status) << 48;
-    h = h.wrapping_mul(0x0000_0100_0000_01b3);
     h.max(1)
 }
 
 impl HttpMetrics {
-    #[inline]
-    pub fn record(&self, route: &str, method: &'static str, status: u16, micros: u64) {
-        let slot = self.slot(route, method, status);
-        self.cells.observe(slot * HISTOGRAM_CELLS, micros);
-    }
-
-    fn slot(&self, route: &str, method: &'static str, status: u16) -> usize {
-        let k = key(route, method, status);
-        let mut i = (k as usize) & (CAPACITY - 1);
-        for _ in 0..CAPACITY {
+    /// The series of a (route, method) pair, created on first sight.
+    pub fn route(&self, route: &str, method: &'static str) -> RouteSeries {
+        let k = key(route, method);
+        let mut i = (k as usize) % ROUTES;
+        for _ in 0..ROUTES {
             let slot = &self.keys[i];
-            match slot.load(Ordering::Acquire) {
-                found if found == k => return i,
+            let found = match slot.load(Ordering::Acquire) {
                 0 => match slot.compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => {
                         let _ = self.labels[i].set(Labels {
                             route: route.into(),
                             method,
-                            status,
                         });
-                        return i;
+                        return RouteSeries(i);
                     }
-                    // Another thread took it: for the same series, or probe on.
-                    Err(found) if found == k => return i,
-                    Err(_) => {}
+                    Err(found) => found,
                 },
-                _ => {}
+                found => found,
+            };
+            if found == k {
+                return RouteSeries(i);
             }
-            i = (i + 1) & (CAPACITY - 1);
+            i = (i + 1) % ROUTES;
         }
-        let _ = self.labels[OVERFLOW].set(Labels {
+        let _ = self.labels[OVERFLOW_ROUTE].set(Labels {
             route: "overflow".into(),
             method: "OTHER",
-            status: 0,
         });
-        OVERFLOW
+        RouteSeries(OVERFLOW_ROUTE)
     }
 
-    /// Every series seen so far, with its histogram.
-    pub fn series(&self) -> impl Iterator<Item = (&Labels, super::cells::Histogram)> + '_ {
-        self.labels.iter().enumerate().filter_map(|(i, l)| {
-            // A slot just claimed may not have its labels yet: it shows up at the next scrape.
-            l.get()
-                .map(|l| (l, self.cells.histogram(i * HISTOGRAM_CELLS)))
-        })
+    #[inline]
+    pub fn record(&self, series: RouteSeries, status: u16, micros: u64) {
+        let base = series.0 * STATUSES;
+        let status = u32::from(status).max(1);
+        let mut slot = OTHER_STATUS;
+        for (i, s) in self.statuses[base..base + OTHER_STATUS].iter().enumerate() {
+            let found = match s.load(Ordering::Acquire) {
+                0 => match s.compare_exchange(0, status, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => status,
+                    Err(found) => found,
+                },
+                found => found,
+            };
+            if found == status {
+                slot = i;
+                break;
+            }
+        }
+        if slot == OTHER_STATUS {
+            self.statuses[base + OTHER_STATUS].store(u32::MAX, Ordering::Release);
+        }
+        self.cells.observe((base + slot) * HISTOGRAM_CELLS, micros);
+    }
+
+    /// Every series seen so far: labels, status (`None`: the "other" statuses), histogram.
+    pub fn series(&self) -> impl Iterator<Item = (&Labels, Option<u16>, Histogram)> + '_ {
+        self.labels
+            .iter()
+            .enumerate()
+            .flat_map(move |(pair, labels)| {
+                // A pair just claimed may not have its labels yet: it shows at the next scrape.
+                let labels = labels.get();
+                (0..STATUSES).filter_map(move |i| {
+                    let labels = labels?;
+                    let slot = pair * STATUSES + i;
+                    let status = match self.statuses[slot].load(Ordering::Acquire) {
+                        0 => return None,
+                        u32::MAX => None,
+                        s => Some(u16::try_from(s).unwrap_or(0)),
+                    };
+                    Some((labels, status, self.cells.histogram(slot * HISTOGRAM_CELLS)))
+                })
+            })
     }
 }
 
@@ -121,22 +160,46 @@ mod tests {
     #[test]
     fn one_series_per_route_method_and_status() {
         let m = HttpMetrics::default();
-        m.record("/a/{id}", "GET", 200, 10);
-        m.record("/a/{id}", "GET", 200, 10);
-        m.record("/a/{id}", "GET", 404, 10);
-        m.record("/a/{id}", "POST", 200, 10);
+        let get = m.route("/a/{id}", "GET");
+        let post = m.route("/a/{id}", "POST");
+        m.record(get, 200, 10);
+        m.record(m.route("/a/{id}", "GET"), 200, 10);
+        m.record(get, 404, 10);
+        m.record(post, 200, 10);
         let mut seen: Vec<_> = m
             .series()
-            .map(|(l, h)| (l.route.to_string(), l.method, l.status, h.count))
+            .map(|(l, s, h)| (l.route.to_string(), l.method, s, h.count))
             .collect();
         seen.sort();
         assert_eq!(
             seen,
             [
-                ("/a/{id}".into(), "GET", 200, 2),
-                ("/a/{id}".into(), "GET", 404, 1),
-                ("/a/{id}".into(), "POST", 200, 1),
+                ("/a/{id}".into(), "GET", Some(200), 2),
+                ("/a/{id}".into(), "GET", Some(404), 1),
+                ("/a/{id}".into(), "POST", Some(200), 1),
             ]
         );
+    }
+
+    #[test]
+    fn too_many_statuses_or_routes_fold_into_other_and_overflow() {
+        let m = HttpMetrics::default();
+        let r = m.route("/r", "GET");
+        for s in 200..230 {
+            m.record(r, s, 1);
+        }
+        let other: u64 = m
+            .series()
+            .filter(|(_, s, _)| s.is_none())
+            .map(|(_, _, h)| h.count)
+            .sum();
+        assert_eq!(other, 30 - (STATUSES as u64 - 1));
+        for i in 0..ROUTES + 5 {
+            m.route(&format!("/r{i}"), "GET");
+        }
+        assert!(m.series().count() <= (ROUTES + 1) * STATUSES);
+        let o = m.route("/one/more", "GET");
+        m.record(o, 200, 1);
+        assert!(m.series().any(|(l, _, _)| &*l.route == "overflow"));
     }
 }

@@ -20,8 +20,8 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "counter",
         "Requests answered, by route template, method and status.",
     );
-    for (l, h) in &http {
-        let labels = http_labels(l);
+    for (l, status, h) in &http {
+        let labels = http_labels(l, *status);
         let _ = writeln!(o, "keyplane_http_requests_total{{{labels}}} {}", h.count);
     }
     header(
@@ -30,11 +30,11 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "histogram",
         "Time from routing to the response head, by route template, method and status.",
     );
-    for (l, h) in &http {
+    for (l, status, h) in &http {
         histogram(
             o,
             "keyplane_http_request_duration_seconds",
-            &http_labels(l),
+            &http_labels(l, *status),
             h,
         );
     }
@@ -177,12 +177,12 @@ fn header(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn http_labels(l: &super::http::Labels) -> String {
+fn http_labels(l: &super::http::Labels, status: Option<u16>) -> String {
+    let status = status.map_or_else(|| "other".to_owned(), |s| s.to_string());
     format!(
-        "route=\"{}\",method=\"{}\",status=\"{}\"",
+        "route=\"{}\",method=\"{}\",status=\"{status}\"",
         escape(&l.route),
         l.method,
-        l.status
     )
 }
 

@@ -131,6 +131,12 @@ impl Service {
         &self.metrics
     }
 
+    /// A handle on this service's metrics that costs one reference count to clone (the
+    /// request middleware holds one, rather than a whole `Service`).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
