@@ -14,28 +14,34 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
+    #[default]
     Human,
     Json,
 }
 
 impl LogFormat {
-    /// `KEYPLANE_LOG_FORMAT`; anything unrecognised is an error worth stopping for.
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("KEYPLANE_LOG_FORMAT").as_deref() {
-            Err(_) | Ok("") | Ok("human") => Ok(LogFormat::Human),
-            Ok("json") => Ok(LogFormat::Json),
-            Ok(other) => Err(format!(
-                "KEYPLANE_LOG_FORMAT must be \"human\" or \"json\", not {other:?}"
+    /// `human` or `json`, any case (also the config file's spelling).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!(
+                "the log format must be \"human\" or \"json\", not {s:?}"
             )),
         }
+    }
+
+    /// `KEYPLANE_LOG_FORMAT`, `human` when unset.
+    pub fn from_env() -> Result<Self, String> {
+        std::env::var("KEYPLANE_LOG_FORMAT").map_or(Ok(LogFormat::Human), |v| Self::parse(&v))
     }
 }
 
 pub fn init() {
     let format = LogFormat::from_env().unwrap_or_else(|e| {
-        eprintln!("keyplane: {e}; using human");
+        eprintln!("keyplane: KEYPLANE_LOG_FORMAT: {e}; logging in the human format");
         LogFormat::Human
     });
     let filter = EnvFilter::try_from_env("KEYPLANE_LOG")
@@ -135,5 +141,18 @@ impl Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0
             .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogFormat;
+
+    #[test]
+    fn log_formats_parse_in_any_case_and_refuse_the_unknown() {
+        assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::parse("human"), Ok(LogFormat::Human));
+        assert_eq!(LogFormat::parse(""), Ok(LogFormat::Human));
+        assert!(LogFormat::parse("xml").is_err());
     }
 }

@@ -93,8 +93,8 @@ fn identity(ctx: &KeyContext) -> Response {
     let rendered = ctx.rendered.get_or_init(|| Box::new(identity_headers(ctx)));
     if let Some(IdentityHeaders(headers)) = rendered.downcast_ref::<IdentityHeaders>() {
         // The key id is already rendered among the headers: logging it allocates nothing.
-        if let Some(id) = headers.iter().find(|(n, _)| **n == KEY_ID) {
-            crate::http::record_actor(id.1.to_str().unwrap_or_default());
+        if let Some((_, id)) = headers.iter().find(|(n, _)| std::ptr::eq(*n, &KEY_ID)) {
+            crate::http::record_actor(id.to_str().unwrap_or_default());
         }
         let h = res.headers_mut();
         h.reserve(headers.len());
