@@ -42,9 +42,12 @@ pub struct Cells {
 
 impl Cells {
     pub fn new(len: usize) -> Self {
+        // A cache line of unused cells after each shard: two shards' cells never share a line,
+        // wherever the allocator puts them.
+        let padded = len + 64 / std::mem::size_of::<AtomicU64>();
         Self {
             shards: (0..SHARDS)
-                .map(|_| (0..len).map(|_| AtomicU64::new(0)).collect())
+                .map(|_| (0..padded).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
         }
     }
