@@ -6,6 +6,10 @@
 #                              the repository root)
 #   KEYPLANE_E2E_DATABASE_URL  optional; handed to the server as KEYPLANE_DATABASE_URL
 #
+# The servers log JSON at debug level to files; after the suites, every secret the suites
+# received (recorded by them in KEYPLANE_E2E_SECRETS_FILE) is looked for in those logs
+# (check_log_secrecy.py): one found, or none recorded, fails the run.
+#
 # Exits non-zero if the binary is missing, an install step fails, or any test fails.
 set -euo pipefail
 
@@ -38,6 +42,15 @@ if [[ -n "${KEYPLANE_E2E_DATABASE_URL:-}" ]]; then
   echo "e2e: database: KEYPLANE_E2E_DATABASE_URL is set"
 fi
 
+# --- Log secrecy: servers log everything they would in production at debug, as JSON ----
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
+export KEYPLANE_E2E_SECRETS_FILE="$SCRATCH/secrets.txt"
+export KEYPLANE_E2E_LOG_DIR="$SCRATCH/logs"
+mkdir -p "$KEYPLANE_E2E_LOG_DIR"
+: > "$KEYPLANE_E2E_SECRETS_FILE"
+export KEYPLANE_LOG_FORMAT=json KEYPLANE_LOG=debug
+
 # --- Python environment --------------------------------------------------------------
 VENV="$E2E_DIR/.venv"
 echo "e2e: preparing Python venv at $VENV"
@@ -59,8 +72,12 @@ PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$
 echo "e2e: Node suite ($(node --version))"
 node --test "$E2E_DIR/node/openai_sdk.test.mjs" || node_rc=$?
 
-echo "e2e: python exit=$py_rc node exit=$node_rc"
-if [[ $py_rc -ne 0 || $node_rc -ne 0 ]]; then
+echo "e2e: log secrecy"
+secrecy_rc=0
+"$VENV/bin/python" "$E2E_DIR/check_log_secrecy.py" "$KEYPLANE_E2E_SECRETS_FILE" "$KEYPLANE_E2E_LOG_DIR" || secrecy_rc=$?
+
+echo "e2e: python exit=$py_rc node exit=$node_rc log secrecy exit=$secrecy_rc"
+if [[ $py_rc -ne 0 || $node_rc -ne 0 || $secrecy_rc -ne 0 ]]; then
   echo "e2e: FAILED" >&2
   exit 1
 fi

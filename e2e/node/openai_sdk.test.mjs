@@ -7,6 +7,10 @@
 // Environment:
 //   KEYPLANE_BIN               keyplane binary (default target/release/keyplane, relative to repo root)
 //   KEYPLANE_E2E_DATABASE_URL  if set, handed to the server as KEYPLANE_DATABASE_URL
+//   KEYPLANE_E2E_SECRETS_FILE  if set, every secret received (key values, admin keys) is
+//                              appended to it, one a line
+//   KEYPLANE_E2E_LOG_DIR       if set, the server's stderr log is copied there at the end
+//                              (run.sh then checks that no recorded secret is in it)
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +37,42 @@ for (const k of [
   'OPENAI_WEBHOOK_SECRET',
 ]) {
   delete process.env[k];
+}
+
+// ------------------------------------------------------------------------------ secrets
+// Every JSON response any fetch of this suite receives (the SDK's and the tests' own) is
+// scanned for secrets, which go to KEYPLANE_E2E_SECRETS_FILE so run.sh can prove none of them
+// reached the server's log.
+
+const SECRET_FIELDS = new Set(['value', 'client_secret', 'access_token', 'refresh_token']);
+const FULL_KEY_RE = /^sk-(admin|svcacct)-[0-9A-Za-z]{49}$/;
+
+function recordSecret(secret) {
+  const file = process.env.KEYPLANE_E2E_SECRETS_FILE;
+  if (file && typeof secret === 'string' && secret.length >= 16 && !secret.includes('\n')) {
+    fs.appendFileSync(file, secret + '\n');
+  }
+}
+
+function collectSecrets(node, field) {
+  if (Array.isArray(node)) node.forEach((v) => collectSecrets(v, field));
+  else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) collectSecrets(v, k);
+  else if (typeof node === 'string' && (SECRET_FIELDS.has(field) || FULL_KEY_RE.test(node))) recordSecret(node);
+}
+
+if (process.env.KEYPLANE_E2E_SECRETS_FILE) {
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (...args) => {
+    const res = await realFetch(...args);
+    if ((res.headers.get('content-type') || '').includes('json')) {
+      try {
+        collectSecrets(await res.clone().json());
+      } catch {
+        // Recording must never change what a test sees.
+      }
+    }
+    return res;
+  };
 }
 
 // ------------------------------------------------------------------------------ key format
@@ -160,6 +200,7 @@ function createOrganization(bin, env, cwd, label) {
     timeout: 30_000,
   });
   const key = (r.stdout || '').trim();
+  recordSecret(key);
   if (r.status !== 0 || !ADMIN_KEY_RE.test(key) || !keyChecksumOk(key, 'sk-admin-')) {
     throw new Error(
       `\`keyplane organization create ${label}\` failed (status ${r.status}, ${r.error || 'no spawn error'}) ` +
@@ -180,6 +221,7 @@ before(async () => {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyplane-e2e-node-'));
   let adminKey = makeKey('sk-admin-');
+  recordSecret(adminKey);
   assert.match(adminKey, ADMIN_KEY_RE);
   assert.ok(keyChecksumOk(adminKey, 'sk-admin-'));
 
@@ -258,6 +300,9 @@ after(async () => {
   }
   if (!(result.code === 0 || result.signal === 'SIGTERM')) {
     console.error(`keyplane exited with ${JSON.stringify(result)} after SIGTERM\n${logs()}`);
+  }
+  if (process.env.KEYPLANE_E2E_LOG_DIR) {
+    fs.copyFileSync(path.join(dataDir, 'keyplane.stderr.log'), path.join(process.env.KEYPLANE_E2E_LOG_DIR, `node-${process.pid}.log`));
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
 });

@@ -8,6 +8,10 @@ Environment:
   KEYPLANE_BIN               path of the keyplane binary (default target/release/keyplane,
                              relative to the repository root)
   KEYPLANE_E2E_DATABASE_URL  if set, handed to the server as KEYPLANE_DATABASE_URL
+  KEYPLANE_E2E_SECRETS_FILE  if set, every secret the suite receives (key values, client
+                             secrets, access tokens, admin keys) is appended to it, one a line
+  KEYPLANE_E2E_LOG_DIR       if set, the server's stderr log is copied there at the end
+                             (run.sh then checks that no recorded secret is in it)
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import json
+
+import httpx
+import httpx2
 import pytest
 from openai import OpenAI
 
@@ -113,6 +121,75 @@ def unique_name(label: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------
+# Secret recording: every response any HTTP client of the suite receives (both SDKs and the
+# tests' own httpx calls) is scanned for secrets, which go to KEYPLANE_E2E_SECRETS_FILE so
+# run.sh can prove none of them reached the server's log.
+# --------------------------------------------------------------------------------------
+
+_SECRET_FIELDS = {"value", "client_secret", "access_token", "refresh_token"}
+_FULL_KEY_RE = re.compile(r"^sk-(admin|svcacct)-[0-9A-Za-z]{49}$")
+
+
+def record_secret(secret: str) -> None:
+    path = os.environ.get("KEYPLANE_E2E_SECRETS_FILE")
+    if path and isinstance(secret, str) and len(secret) >= 16 and "\n" not in secret:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(secret + "\n")
+
+
+def _collect(node, field=None) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _collect(v, k)
+    elif isinstance(node, list):
+        for v in node:
+            _collect(v, field)
+    elif isinstance(node, str) and (field in _SECRET_FIELDS or _FULL_KEY_RE.match(node)):
+        record_secret(node)
+
+
+def _scan(response) -> None:
+    try:
+        if "json" not in response.headers.get("content-type", ""):
+            return
+        response.read()
+        _collect(json.loads(response.content))
+    except Exception:  # noqa: BLE001 - recording must never change what a test sees
+        pass
+
+
+async def _ascan(response) -> None:
+    try:
+        if "json" in response.headers.get("content-type", ""):
+            await response.aread()
+            _collect(json.loads(response.content))
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _install_recorders() -> None:
+    for mod in (httpx, httpx2):
+        sync_send, async_send = mod.Client.send, mod.AsyncClient.send
+
+        def send(self, request, *args, __send=sync_send, **kwargs):
+            response = __send(self, request, *args, **kwargs)
+            _scan(response)
+            return response
+
+        async def asend(self, request, *args, __send=async_send, **kwargs):
+            response = await __send(self, request, *args, **kwargs)
+            await _ascan(response)
+            return response
+
+        mod.Client.send = send
+        mod.AsyncClient.send = asend
+
+
+if os.environ.get("KEYPLANE_E2E_SECRETS_FILE"):
+    _install_recorders()
+
+
 @dataclass
 class Server:
     base_url: str  # ends in /v1
@@ -158,6 +235,7 @@ def _create_organization(binary: Path, env: dict, data_dir: Path, label: str) ->
         timeout=30,
     )
     key = proc.stdout.strip()
+    record_secret(key)
     if proc.returncode != 0 or not ADMIN_KEY_RE.match(key) or not key_checksum_ok(key, "sk-admin-"):
         pytest.exit(
             f"`keyplane organization create {label}` failed (exit {proc.returncode}) or printed "
@@ -174,6 +252,7 @@ def server():
     data_dir = Path(tempfile.mkdtemp(prefix="keyplane-e2e-py-"))
     admin_key = make_key("sk-admin-")
     assert ADMIN_KEY_RE.match(admin_key) and key_checksum_ok(admin_key, "sk-admin-")
+    record_secret(admin_key)
 
     env = dict(os.environ)
     env["KEYPLANE_LISTEN"] = f"127.0.0.1:{port}"
@@ -258,6 +337,9 @@ def server():
         stdout_f.close()
         if code not in (0, -signal.SIGTERM):
             print(f"keyplane exited with code {code} after SIGTERM\n" + dump_logs())
+        log_dir = os.environ.get("KEYPLANE_E2E_LOG_DIR")
+        if log_dir:
+            shutil.copy(stderr_path, Path(log_dir) / f"python-{port}.log")
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

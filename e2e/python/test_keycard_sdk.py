@@ -68,7 +68,7 @@ from keycardai_api import (
 )
 from keycardai_api._oauth2 import OAuth2ClientCredentials
 
-from conftest import ADMIN_KEY_RE, _resolve_bin, key_checksum_ok, unique_name
+from conftest import ADMIN_KEY_RE, _resolve_bin, key_checksum_ok, record_secret, unique_name
 
 ID_RE = re.compile(r"^[0-9a-z]{26}$")
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -139,6 +139,7 @@ def make_org(server):
             timeout=30,
         )
         key = proc.stdout.strip()
+        record_secret(key)
         assert proc.returncode == 0 and ADMIN_KEY_RE.match(key) and key_checksum_ok(key, "sk-admin-"), (
             f"`keyplane organization create {label}` failed (exit {proc.returncode}) or printed "
             f"a malformed admin key {key!r}\nstderr:\n{proc.stderr}"

@@ -4,6 +4,7 @@ mod docs;
 pub mod keycard;
 pub mod openai;
 pub mod openapi;
+mod probes;
 mod request_id;
 
 use axum::middleware;
@@ -13,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::service::Service;
 
-pub use request_id::{origin, RequestId};
+pub use request_id::{origin, principal_actor, record_actor, RequestId};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,7 +31,10 @@ pub fn router(state: AppState) -> Router {
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)
         .method_not_allowed_fallback(openai::error::method_not_allowed)
-        .layer(middleware::from_fn(request_id::tag_and_log))
+        .layer(middleware::from_fn_with_state(
+            state.service.metrics_handle(),
+            request_id::tag_and_log,
+        ))
         .with_state(state)
 }
 
@@ -39,6 +43,8 @@ pub fn router(state: AppState) -> Router {
 fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
+        .routes(routes!(probes::readyz))
+        .routes(routes!(probes::metrics))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::page))
         .routes(routes!(docs::script))

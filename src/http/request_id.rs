@@ -1,12 +1,14 @@
-//! Gives every request an `x-request-id`, and logs one line per request under it.
+//! Gives every request an `x-request-id`, logs one line per request under it, and counts it
+//! in the request metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
+use axum::extract::{MatchedPath, State};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -14,7 +16,11 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use crate::domain::audit::Origin;
+use crate::domain::ids::Kind;
 use crate::domain::random;
+use crate::metrics::http::method_label;
+use crate::metrics::Metrics;
+use crate::service::{Access, Principal};
 
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -69,29 +75,64 @@ pub fn origin(parts: &Parts) -> Origin {
     }
 }
 
-pub async fn tag_and_log(mut req: Request, next: Next) -> Response {
+/// The route label of requests no route matched (the raw path would let clients mint series).
+const UNMATCHED: &str = "unmatched";
+
+/// Runs after routing (it is a `Router::layer`), so the matched route template is known.
+pub async fn tag_and_log(
+    State(metrics): State<Arc<Metrics>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = RequestId::generate();
     req.extensions_mut().insert(id.clone());
+    let route = route_label(req.extensions().get::<MatchedPath>());
+    // Looked up now, while the template is borrowed from the request: nothing to clone.
+    let series = metrics.http.route(route, method_label(req.method()));
     // Only method and path are logged: headers carry credentials and are never recorded.
-    // `client_request_id` is filled in by the Keycard dialect from `X-Client-Request-ID`.
+    // `client_request_id` is filled in by the Keycard dialect from `X-Client-Request-ID`,
+    // `actor` by the authentication extractors ([`record_actor`]).
     let span = tracing::info_span!(
         "http",
         request_id = %id.0,
         method = %req.method(),
+        route,
         path = %req.uri().path(),
         client_request_id = tracing::field::Empty,
+        actor = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         res.headers_mut().insert("x-request-id", v);
     }
-    span.in_scope(|| {
-        tracing::info!(
-            status = res.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        )
-    });
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let status = res.status().as_u16();
+    metrics.http.record(series, status, micros);
+    span.in_scope(|| tracing::info!(status, latency_us = micros, "request"));
     res
+}
+
+fn route_label(matched: Option<&MatchedPath>) -> &str {
+    match matched {
+        // A nested router's fallback matches axum's internal catch-all: not a route of ours.
+        Some(m) if !m.as_str().contains("__private__") => m.as_str(),
+        _ => UNMATCHED,
+    }
+}
+
+/// Names who is acting on the current request's log line: an admin key id (`key_…`), a
+/// verified key's id on `/v1/auth/check`, or `credential:<id>` for an access token. Never a
+/// secret: only ids.
+pub fn record_actor(actor: &str) {
+    tracing::Span::current().record("actor", actor);
+}
+
+/// The actor of an admin-key caller (`key_…`) or of a service account acting through an
+/// access token (`service_account:<id>`, when the credential is not at hand).
+pub fn principal_actor(p: &Principal) -> String {
+    match &p.access {
+        Access::AdminKey(id) => Kind::ApiKey.render_openai(id),
+        Access::ServiceAccount(id) => format!("service_account:{}", id.as_str()),
+    }
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use crate::domain::keys::KeyHash;
 use crate::domain::model::{ApiKey, Project, ServiceAccount};
 use crate::domain::time::Millis;
+use crate::metrics::cells::Cells;
 use crate::store::Change;
 
 /// Everything needed to judge and describe a key, as read from the store.
@@ -120,7 +121,13 @@ pub struct KeyCache {
     /// new keys all the time.
     generation: AtomicU64,
     negative_generation: AtomicU64,
+    /// Lookups answered: hit, negative hit, miss (for the metrics).
+    lookups: Cells,
 }
+
+const HIT: usize = 0;
+const NEGATIVE_HIT: usize = 1;
+const MISS: usize = 2;
 
 #[derive(Default)]
 struct Negative {
@@ -137,7 +144,17 @@ impl KeyCache {
             trusted: AtomicBool::new(trusted),
             generation: AtomicU64::new(0),
             negative_generation: AtomicU64::new(0),
+            lookups: Cells::new(3),
         }
+    }
+
+    /// (hits, negative hits, misses) since start.
+    pub fn lookup_counts(&self) -> (u64, u64, u64) {
+        (
+            self.lookups.get(HIT),
+            self.lookups.get(NEGATIVE_HIT),
+            self.lookups.get(MISS),
+        )
     }
 
     /// Read before a store lookup and handed back to `insert` / `insert_unknown`.
@@ -153,6 +170,17 @@ impl KeyCache {
     }
 
     pub fn lookup(&self, hash: &KeyHash, now: Millis) -> Lookup {
+        let found = self.find(hash, now);
+        let counter = match found {
+            Lookup::Hit(_) => HIT,
+            Lookup::KnownUnknown => NEGATIVE_HIT,
+            Lookup::Miss => MISS,
+        };
+        self.lookups.add(counter, 1);
+        found
+    }
+
+    fn find(&self, hash: &KeyHash, now: Millis) -> Lookup {
         if !self.is_trusted() {
             return Lookup::Miss;
         }

@@ -15,6 +15,7 @@ pub mod key_cache;
 mod org_service_accounts;
 mod permissions;
 mod projects;
+mod readiness;
 mod service_accounts;
 mod tokens;
 mod usage;
@@ -28,7 +29,8 @@ use crate::domain::ids::Id;
 use crate::domain::keys::PlainKey;
 use crate::domain::model::ApiKey;
 use crate::domain::time::Clock;
-use crate::store::{Change, Store, StoreEvent};
+use crate::metrics::Metrics;
+use crate::store::{Change, MeteredStore, Store, StoreEvent};
 
 use key_cache::{CacheSettings, KeyCache};
 use usage::UsageTracker;
@@ -41,6 +43,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
 pub use permissions::{Access, Permissions};
 pub use projects::{NewProject, ProjectChanges};
+pub use readiness::Readiness;
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
 pub use tokens::{ClientFailure, IssuedToken, TokenIdentity, TokenSettings};
 pub use webhook::WebhookSettings;
@@ -70,6 +73,7 @@ pub struct Service {
     credential_usage: Arc<UsageTracker>,
     tokens: Arc<tokens::TokenState>,
     webhook: Option<Arc<webhook::WebhookSettings>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -81,6 +85,8 @@ impl Service {
     }
 
     pub fn with_cache(store: Arc<dyn Store>, clock: Clock, settings: CacheSettings) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let feed = store.subscribe();
         let cache = Arc::new(KeyCache::new(settings, feed.is_none()));
         if let Some(mut events) = feed {
@@ -103,6 +109,7 @@ impl Service {
             credential_usage: Arc::new(UsageTracker::default()),
             tokens: Arc::new(tokens::TokenState::new(TokenSettings::default())),
             webhook: None,
+            metrics,
         }
     }
 
@@ -125,6 +132,17 @@ impl Service {
         if let Err(e) = self.store.publish(&change).await {
             tracing::warn!(error = %e, ?change, "could not publish a change to other nodes");
         }
+    }
+
+    /// This service's metrics (requests are recorded into them by the HTTP layer).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A handle on this service's metrics that costs one reference count to clone (the
+    /// request middleware holds one, rather than a whole `Service`).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     pub fn clock(&self) -> &Clock {

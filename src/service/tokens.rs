@@ -51,6 +51,21 @@ pub enum ClientFailure {
     AccountGone,
 }
 
+/// Why an access token was refused; the discriminant indexes
+/// [`crate::metrics::TOKEN_OUTCOMES`] (0 is "valid").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenFailure {
+    Malformed = 1,
+    UnknownSigningKey,
+    BadSignature,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    CredentialDeleted,
+    AccountDeleted,
+    ProjectArchived,
+}
+
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     pub access_token: String,
@@ -193,6 +208,21 @@ impl Service {
         client_id: &str,
         secret: &str,
     ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
+        let issued = self.grant(client_id, secret).await?;
+        self.metrics.token_granted(match &issued {
+            Ok(_) => 0,
+            Err(ClientFailure::UnknownClient) => 1,
+            Err(ClientFailure::WrongSecret) => 2,
+            Err(ClientFailure::AccountGone) => 3,
+        });
+        Ok(issued)
+    }
+
+    async fn grant(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
         if !client_secret::plausible_client_id(client_id) {
             return Ok(Err(ClientFailure::UnknownClient));
         }
@@ -242,8 +272,18 @@ impl Service {
     /// its credential and service account still exist (so deleting either stops the token at
     /// once, on every node: this reads the store rather than a cache). `None` when invalid.
     pub async fn verify_token(&self, token: &str) -> ServiceResult<Option<TokenIdentity>> {
+        let checked = self.check_token(token).await?;
+        self.metrics.token_checked(match &checked {
+            Ok(_) => 0,
+            Err(why) => *why as usize,
+        });
+        Ok(checked.ok())
+    }
+
+    async fn check_token(&self, token: &str) -> ServiceResult<Result<TokenIdentity, TokenFailure>> {
+        use TokenFailure as F;
         let Ok(kid) = jwt::key_id(token) else {
-            return Ok(None);
+            return Ok(Err(F::Malformed));
         };
         let mut keys = self.keyring(false).await?;
         if !keys.iter().any(|k| k.kid == kid) {
@@ -251,36 +291,42 @@ impl Service {
             keys = self.keyring(true).await?;
         }
         let Some(key) = keys.iter().find(|k| k.kid == kid) else {
-            return Ok(None);
+            return Ok(Err(F::UnknownSigningKey));
         };
         let Ok(claims) = jwt::verify(token, &key.public_key) else {
-            return Ok(None);
+            return Ok(Err(F::BadSignature));
         };
         let settings = &self.tokens.settings;
         let now_s = self.clock.now().div_euclid(1000);
-        if claims.iss != settings.issuer || claims.aud != settings.audience || now_s >= claims.exp {
-            return Ok(None);
+        if claims.iss != settings.issuer {
+            return Ok(Err(F::WrongIssuer));
+        }
+        if claims.aud != settings.audience {
+            return Ok(Err(F::WrongAudience));
+        }
+        if now_s >= claims.exp {
+            return Ok(Err(F::Expired));
         }
         let (Some(org), Some(sub), Some(cid)) = (
             Id::parse(&claims.org),
             Id::parse(&claims.sub),
             Id::parse(&claims.cid),
         ) else {
-            return Ok(None);
+            return Ok(Err(F::Malformed));
         };
         if self.store.credential(&org, &sub, &cid).await?.is_none() {
-            return Ok(None);
+            return Ok(Err(F::CredentialDeleted));
         }
         let Some(account) = self.store.service_account(&org, &sub).await? else {
-            return Ok(None);
+            return Ok(Err(F::AccountDeleted));
         };
         if let Some(project) = &account.project_id {
             match self.store.project(&org, project).await? {
                 Some(p) if !p.is_archived() => {}
-                _ => return Ok(None),
+                _ => return Ok(Err(F::ProjectArchived)),
             }
         }
-        Ok(Some(TokenIdentity { claims, account }))
+        Ok(Ok(TokenIdentity { claims, account }))
     }
 
     /// Writes the batched credential `last_used_at` updates (with the key usage flush).

@@ -35,6 +35,21 @@ impl Reason {
     }
 }
 
+/// A key the cache could not judge, hashed, for [`Service::verify_pending`].
+pub struct PendingKey(KeyHash);
+
+/// The index of a verdict in [`crate::metrics::KEY_OUTCOMES`].
+fn outcome(v: &Verdict) -> usize {
+    match v {
+        Verdict::Valid(_) => 0,
+        Verdict::Invalid(Reason::Unknown) => 1,
+        Verdict::Invalid(Reason::Malformed) => 2,
+        Verdict::Invalid(Reason::Expired) => 3,
+        Verdict::Invalid(Reason::Revoked) => 4,
+        Verdict::Invalid(Reason::ProjectArchived) => 5,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Verdict {
     Valid(Arc<KeyContext>),
@@ -60,21 +75,33 @@ impl Service {
     /// Verifies a service-account key (admin keys authenticate the admin API only and are
     /// "unknown" here). Store trouble is an error (503), never a verdict.
     pub async fn verify_key(&self, presented: &str) -> ServiceResult<Verdict> {
-        match self.judge_from_memory(presented) {
+        match self.verify_key_from_memory(presented) {
             Ok(verdict) => Ok(verdict),
-            // The miss already hashed the key and looked in the cache: go straight to the store.
-            Err(hash) => {
-                let ctx = self.fetch_context(hash).await?;
-                Ok(self.conclude(ctx))
-            }
+            Err(pending) => self.verify_pending(pending).await,
         }
     }
 
     /// The verdict when it needs no store read (malformed, admin, cached either way), else
-    /// `None`. Synchronous on purpose: a gateway's hot path then never builds the (large)
-    /// future of a store lookup, and callers can box the slow path.
-    pub fn verify_key_from_memory(&self, presented: &str) -> Option<Verdict> {
-        self.judge_from_memory(presented).ok()
+    /// what [`Self::verify_pending`] needs to finish. Synchronous on purpose: a gateway's hot
+    /// path then never builds the (large) future of a store lookup, and callers can box the
+    /// slow path.
+    pub fn verify_key_from_memory(&self, presented: &str) -> Result<Verdict, PendingKey> {
+        match self.judge_from_memory(presented) {
+            Ok(verdict) => {
+                self.metrics.key_verified(outcome(&verdict));
+                Ok(verdict)
+            }
+            Err(hash) => Err(PendingKey(hash)),
+        }
+    }
+
+    /// Finishes a verification the cache could not answer: the miss already hashed the key
+    /// and looked in the cache, so this goes straight to the store.
+    pub async fn verify_pending(&self, pending: PendingKey) -> ServiceResult<Verdict> {
+        let ctx = self.fetch_context(pending.0).await?;
+        let verdict = self.conclude(ctx);
+        self.metrics.key_verified(outcome(&verdict));
+        Ok(verdict)
     }
 
     /// The verdict from memory, or the key's hash for the store lookup.

@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
 mod audit_sql;
+pub mod metered;
 mod postgres;
 mod postgres_notify;
 mod rows;
@@ -27,6 +28,7 @@ use crate::domain::model::{
 use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
 
+pub use metered::MeteredStore;
 pub use postgres::PostgresStore;
 
 /// The schema version this build writes; both backends share it (a test checks).
@@ -53,6 +55,26 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// Connections of one pool, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `main` (PostgreSQL), `read` / `write` (SQLite).
+    pub pool: &'static str,
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+fn pool_stats<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> PoolStats {
+    PoolStats {
+        pool: name,
+        size: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
     }
 }
 
@@ -330,4 +352,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes records exactly as given (no guards: deleted accounts and revoked keys come along)
     /// in one transaction: on any error nothing is imported. Returns the number of records.
     async fn import(&self, source: &mut RecordSource<'_>) -> StoreResult<u64>;
+
+    /// The highest migration version applied to the database (`/readyz` compares it with
+    /// [`schema_version`]). A cheap read: it also tells whether the store answers at all.
+    async fn applied_schema_version(&self) -> StoreResult<i64>;
+    /// Connections per pool, right now (no I/O).
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }

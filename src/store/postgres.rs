@@ -362,6 +362,18 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn applied_schema_version(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    fn pool_stats(&self) -> Vec<super::PoolStats> {
+        vec![super::pool_stats("main", &self.pool)]
+    }
+
     async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>> {
         let row = sqlx::query(
             "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE id = $1",

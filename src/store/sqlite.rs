@@ -342,6 +342,21 @@ async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> St
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn applied_schema_version(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
+    fn pool_stats(&self) -> Vec<super::PoolStats> {
+        vec![
+            super::pool_stats("read", &self.reader),
+            super::pool_stats("write", &self.writer),
+        ]
+    }
+
     async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>> {
         let row = sqlx::query("SELECT id, label, name, created_at FROM organizations WHERE id = ?")
             .bind(id.as_str())

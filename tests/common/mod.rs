@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod prometheus;
 pub mod server;
 
 use std::io::{Read, Write};
@@ -230,6 +231,15 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head.to_owned(), rest.to_owned())
+}
+
+/// `token` with one signature character changed (not the last, whose low bits may be padding
+/// a lenient decoder ignores).
+pub fn tamper(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() - 10;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
 }
 
 pub fn free_port() -> u16 {

@@ -67,16 +67,22 @@ impl FromRequestParts<AppState> for Caller {
         let service = &state.service;
         let mut principal = if jwt::looks_like_jwt(presented) {
             match service.verify_token(presented).await? {
-                Some(t) => Principal {
-                    organization_id: t.account.organization_id.clone(),
-                    access: Access::ServiceAccount(t.account.id),
-                    origin: Default::default(),
-                },
+                Some(t) => {
+                    crate::http::record_actor(&format!("credential:{}", t.claims.cid));
+                    Principal {
+                        organization_id: t.account.organization_id.clone(),
+                        access: Access::ServiceAccount(t.account.id),
+                        origin: Default::default(),
+                    }
+                }
                 None => return Err(KcError::unauthorized()),
             }
         } else {
             match service.authenticate_admin(Some(presented)).await {
-                Ok(p) => p,
+                Ok(p) => {
+                    crate::http::record_actor(&crate::http::principal_actor(&p));
+                    p
+                }
                 Err(ServiceError::Unauthenticated(why)) => {
                     tracing::debug!(reason = ?why, "keycard authentication refused");
                     return Err(KcError::unauthorized());

@@ -22,6 +22,7 @@ impl FromRequestParts<AppState> for AdminAuth {
         let presented = bearer_token(&parts.headers)?;
         match state.service.authenticate_admin(presented).await {
             Ok(mut principal) => {
+                crate::http::record_actor(&crate::http::principal_actor(&principal));
                 principal.origin = crate::http::origin(parts);
                 Ok(AdminAuth(principal))
             }

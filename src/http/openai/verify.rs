@@ -50,7 +50,10 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
     };
     if jwt::looks_like_jwt(presented) {
         return match Box::pin(app.service.verify_token(presented)).await? {
-            Some(t) => Ok(token_identity(&t)),
+            Some(t) => {
+                crate::http::record_actor(&token_actor(&t));
+                Ok(token_identity(&t))
+            }
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
@@ -59,15 +62,20 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
         };
     }
     let verdict = match app.service.verify_key_from_memory(presented) {
-        Some(v) => v,
+        Ok(v) => v,
         // Boxed: the store lookup's future is large, and keeping it out of this one saves
         // every cached verification from moving it around.
-        None => Box::pin(app.service.verify_key(presented)).await?,
+        Err(pending) => Box::pin(app.service.verify_pending(pending)).await?,
     };
     match verdict {
         Verdict::Valid(ctx) => Ok(identity(&ctx)),
         Verdict::Invalid(reason) => Err(refusal(reason)),
     }
+}
+
+/// How an access token's bearer appears in the request log.
+fn token_actor(t: &TokenIdentity) -> String {
+    format!("credential:{}", t.claims.cid)
 }
 
 /// An access token's identity: the same headers as a key's, with the credential that obtained
@@ -113,6 +121,10 @@ fn identity(ctx: &KeyContext) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let rendered = ctx.rendered.get_or_init(|| Box::new(identity_headers(ctx)));
     if let Some(IdentityHeaders(headers)) = rendered.downcast_ref::<IdentityHeaders>() {
+        // The key id is already rendered among the headers: logging it allocates nothing.
+        if let Some((_, id)) = headers.iter().find(|(n, _)| std::ptr::eq(*n, &KEY_ID)) {
+            crate::http::record_actor(id.to_str().unwrap_or_default());
+        }
         let h = res.headers_mut();
         h.reserve(headers.len());
         for (name, value) in headers {
