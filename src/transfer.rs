@@ -12,6 +12,7 @@ use std::io::{BufRead, Write};
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::audit::{Actor, AuditEvent, EventType, Origin};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{ApiKey, Credential, Organization, Project, Role, ServiceAccount};
@@ -81,6 +82,21 @@ enum Line {
         last_used_at: Option<Millis>,
         deleted_at: Option<Millis>,
     },
+    AuditEvent {
+        id: String,
+        organization_id: Option<String>,
+        event_type: String,
+        effective_at: Millis,
+        project_id: Option<String>,
+        resource_id: String,
+        actor_type: String,
+        actor_id: Option<String>,
+        request_id: Option<String>,
+        client_request_id: Option<String>,
+        ip_address: Option<String>,
+        details: serde_json::Value,
+        webhook_pending: bool,
+    },
     End {
         records: u64,
     },
@@ -147,6 +163,21 @@ impl From<Record> for Line {
                 updated_at: x.updated_at,
                 last_used_at: x.last_used_at,
                 deleted_at: x.deleted_at,
+            },
+            Record::AuditEvent(x) => Line::AuditEvent {
+                id: s(x.id),
+                organization_id: o(x.organization_id),
+                event_type: x.event_type.as_str().to_owned(),
+                effective_at: x.effective_at,
+                project_id: o(x.project_id),
+                resource_id: x.resource_id,
+                actor_type: x.actor.type_str().to_owned(),
+                actor_id: x.actor.rendered_id(),
+                request_id: x.origin.request_id,
+                client_request_id: x.origin.client_request_id,
+                ip_address: x.origin.ip_address.map(|ip| ip.to_string()),
+                details: x.details,
+                webhook_pending: x.notify_webhook,
             },
         }
     }
@@ -272,6 +303,40 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             updated_at,
             last_used_at,
             deleted_at,
+        }),
+        Line::AuditEvent {
+            id: i,
+            organization_id,
+            event_type,
+            effective_at,
+            project_id,
+            resource_id,
+            actor_type,
+            actor_id,
+            request_id,
+            client_request_id,
+            ip_address,
+            details,
+            webhook_pending,
+        } => Record::AuditEvent(AuditEvent {
+            id: id(&i)?,
+            organization_id: opt_id(&organization_id)?,
+            event_type: EventType::parse(&event_type)
+                .ok_or_else(|| anyhow!("invalid audit event type {event_type:?}"))?,
+            effective_at,
+            project_id: opt_id(&project_id)?,
+            resource_id,
+            actor: Actor::from_stored(&actor_type, actor_id.as_deref())
+                .ok_or_else(|| anyhow!("invalid audit actor {actor_type:?}"))?,
+            origin: Origin {
+                request_id,
+                client_request_id,
+                ip_address: ip_address
+                    .map(|ip| ip.parse().map_err(|_| anyhow!("invalid ip address {ip:?}")))
+                    .transpose()?,
+            },
+            details,
+            notify_webhook: webhook_pending,
         }),
     }))
 }
@@ -436,5 +501,31 @@ mod tests {
         assert!(text.starts_with(r#"{"type":"credential","#), "{text}");
         let back = record(serde_json::from_str(&text).unwrap()).unwrap();
         assert_eq!(back, Some(Record::Credential(c)));
+    }
+
+    #[test]
+    fn audit_event_lines_round_trip_and_refuse_unknown_types() {
+        let gen = Id::generate;
+        let e = AuditEvent {
+            id: gen().unwrap(),
+            organization_id: Some(gen().unwrap()),
+            event_type: EventType::CredentialDeleted,
+            effective_at: 5,
+            project_id: None,
+            resource_id: "abc".into(),
+            actor: Actor::AdminKey(gen().unwrap()),
+            origin: Origin {
+                request_id: Some("req_1".into()),
+                client_request_id: None,
+                ip_address: Some("::1".parse().unwrap()),
+            },
+            details: serde_json::json!({"service_account_id": "x"}),
+            notify_webhook: true,
+        };
+        let text = serde_json::to_string(&Line::from(Record::AuditEvent(e.clone()))).unwrap();
+        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, Some(Record::AuditEvent(e)));
+        let bad = text.replace("credential.deleted", "credential.exploded");
+        assert!(record(serde_json::from_str(&bad).unwrap()).is_err());
     }
 }

@@ -96,7 +96,10 @@ store_suite!(
     server_secrets_keep_their_first_value,
 );
 
-two_store_suite!(export_and_import_carry_credentials);
+two_store_suite!(
+    export_and_import_carry_credentials,
+    export_and_import_carry_audit_events
+);
 
 const T0: i64 = 1_700_000_000_000;
 

@@ -105,7 +105,7 @@ pub struct Origin {
     pub ip_address: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: Id,
     /// `None` for installation-wide events, which every organization's log shows.
@@ -126,7 +126,7 @@ pub struct AuditEvent {
 }
 
 /// An event as listed, with the project's current name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub event: AuditEvent,
     pub project_name: Option<String>,

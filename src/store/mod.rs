@@ -134,6 +134,8 @@ pub enum Record {
     ApiKey(ApiKey),
     /// Deleted credentials included, like deleted accounts.
     Credential(Credential),
+    /// The audit trail moves with the installation; a pending webhook delivery stays pending.
+    AuditEvent(AuditEvent),
 }
 
 /// Receives exported records one by one; an error stops the export.

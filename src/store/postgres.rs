@@ -356,6 +356,7 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
         }
         Record::ApiKey(k) => insert_key(conn, k, false).await?,
         Record::Credential(c) => insert_credential(conn, c, false).await?,
+        Record::AuditEvent(e) => insert_audit(conn, std::slice::from_ref(e)).await?,
     }
     Ok(())
 }
@@ -721,6 +722,13 @@ impl Store for PostgresStore {
                     "api_keys" => Record::ApiKey(key_row(&row)?),
                     _ => Record::Credential(credential_row(&row)?),
                 })?;
+            }
+        }
+        {
+            let sql = format!("{AUDIT_SELECT} ORDER BY e.seq");
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                emit(Record::AuditEvent(audit_row(&row)?.event))?;
             }
         }
         tx.commit().await?;

@@ -336,6 +336,7 @@ async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> St
         Record::Credential(c) => {
             insert_credential(conn, c, false).await?;
         }
+        Record::AuditEvent(e) => insert_audit(conn, std::slice::from_ref(e)).await?,
     }
     Ok(())
 }
@@ -681,6 +682,13 @@ impl Store for SqliteStore {
                     "api_keys" => Record::ApiKey(key_row(&row)?),
                     _ => Record::Credential(credential_row(&row)?),
                 })?;
+            }
+        }
+        {
+            let sql = format!("{AUDIT_SELECT} ORDER BY e.seq");
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                emit(Record::AuditEvent(audit_row(&row)?.event))?;
             }
         }
         tx.commit().await?;

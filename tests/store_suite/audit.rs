@@ -398,3 +398,76 @@ pub async fn webhook_deliveries_are_leased_retried_and_finished(store: S) {
         .collect();
     assert_eq!(delivered.len(), 4, "delivered events are no longer pending");
 }
+
+pub async fn export_and_import_carry_audit_events(source: S, target: S) {
+    let (org, _) = new_org(&source, "moving").await;
+    let project = project_of(&org, "p", false);
+    let created = event(
+        Some(&org),
+        EventType::ProjectCreated,
+        &Kind::Project.render_openai(&project.id),
+        Actor::AdminKey(id()),
+        T0,
+        Some(&project),
+        true,
+    );
+    source
+        .insert_project(&project, std::slice::from_ref(&created))
+        .await
+        .unwrap();
+    let rotated = event(
+        None,
+        EventType::SigningKeyRotated,
+        "kid-1",
+        Actor::System,
+        T0 + 1,
+        None,
+        false,
+    );
+    source
+        .insert_signing_key(
+            &super::signing_key("kid-1", T0),
+            Some(T0),
+            std::slice::from_ref(&rotated),
+        )
+        .await
+        .unwrap();
+
+    let mut records = vec![];
+    let n = source
+        .export(&mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let audit: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            keyplane::store::Record::AuditEvent(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        audit,
+        vec![created.clone(), rotated.clone()],
+        "oldest first, every field"
+    );
+    let mut iter = records.clone().into_iter().map(Ok);
+    assert_eq!(target.import(&mut iter).await.unwrap(), n);
+    let listed = target.list_audit_events(&org.id, &query(10)).await.unwrap();
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .map(|e| e.event.clone())
+            .collect::<Vec<_>>(),
+        vec![rotated, created]
+    );
+    assert_eq!(listed.items[1].project_name.as_deref(), Some("p"));
+    assert_eq!(
+        target.pending_webhook_deliveries().await.unwrap(),
+        1,
+        "an undelivered event is still to be delivered"
+    );
+}
