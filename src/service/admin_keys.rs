@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::domain::audit::{self, EventType};
+use crate::domain::audit::EventType;
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{self, KeyHash, KeyKind, PlainKey};
 use crate::domain::model::{ApiKey, Organization};
@@ -11,7 +11,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
-use super::audit::{key_data, Author, Subject};
+use super::audit::{Author, Subject};
 use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 /// Admin keys live at most a year, as in OpenAI's API.
@@ -134,13 +134,7 @@ impl Service {
             PlainKey::generate(KeyKind::Admin)?,
         )?;
         issued.key.expires_at = lifetime.map(|l| issued.key.created_at + l);
-        let event = self.audit_event(
-            &Author::of(who),
-            EventType::AdminApiKeyCreated,
-            Subject::Key(&issued.key),
-            audit::data(key_data(&issued.key)),
-            issued.key.created_at,
-        )?;
+        let event = self.key_created_event(&Author::of(who), &issued.key)?;
         self.store.insert_api_key(&issued.key, &[event]).await?;
         self.keys_changed(Change::Created(issued.key.hash)).await;
         Ok(issued)
@@ -198,13 +192,7 @@ impl Service {
             }
         };
         let issued = self.mint_admin_key(&org.id, "CLI admin key", value)?;
-        let event = self.audit_event(
-            &Author::system(Some(&org.id)),
-            EventType::AdminApiKeyCreated,
-            Subject::Key(&issued.key),
-            audit::data(key_data(&issued.key)),
-            issued.key.created_at,
-        )?;
+        let event = self.key_created_event(&Author::system(Some(&org.id)), &issued.key)?;
         self.store.insert_api_key(&issued.key, &[event]).await?;
         Ok(issued.value)
     }

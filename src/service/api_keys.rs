@@ -10,7 +10,7 @@ use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
-use super::audit::{key_data, Author, Subject};
+use super::audit::{Author, Subject};
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_KEY_NAME: &str = "Secret Key";
@@ -126,13 +126,7 @@ impl Service {
             .project_service_account(who, project_id, account_id)
             .await?;
         let issued = self.mint_service_account_key(&account, spec)?;
-        let event = self.audit_event(
-            &Author::of(who),
-            EventType::ApiKeyCreated,
-            Subject::Key(&issued.key),
-            audit::data(key_data(&issued.key)),
-            issued.key.created_at,
-        )?;
+        let event = self.key_created_event(&Author::of(who), &issued.key)?;
         if let Err(err) = self.store.insert_api_key(&issued.key, &[event]).await {
             return Err(self
                 .explain_account_conflict(who, project_id, account_id, err)

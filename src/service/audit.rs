@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::domain::audit::{Actor, AuditEntry, AuditEvent, AuditQuery, EventType, Origin};
 use crate::domain::ids::{Id, Kind};
+use crate::domain::keys::KeyKind;
 use crate::domain::model::{ApiKey, Credential, Project, ServiceAccount};
 use crate::domain::page::Page;
 use crate::domain::time::Millis;
@@ -113,6 +114,38 @@ impl Service {
             details,
             notify_webhook: self.webhook.is_some(),
         })
+    }
+
+    /// `api_key.created` or `admin_api_key.created` for a key just minted.
+    pub(crate) fn key_created_event(
+        &self,
+        author: &Author,
+        key: &ApiKey,
+    ) -> ServiceResult<AuditEvent> {
+        let event_type = match key.kind {
+            KeyKind::Admin => EventType::AdminApiKeyCreated,
+            KeyKind::ServiceAccount => EventType::ApiKeyCreated,
+        };
+        let details = crate::domain::audit::data(key_data(key));
+        self.audit_event(
+            author,
+            event_type,
+            Subject::Key(key),
+            details,
+            key.created_at,
+        )
+    }
+
+    /// `service_account.deleted`, whichever dialect deleted it.
+    pub(crate) fn account_deleted_event(
+        &self,
+        who: &Principal,
+        account: &ServiceAccount,
+        at: Millis,
+    ) -> ServiceResult<AuditEvent> {
+        let subject = Subject::Account(account);
+        let event_type = EventType::ServiceAccountDeleted;
+        self.audit_event(&Author::of(who), event_type, subject, json!({}), at)
     }
 
     /// The caller's organization's audit log, newest first.

@@ -9,7 +9,7 @@ use crate::domain::model::{Organization, Project};
 use crate::domain::names::FieldError;
 use crate::store::StoreError;
 
-use super::audit::{key_data, Author, Subject};
+use super::audit::{Author, Subject};
 use super::{Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_ORG_LABEL: &str = "default";
@@ -115,13 +115,7 @@ impl Service {
                 audit::data(json!({ "name": project.name, "default": true })),
                 now,
             )?,
-            self.audit_event(
-                &author,
-                EventType::AdminApiKeyCreated,
-                Subject::Key(&issued.key),
-                audit::data(key_data(&issued.key)),
-                now,
-            )?,
+            self.key_created_event(&author, &issued.key)?,
         ];
         match self
             .store

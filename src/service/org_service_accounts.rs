@@ -179,13 +179,7 @@ impl Service {
         who.require(Action::Write)?;
         let account = self.org_service_account(who, id).await?;
         let at = self.clock.now();
-        let event = self.audit_event(
-            &Author::of(who),
-            EventType::ServiceAccountDeleted,
-            Subject::Account(&account),
-            json!({}),
-            at,
-        )?;
+        let event = self.account_deleted_event(who, &account, at)?;
         if let Err(err) = self
             .store
             .delete_service_account(&who.organization_id, id, at, &[event])

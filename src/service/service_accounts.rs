@@ -9,7 +9,7 @@ use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
-use super::audit::{account_data, key_data, Author, Subject};
+use super::audit::{account_data, Author, Subject};
 use super::{IssuedKey, NewKey, Principal, Service, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone, Default)]
@@ -70,13 +70,7 @@ impl Service {
             now,
         )?];
         if let Some(k) = &key {
-            events.push(self.audit_event(
-                &author,
-                EventType::ApiKeyCreated,
-                Subject::Key(&k.key),
-                audit::data(key_data(&k.key)),
-                now,
-            )?);
+            events.push(self.key_created_event(&author, &k.key)?);
         }
         if let Err(err) = self
             .store
@@ -177,13 +171,7 @@ impl Service {
         self.active_project(who, project_id).await?;
         let account = self.project_service_account(who, project_id, id).await?;
         let at = self.clock.now();
-        let event = self.audit_event(
-            &Author::of(who),
-            EventType::ServiceAccountDeleted,
-            Subject::Account(&account),
-            json!({}),
-            at,
-        )?;
+        let event = self.account_deleted_event(who, &account, at)?;
         if let Err(err) = self
             .store
             .delete_service_account(&who.organization_id, id, at, &[event])
