@@ -125,7 +125,11 @@ fn route_label(matched: Option<&MatchedPath>) -> &str {
 /// verified key's id on `/v1/auth/check`, or `credential:<id>` for an access token. Never a
 /// secret: only ids.
 pub fn record_actor(actor: &str) {
-    tracing::Span::current().record("actor", actor);
+    // With request logging off (e.g. `KEYPLANE_LOG=warn`, as under load) this skips the span
+    // lookup: it runs on every verification.
+    if tracing::enabled!(tracing::Level::INFO) {
+        tracing::Span::current().record("actor", actor);
+    }
 }
 
 /// The actor of an admin-key caller (`key_…`) or of a service account acting through an
