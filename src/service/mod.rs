@@ -41,7 +41,7 @@ pub use bootstrap::Bootstrapped;
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
-pub use permissions::{Access, Permissions};
+pub use permissions::{is_read_only, Access, Permissions, SCOPE_READ, SCOPE_WRITE};
 pub use projects::{NewProject, ProjectChanges};
 pub use readiness::Readiness;
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
