@@ -103,8 +103,12 @@ fn too_many(path: &str, wait: Duration) -> Response {
         )
         .into_response()
     };
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    if path == TOKEN_PATH {
+        // Like every answer of the token endpoint (RFC 6749 §5.1).
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 
