@@ -358,3 +358,60 @@ async fn service_account_keys_and_access_tokens_are_never_admin_keys() {
     }
     assert_eq!(world.snapshot(&app).await, before, "A's objects changed");
 }
+
+#[tokio::test]
+async fn admin_key_scopes_are_checked_shown_and_minted_by_the_command() {
+    let app = TestApp::new().await;
+    for bad in [json!([]), json!(["api.management.delete"]), json!("x")] {
+        let r = app
+            .post(
+                "/v1/organization/admin_api_keys",
+                json!({"name": "bad", "scopes": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert_eq!(r.error()["param"], "scopes", "{}", r.text);
+    }
+    // Write alone implies read; the default is both.
+    let r = app
+        .post(
+            "/v1/organization/admin_api_keys",
+            json!({"name": "writer", "scopes": ["api.management.write"]}),
+        )
+        .await;
+    assert_eq!(
+        r.body["scopes"],
+        json!(["api.management.read", "api.management.write"]),
+        "{}",
+        r.text
+    );
+    let r = app.get("/v1/organization/admin_api_keys?limit=100").await;
+    for k in r.body["data"].as_array().unwrap() {
+        assert!(k["scopes"].as_array().is_some(), "{k}");
+    }
+    // `keyplane admin-key create --read-only` goes through this.
+    let reader = app
+        .service
+        .create_admin_key_for_label(KC_ORG, true)
+        .await
+        .unwrap();
+    let who = app
+        .service
+        .authenticate_admin(Some(reader.expose()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        who.access,
+        keyplane::service::Access::AdminReader(_)
+    ));
+    let r = app
+        .send(
+            "POST",
+            "/v1/organization/projects",
+            Some(reader.expose()),
+            Some(json!({"name": "nope"}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error()["code"], "missing_scope");
+}
