@@ -403,6 +403,27 @@ mod tests {
     }
 
     #[test]
+    fn throttling_settings_and_trusted_proxies() {
+        let src = file(
+            "auth_failure_limit = 5\ntrusted_proxies = \"10.0.0.0/8, ::1\"\n",
+            &[("KEYPLANE_AUTH_FAILURE_COOLDOWN_SECONDS", "30")],
+        )
+        .unwrap();
+        let c = Config::load(&src).unwrap();
+        assert_eq!(c.throttle.max_failures, 5);
+        assert_eq!(c.throttle.cooldown, Duration::from_secs(30));
+        assert_eq!(c.throttle.window, Duration::from_secs(60));
+        assert_eq!(c.throttle.trusted_proxies.len(), 2);
+        let e = Config::load(&file("trusted_proxies = \"10.0.0.0/8,proxy.local\"\n", &[]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("trusted_proxies in /etc/kp.toml") && e.contains("proxy.local"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_wrong_types_name_the_key_and_the_file() {
         let e = file("lisen = \"x\"\ntoken_ttl_seconds = \"900\"\n", &[]).unwrap_err();
         let text = e.to_string();
