@@ -159,6 +159,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`.", body = OAuthErrorJson),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
         (status = 413, description = "The body is larger than the server accepts at all.", body = String, content_type = "text/plain"),
+        (status = 429, description = "`temporarily_unavailable`: too many failed authentications from this source; retry after `Retry-After` seconds.", body = OAuthErrorJson),
         (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
     ))]
 pub async fn token(
