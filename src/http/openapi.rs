@@ -123,6 +123,10 @@ impl Dialect {
         }
         if op.request_body.is_some() {
             add("413", "The request body is larger than 64 KiB.");
+            add(
+                "415",
+                "The request body is not sent as JSON (`Content-Type: application/json`).",
+            );
         }
         add("500", "Unexpected server error.");
         add("503", "The store is temporarily unavailable; retry.");
