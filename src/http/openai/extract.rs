@@ -413,3 +413,36 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         Ok(Value::Object(object))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_are_refused_at_any_depth_without_quoting_them() {
+        for body in [
+            r#"{"name":"a","name":"b"}"#,
+            r#"{"x":{"secret":1,"secret":2}}"#,
+            r#"{"x":[{"k":1,"k":1}]}"#,
+        ] {
+            let e = parse_json::<Value>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), Some("invalid_json"), "{body}");
+            assert!(e.message().contains(DUPLICATE_KEY), "{}", e.message());
+            assert!(!e.message().contains("secret"), "{}", e.message());
+        }
+        let v: Value = parse_json(br#"{"a":{"b":[1,-2,3.5,null,true,"s"]},"c":{}}"#).unwrap();
+        assert_eq!(v["a"]["b"][2], 3.5);
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let t = |s: &str| is_json_type(&header::HeaderValue::from_str(s).unwrap());
+        assert!(t("application/json"));
+        assert!(t("Application/JSON; charset=utf-8"));
+        assert!(t("application/merge-patch+json"));
+        assert!(!t("text/plain"));
+        assert!(!t("application/jsonx"));
+        assert!(!t("text/json+xml"));
+        assert!(!t(""));
+    }
+}
