@@ -513,3 +513,109 @@ async fn invalid_utf8_and_nul_in_paths_and_queries_are_4xx_in_the_envelope() {
     }
     assert_eq!(snapshot(&app).await, before);
 }
+
+/// Sends `request` as raw bytes and returns (status, body) of the answer; the server may
+/// answer before it has read everything, so failed writes are not errors.
+fn raw_exchange(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let _ = stream.write_all(head).and_then(|()| stream.write_all(body));
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
+}
+
+/// What only a real socket can carry: raw (not percent-encoded) invalid UTF-8 and NUL bytes in
+/// the request line, a real chunked 10 MB upload, and a declared length never sent.
+#[tokio::test]
+async fn raw_hostile_bytes_on_a_real_socket_are_4xx_and_the_server_keeps_serving() {
+    use common::server::{empty_db, Server};
+    use keyplane::domain::keys::{KeyKind, PlainKey};
+    let db = empty_db().await;
+    let key = PlainKey::generate(KeyKind::Admin).unwrap();
+    let s = Server::start(&db, Some(key.expose()));
+    let auth = format!("Authorization: Bearer {}\r\n", key.expose());
+    let line = |target: &[u8]| {
+        let mut h = b"GET ".to_vec();
+        h.extend_from_slice(target);
+        h.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        h.extend_from_slice(auth.as_bytes());
+        h.extend_from_slice(b"\r\n");
+        h
+    };
+    for target in [
+        &b"/v1/organization/projects/\xff\xfe"[..],
+        b"/v1/organization/projects?limit=\xff",
+        b"/v1/organization/projects/\x00",
+        b"/organizations/\xff/service-accounts",
+        b"/organizations/default/service-accounts?after=\xc3\x28",
+    ] {
+        let (status, body) = raw_exchange(s.addr, &line(target), b"");
+        let what = String::from_utf8_lossy(target);
+        assert!((400..500).contains(&status), "{what}: {status} {body}");
+    }
+
+    let post = |path: &str, framing: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
+             Content-Type: application/json\r\n{framing}\r\n"
+        )
+        .into_bytes()
+    };
+    let mut chunked = Vec::new();
+    for _ in 0..160 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+        chunked.extend(std::iter::repeat_n(b'[', 64 * 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    for path in [
+        "/v1/organization/projects",
+        "/organizations/default/service-accounts",
+    ] {
+        let (status, body) = raw_exchange(
+            s.addr,
+            &post(path, "Transfer-Encoding: chunked\r\n"),
+            &chunked,
+        );
+        assert_eq!(status, 413, "chunked to {path}: {body}");
+        assert!(body.contains("request_too_large"), "{path}: {body}");
+        // Declared but never sent: refused on the header alone, without waiting for it.
+        let (status, body) = raw_exchange(s.addr, &post(path, "Content-Length: 10485760\r\n"), b"");
+        assert_eq!(status, 413, "declared 10 MB to {path}: {body}");
+    }
+    let (status, body) = raw_exchange(
+        s.addr,
+        b"POST /service-account-token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+        &chunked,
+    );
+    assert_eq!(status, 400, "chunked 10 MB token request: {body}");
+    assert!(body.contains("invalid_request"), "{body}");
+
+    let (status, _, body) = common::http(
+        s.addr,
+        "GET",
+        "/v1/organization/projects",
+        Some(key.expose()),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let projects: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        projects["data"].as_array().map(Vec::len),
+        Some(1),
+        "only the default project"
+    );
+    s.stop();
+}
