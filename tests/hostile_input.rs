@@ -560,9 +560,12 @@ async fn raw_hostile_bytes_on_a_real_socket_are_4xx_and_the_server_keeps_serving
         b"/organizations/\xff/service-accounts",
         b"/organizations/default/service-accounts?after=\xc3\x28",
     ] {
+        // hyper's parser refuses these request lines before any routing, with a bare 400 (no
+        // body, so no envelope is possible); their percent-encoded forms reach the dialects
+        // and are tested in-process above.
         let (status, body) = raw_exchange(s.addr, &line(target), b"");
         let what = String::from_utf8_lossy(target);
-        assert!((400..500).contains(&status), "{what}: {status} {body}");
+        assert_eq!(status, 400, "{what}: {body}");
     }
 
     let post = |path: &str, framing: &str| {
