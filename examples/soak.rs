@@ -59,7 +59,10 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<u64>().map_err(|_| format!("{flag}: not a number"));
+        let num = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--bin" => a.bin = PathBuf::from(value()?),
             "--backend" => a.backend = value()?,
@@ -224,7 +227,10 @@ async fn call(
 async fn json_call(http: &Http, method: Method, url: &str, key: &str, body: Value) -> Value {
     match call(http, method, url, key, Some(body)).await {
         Ok((s, b)) if s.is_success() => serde_json::from_slice(&b).unwrap_or(Value::Null),
-        Ok((s, b)) => panic!("setup call {url} answered {s}: {}", String::from_utf8_lossy(&b)),
+        Ok((s, b)) => panic!(
+            "setup call {url} answered {s}: {}",
+            String::from_utf8_lossy(&b)
+        ),
         Err(e) => panic!("setup call {url} failed: {e}"),
     }
 }
@@ -306,7 +312,12 @@ async fn run(args: Args) -> i32 {
             json!({"name": format!("verify-{i}")}),
         )
         .await;
-        keys.push(created["api_key"]["value"].as_str().unwrap_or("").to_owned());
+        keys.push(
+            created["api_key"]["value"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        );
     }
     let keys = Arc::new(keys);
     eprintln!(
@@ -337,12 +348,27 @@ async fn run(args: Args) -> i32 {
                 let t = Instant::now();
                 let (kind, outcome) = if roll < 900 {
                     let key = &keys[(rng.next() % keys.len() as u64) as usize];
-                    let r = call(&http, Method::GET, &format!("{base}/v1/auth/check"), key, None)
-                        .await;
-                    (Kind::Verify, r.map(|(s, b)| (s == StatusCode::NO_CONTENT, s, b)))
+                    let r = call(
+                        &http,
+                        Method::GET,
+                        &format!("{base}/v1/auth/check"),
+                        key,
+                        None,
+                    )
+                    .await;
+                    (
+                        Kind::Verify,
+                        r.map(|(s, b)| (s == StatusCode::NO_CONTENT, s, b)),
+                    )
                 } else if roll < 990 {
-                    let r = call(&http, Method::GET, &format!("{accounts}?limit=20"), &admin, None)
-                        .await;
+                    let r = call(
+                        &http,
+                        Method::GET,
+                        &format!("{accounts}?limit=20"),
+                        &admin,
+                        None,
+                    )
+                    .await;
                     (Kind::List, r.map(|(s, b)| (s == StatusCode::OK, s, b)))
                 } else if roll < 995 || mine.is_empty() {
                     let body = json!({"name": "churn"});
@@ -356,8 +382,14 @@ async fn run(args: Args) -> i32 {
                     (Kind::Create, r.map(|(s, b)| (s == StatusCode::OK, s, b)))
                 } else {
                     let id = mine.pop().unwrap_or_default();
-                    let r = call(&http, Method::DELETE, &format!("{accounts}/{id}"), &admin, None)
-                        .await;
+                    let r = call(
+                        &http,
+                        Method::DELETE,
+                        &format!("{accounts}/{id}"),
+                        &admin,
+                        None,
+                    )
+                    .await;
                     (Kind::Delete, r.map(|(s, b)| (s == StatusCode::OK, s, b)))
                 };
                 let micros = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
@@ -374,7 +406,8 @@ async fn run(args: Args) -> i32 {
                     Err(e) => {
                         let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
                         s.errors += 1;
-                        s.first_error.get_or_insert_with(|| format!("{kind:?}: {e}"));
+                        s.first_error
+                            .get_or_insert_with(|| format!("{kind:?}: {e}"));
                     }
                 }
                 if local.len() == local.capacity() {
@@ -407,7 +440,10 @@ async fn run(args: Args) -> i32 {
         let rate = (now - last) as f64 / step as f64;
         last = now;
         let p99 = percentile(&interval, 0.99);
-        println!("| {t} | {:.1} | {rate:.0} | {p99:.2} |", rss as f64 / 1024.0);
+        println!(
+            "| {t} | {:.1} | {rate:.0} | {p99:.2} |",
+            rss as f64 / 1024.0
+        );
         series.push((t, rss, rate, p99));
     }
     stop.store(true, Ordering::Relaxed);

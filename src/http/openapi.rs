@@ -127,6 +127,10 @@ impl Dialect {
         }
         if op.request_body.is_some() {
             add("413", "The request body is larger than 64 KiB.");
+            add(
+                "415",
+                "The request body is not sent as JSON (`Content-Type: application/json`).",
+            );
         }
         let presents_credentials = op
             .security

@@ -106,6 +106,14 @@ impl ApiError {
         )
     }
 
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type"),
+            "The request body must be JSON, sent as 'Content-Type: application/json'.",
+        )
+    }
+
     /// Retried by clients, so no detail beyond "try again" is promised.
     pub fn internal() -> Self {
         Self::new(

@@ -90,11 +90,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return Err(ApiError::payload_too_large());
         }
+        let declared_type = req.headers().get(header::CONTENT_TYPE).cloned();
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::payload_too_large())?;
+        // Only a body has a type: SDKs send `application/json` on body-less requests, and bare
+        // POSTs send no type at all.
+        let blank = bytes.iter().all(u8::is_ascii_whitespace);
+        if !blank && declared_type.is_some_and(|t| !is_json_type(&t)) {
+            return Err(ApiError::unsupported_media_type());
+        }
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// `application/json` or any `+json` type, parameters (`charset`) aside.
+fn is_json_type(value: &header::HeaderValue) -> bool {
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// With `#[serde(default, deserialize_with = "present")]`, tells a field sent as `null`
@@ -109,18 +127,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(
-                None,
-                "invalid_json",
-                format!(
+        serde_json::from_slice::<StrictValue>(bytes)
+            .map(|v| v.0)
+            .map_err(|e| {
+                ApiError::bad_request(
+                    None,
+                    "invalid_json",
+                    format!(
                     "We could not parse the JSON body of your request: {} at line {} column {}.",
                     json_error_kind(&e),
                     e.line(),
                     e.column()
                 ),
-            )
-        })?
+                )
+            })?
     };
     if !value.is_object() {
         return Err(ApiError::bad_request(
@@ -137,6 +157,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// serde_json's own messages can quote input; describe the failure by category only.
 fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    if e.to_string().starts_with(DUPLICATE_KEY) {
+        return DUPLICATE_KEY;
+    }
     match e.classify() {
         serde_json::error::Category::Eof => "unexpected end of input",
         serde_json::error::Category::Syntax => "syntax error",
@@ -317,5 +340,109 @@ impl Query {
                 n as u32
             }
         })
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate object key";
+
+/// A JSON value whose objects have no repeated keys. `serde_json::Value` keeps the last of
+/// them silently, so `{"name": "a", "name": "b"}` would mean whatever the last parser along
+/// the way (a gateway, a WAF, us) decides; refusing it leaves no room for disagreement.
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(v) = map.next_value()?;
+            if object.insert(key, v).is_some() {
+                // The key itself is not quoted: error messages never echo the body.
+                return Err(serde::de::Error::custom(DUPLICATE_KEY));
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_are_refused_at_any_depth_without_quoting_them() {
+        for body in [
+            r#"{"name":"a","name":"b"}"#,
+            r#"{"x":{"secret":1,"secret":2}}"#,
+            r#"{"x":[{"k":1,"k":1}]}"#,
+        ] {
+            let e = parse_json::<Value>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), Some("invalid_json"), "{body}");
+            assert!(e.message().contains(DUPLICATE_KEY), "{}", e.message());
+            assert!(!e.message().contains("secret"), "{}", e.message());
+        }
+        let v: Value = parse_json(br#"{"a":{"b":[1,-2,3.5,null,true,"s"]},"c":{}}"#).unwrap();
+        assert_eq!(v["a"]["b"][2], 3.5);
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let t = |s: &str| is_json_type(&header::HeaderValue::from_str(s).unwrap());
+        assert!(t("application/json"));
+        assert!(t("Application/JSON; charset=utf-8"));
+        assert!(t("application/merge-patch+json"));
+        assert!(!t("text/plain"));
+        assert!(!t("application/jsonx"));
+        assert!(!t("text/json+xml"));
+        assert!(!t(""));
     }
 }
