@@ -296,8 +296,9 @@ Target: HTTP creation >= 50% of the raw store rate on each backend.
   \`KEYPLANE_DB_*\` overrides shown in the command) in both.
 - Everything shares the machine's $(nproc) cores: in the HTTP run wrk, the server and (for
   PostgreSQL) the database compete for them; in the raw run only the example and the database.
-- Durability as in production: every creation is one committed transaction, fsynced. SQLite runs
-  WAL with \`synchronous=FULL\` through a single writer connection; PostgreSQL with its defaults
+- Durability as in production: every creation is committed and fsynced before it is answered.
+  SQLite runs WAL with \`synchronous=FULL\` through a single writer connection that commits
+  concurrent creations together (group commit); PostgreSQL with its defaults
   (\`fsync=on\`, \`synchronous_commit=on\`). Both on the local disk.
 - One run per backend, not an average: expect run-to-run noise of several percent, more if
   anything else (a compile) runs at the same time.

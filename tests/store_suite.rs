@@ -81,6 +81,7 @@ store_suite!(
     cursors_from_other_scopes_are_unknown,
     archived_and_default_projects_refuse_changes,
     account_and_first_key_are_written_atomically,
+    concurrent_writes_that_fail_undo_only_themselves,
     account_lists_page_exactly_and_skip_deleted,
     deleting_an_account_revokes_all_its_keys,
     keys_round_trip_by_hash,
@@ -392,6 +393,66 @@ async fn account_and_first_key_are_written_atomically(store: S) {
         store.service_account(&org.id, &acct2.id).await.unwrap(),
         None
     );
+}
+
+/// Many writes at once (SQLite commits them together, each in a savepoint): the ones whose
+/// guard or unique value fails leave nothing behind, and do not take the others down.
+async fn concurrent_writes_that_fail_undo_only_themselves(store: S) {
+    let (org, _) = new_org(&store, "a").await;
+    let live = new_project(&store, &org, "live").await;
+    let archived = new_project(&store, &org, "archived").await;
+    store
+        .archive_project(&org.id, &archived.id, T0 + 1, &[])
+        .await
+        .unwrap();
+    let (taken_acct, taken_value) = {
+        let acct = account_of(&live, "taken");
+        let (key, value) = key_for(&acct);
+        store
+            .insert_service_account(&acct, Some(&key), &[])
+            .await
+            .unwrap();
+        (acct, value)
+    };
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let project = if i % 4 == 1 { &archived } else { &live };
+            let acct = account_of(project, &format!("svc{i}"));
+            let (mut key, _) = key_for(&acct);
+            if i % 4 == 2 {
+                key.hash = taken_value.hash();
+            }
+            let store = store.clone();
+            tokio::spawn(async move {
+                let result = store.insert_service_account(&acct, Some(&key), &[]).await;
+                (i, acct, key, result)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, acct, key, result) = t.await.unwrap();
+        let stored = store.service_account(&org.id, &acct.id).await.unwrap();
+        let stored_key = store.api_key(&org.id, &key.id).await.unwrap();
+        match (i % 4, result) {
+            (1, Err(StoreError::Conflict(_))) | (2, Err(StoreError::Duplicate(_))) => {
+                assert_eq!(
+                    (stored, stored_key),
+                    (None, None),
+                    "write {i} left rows behind"
+                );
+            }
+            (0 | 3, Ok(())) => {
+                assert_eq!(stored, Some(acct));
+                assert_eq!(stored_key, Some(key));
+            }
+            (_, other) => panic!("write {i}: unexpected {other:?}"),
+        }
+    }
+    assert!(store
+        .service_account(&org.id, &taken_acct.id)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn account_lists_page_exactly_and_skip_deleted(store: S) {

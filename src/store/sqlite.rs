@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Writes go through a pool of exactly one connection, so keyplane's own writers queue in
-//! memory instead of contending for SQLite's file lock; reads use a separate read-only pool and
-//! run concurrently with the writer (WAL).
+//! Writes go to one writer task on a pool of exactly one connection, so keyplane's own writers
+//! queue in memory instead of contending for SQLite's file lock, and concurrent writes share
+//! one commit (group commit, see `writer`); reads use a separate read-only pool and run
+//! concurrently with the writer (WAL).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -32,6 +33,10 @@ use crate::domain::model::{
 use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
 
+mod writer;
+
+use writer::Writer;
+
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const PROJECT_COLS: &str =
@@ -49,7 +54,7 @@ const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_i
 const SIGNING_KEY_COLS: &str = "kid, algorithm, private_key, public_key, created_at, retired_at";
 
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
 }
 
@@ -100,6 +105,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .context("opening SQLite read connections")?;
+        let writer = Writer::start(writer, settings.acquire_timeout);
         Ok(Self { writer, reader })
     }
 }
@@ -354,7 +360,7 @@ impl Store for SqliteStore {
     fn pool_stats(&self) -> Vec<super::PoolStats> {
         vec![
             super::pool_stats("read", &self.reader),
-            super::pool_stats("write", &self.writer),
+            super::pool_stats("write", self.writer.pool()),
         ]
     }
 
@@ -461,21 +467,27 @@ impl Store for SqliteStore {
     }
 
     async fn update_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET scopes = ?, expires_at = ? \
+        let (key, audit) = (key.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (key, audit) = (&key, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE api_keys SET scopes = ?, expires_at = ? \
              WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
-        )
-        .bind(scopes_json(key))
-        .bind(key.expires_at)
-        .bind(key.id.as_str())
-        .bind(key.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "key is deleted")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    )
+                    .bind(scopes_json(key))
+                    .bind(key.expires_at)
+                    .bind(key.id.as_str())
+                    .bind(key.organization_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "key is deleted")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn revoke_api_key(
@@ -485,20 +497,26 @@ impl Store for SqliteStore {
         effective: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
+        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, id, audit) = (&org, &id, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
              AND kind = 'service_account' AND revoked_at IS NULL",
-        )
-        .bind(effective)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "key is deleted")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    )
+                    .bind(effective)
+                    .bind(id.as_str())
+                    .bind(org.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "key is deleted")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn revoke_admin_key(
@@ -510,8 +528,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         // One statement on the single writer: the "another usable key remains" check and the
         // revocation cannot interleave with a concurrent delete.
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
+        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, id, audit) = (&org, &id, &audit[..]);
+                    let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND organization_id = ?3 \
              AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
                SELECT 1 FROM api_keys o WHERE o.organization_id = ?3 AND o.kind = 'admin' \
@@ -521,27 +543,35 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        expect_one(done.rows_affected(), "no other usable admin key")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    expect_one(done.rows_affected(), "no other usable admin key")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        for (id, at) in usage {
-            sqlx::query(
+        let usage = usage.to_vec();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let usage = &usage[..];
+                    for (id, at) in usage {
+                        sqlx::query(
                 "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
             )
             .bind(at)
             .bind(id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// One process owns a SQLite file: its own cache is the only one to invalidate.
@@ -591,50 +621,61 @@ impl Store for SqliteStore {
         lease_until: Millis,
         limit: u32,
     ) -> StoreResult<Vec<(AuditEntry, u32)>> {
-        let mut tx = self.writer.begin().await?;
-        let sql = format!(
-            "{AUDIT_SELECT} WHERE e.webhook_pending = 1 AND e.webhook_next_at <= ? \
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "{AUDIT_SELECT} WHERE e.webhook_pending = 1 AND e.webhook_next_at <= ? \
              ORDER BY e.seq LIMIT ?"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let entry = audit_row(row)?;
-            let attempts: i64 = row.try_get("webhook_attempts")?;
-            sqlx::query("UPDATE audit_events SET webhook_next_at = ? WHERE id = ?")
-                .bind(lease_until)
-                .bind(entry.event.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            claimed.push((entry, u32::try_from(attempts).unwrap_or(u32::MAX)));
-        }
-        tx.commit().await?;
-        Ok(claimed)
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(now)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let entry = audit_row(row)?;
+                        let attempts: i64 = row.try_get("webhook_attempts")?;
+                        sqlx::query("UPDATE audit_events SET webhook_next_at = ? WHERE id = ?")
+                            .bind(lease_until)
+                            .bind(entry.event.id.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                        claimed.push((entry, u32::try_from(attempts).unwrap_or(u32::MAX)));
+                    }
+                    Ok(claimed)
+                })
+            })
+            .await
     }
 
     async fn finish_webhook_delivery(&self, id: &Id, outcome: &DeliveryOutcome) -> StoreResult<()> {
-        let q = match outcome {
-            DeliveryOutcome::Delivered { at } => sqlx::query(
-                "UPDATE audit_events SET webhook_pending = 0, webhook_next_at = NULL, \
+        let (id, outcome) = (id.clone(), outcome.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let q = match &outcome {
+                        DeliveryOutcome::Delivered { at } => sqlx::query(
+                            "UPDATE audit_events SET webhook_pending = 0, webhook_next_at = NULL, \
                  webhook_delivered_at = ?, webhook_error = NULL WHERE id = ?",
-            )
-            .bind(*at),
-            DeliveryOutcome::Failed {
-                next_attempt_at,
-                error,
-            } => sqlx::query(
-                "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
+                        )
+                        .bind(*at),
+                        DeliveryOutcome::Failed {
+                            next_attempt_at,
+                            error,
+                        } => sqlx::query(
+                            "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
                  webhook_next_at = ?, webhook_error = ? WHERE id = ?",
-            )
-            .bind(*next_attempt_at)
-            .bind(error.as_str()),
-        };
-        q.bind(id.as_str()).execute(&self.writer).await?;
-        Ok(())
+                        )
+                        .bind(*next_attempt_at)
+                        .bind(error.as_str()),
+                    };
+                    q.bind(id.as_str()).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn pending_webhook_deliveries(&self) -> StoreResult<u64> {
@@ -696,7 +737,9 @@ impl Store for SqliteStore {
     }
 
     async fn import(&self, source: &mut RecordSource<'_>) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await?;
+        // Straight on the writer connection, not a job: the records stream in and cannot
+        // move to the writer task. The writer waits for the connection meanwhile.
+        let mut tx = self.writer.pool().begin().await?;
         let mut n = 0u64;
         for record in source {
             insert_record(&mut tx, &record.map_err(StoreError::Other)?).await?;
@@ -708,7 +751,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        self.writer.pool().close().await;
     }
 
     async fn create_organization(
@@ -719,27 +762,42 @@ impl Store for SqliteStore {
         only_if_empty: bool,
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
-        if only_if_empty {
-            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-                .fetch_one(&mut *tx)
-                .await?;
-            if existing > 0 {
-                return Ok(false);
-            }
-        }
-        sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)")
-            .bind(org.id.as_str())
-            .bind(&org.label)
-            .bind(&org.name)
-            .bind(org.created_at)
-            .execute(&mut *tx)
-            .await?;
-        insert_project(&mut tx, default_project).await?;
-        insert_key(&mut tx, admin_key, true).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (org, default_project, admin_key, audit) = (
+            org.clone(),
+            default_project.clone(),
+            admin_key.clone(),
+            audit.to_vec(),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, default_project, admin_key, audit) =
+                        (&org, &default_project, &admin_key, &audit[..]);
+                    if only_if_empty {
+                        let existing: i64 =
+                            sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                                .fetch_one(&mut *conn)
+                                .await?;
+                        if existing > 0 {
+                            return Ok(false);
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)",
+                    )
+                    .bind(org.id.as_str())
+                    .bind(&org.label)
+                    .bind(&org.name)
+                    .bind(org.created_at)
+                    .execute(&mut *conn)
+                    .await?;
+                    insert_project(&mut *conn, default_project).await?;
+                    insert_key(&mut *conn, admin_key, true).await?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(true)
+                })
+            })
+            .await
     }
 
     async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>> {
@@ -752,11 +810,17 @@ impl Store for SqliteStore {
     }
 
     async fn insert_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        insert_project(&mut tx, project).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let (project, audit) = (project.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (project, audit) = (&project, &audit[..]);
+                    insert_project(&mut *conn, project).await?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
@@ -803,21 +867,27 @@ impl Store for SqliteStore {
     }
 
     async fn update_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE projects SET name = ?, external_key_id = ? \
+        let (project, audit) = (project.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (project, audit) = (&project, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE projects SET name = ?, external_key_id = ? \
              WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
-        )
-        .bind(&project.name)
-        .bind(&project.external_key_id)
-        .bind(project.id.as_str())
-        .bind(project.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "project is not active")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    )
+                    .bind(&project.name)
+                    .bind(&project.external_key_id)
+                    .bind(project.id.as_str())
+                    .bind(project.organization_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "project is not active")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn archive_project(
@@ -827,20 +897,26 @@ impl Store for SqliteStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
+        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, id, audit) = (&org, &id, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
              AND archived_at IS NULL AND is_default = 0",
-        )
-        .bind(at)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "project is not archivable")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    )
+                    .bind(at)
+                    .bind(id.as_str())
+                    .bind(org.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "project is not archivable")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn insert_service_account(
@@ -849,7 +925,9 @@ impl Store for SqliteStore {
         first_key: Option<&ApiKey>,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let (account, first_key, audit) = (account.clone(), first_key.cloned(), audit.to_vec());
+        self.writer.write(move |conn| Box::pin(async move {
+let (account, first_key, audit) = (&account, first_key.as_ref(), &audit[..]);
         let guard = if account.project_id.is_some() {
             " WHERE EXISTS (SELECT 1 FROM projects WHERE id = ? AND organization_id = ? \
                AND archived_at IS NULL)"
@@ -873,18 +951,18 @@ impl Store for SqliteStore {
                 .bind(account.organization_id.as_str());
         }
         expect_one(
-            q.execute(&mut *tx).await?.rows_affected(),
+            q.execute(&mut *conn).await?.rows_affected(),
             "project is not active",
         )?;
         if let Some(key) = first_key {
             expect_one(
-                insert_key(&mut tx, key, true).await?,
+                insert_key(&mut *conn, key, true).await?,
                 "service account is not live",
             )?;
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        insert_audit(&mut *conn, audit).await?;
         Ok(())
+        })).await
     }
 
     async fn service_account(&self, org: &Id, id: &Id) -> StoreResult<Option<ServiceAccount>> {
@@ -939,8 +1017,12 @@ impl Store for SqliteStore {
         account: &ServiceAccount,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
+        let (account, audit) = (account.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (account, audit) = (&account, &audit[..]);
+                    let done = sqlx::query(
             "UPDATE service_accounts SET name = ?, description = ?, role = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
         )
@@ -950,12 +1032,14 @@ impl Store for SqliteStore {
         .bind(account.updated_at)
         .bind(account.id.as_str())
         .bind(account.organization_id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        expect_one(done.rows_affected(), "service account is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    expect_one(done.rows_affected(), "service account is not live")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn delete_service_account(
@@ -965,7 +1049,9 @@ impl Store for SqliteStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
+        self.writer.write(move |conn| Box::pin(async move {
+let (org, id, audit) = (&org, &id, &audit[..]);
         let done = sqlx::query(
             "UPDATE service_accounts SET deleted_at = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
@@ -974,13 +1060,13 @@ impl Store for SqliteStore {
         .bind(at)
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         expect_one(done.rows_affected(), "service account is not live")?;
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE service_account_id = ? AND revoked_at IS NULL")
             .bind(at)
             .bind(id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(
             "UPDATE credentials SET deleted_at = ? WHERE service_account_id = ? \
@@ -988,22 +1074,28 @@ impl Store for SqliteStore {
         )
         .bind(at)
         .bind(id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        insert_audit(&mut *conn, audit).await?;
         Ok(())
+        })).await
     }
 
     async fn insert_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        expect_one(
-            insert_key(&mut tx, key, true).await?,
-            "service account is not live",
-        )?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let (key, audit) = (key.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (key, audit) = (&key, &audit[..]);
+                    expect_one(
+                        insert_key(&mut *conn, key, true).await?,
+                        "service account is not live",
+                    )?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
@@ -1036,14 +1128,20 @@ impl Store for SqliteStore {
         credential: &Credential,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        expect_one(
-            insert_credential(&mut tx, credential, true).await?,
-            "service account is gone",
-        )?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let (credential, audit) = (credential.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (credential, audit) = (&credential, &audit[..]);
+                    expect_one(
+                        insert_credential(&mut *conn, credential, true).await?,
+                        "service account is gone",
+                    )?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn credential(&self, org: &Id, account: &Id, id: &Id) -> StoreResult<Option<Credential>> {
@@ -1093,24 +1191,30 @@ impl Store for SqliteStore {
         credential: &Credential,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
+        let (credential, audit) = (credential.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (credential, audit) = (&credential, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND service_account_id = ? \
              AND deleted_at IS NULL",
-        )
-        .bind(&credential.name)
-        .bind(&credential.description)
-        .bind(credential.updated_at)
-        .bind(credential.id.as_str())
-        .bind(credential.organization_id.as_str())
-        .bind(credential.service_account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "credential is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    )
+                    .bind(&credential.name)
+                    .bind(&credential.description)
+                    .bind(credential.updated_at)
+                    .bind(credential.id.as_str())
+                    .bind(credential.organization_id.as_str())
+                    .bind(credential.service_account_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "credential is not live")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn delete_credential(
@@ -1121,8 +1225,12 @@ impl Store for SqliteStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
+        let (org, account, id, audit) = (org.clone(), account.clone(), id.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, account, id, audit) = (&org, &account, &id, &audit[..]);
+                    let done = sqlx::query(
             "UPDATE credentials SET deleted_at = ? WHERE id = ? AND organization_id = ? \
              AND service_account_id = ? AND deleted_at IS NULL",
         )
@@ -1130,28 +1238,36 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .bind(org.as_str())
         .bind(account.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        expect_one(done.rows_affected(), "credential is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+                    expect_one(done.rows_affected(), "credential is not live")?;
+                    insert_audit(&mut *conn, audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        for (id, at) in usage {
-            sqlx::query(
+        let usage = usage.to_vec();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let usage = &usage[..];
+                    for (id, at) in usage {
+                        sqlx::query(
                 "UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) \
                  WHERE id = ?",
             )
             .bind(at)
             .bind(id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
@@ -1170,54 +1286,71 @@ impl Store for SqliteStore {
         retire_others_at: Option<Millis>,
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(at) = retire_others_at {
-            sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // One statement: even another process writing the same file (SQLite's file lock
-        // serialises writers) cannot slip a key in between the check and the insert.
-        let guard = match retire_others_at {
+        let (key, audit) = (key.clone(), audit.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (key, audit) = (&key, &audit[..]);
+                    if let Some(at) = retire_others_at {
+                        sqlx::query(
+                            "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL",
+                        )
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    // One statement: even another process writing the same file (SQLite's file lock
+                    // serialises writers) cannot slip a key in between the check and the insert.
+                    let guard = match retire_others_at {
             Some(_) => "",
             None => " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
         };
-        let sql =
-            format!("INSERT INTO signing_keys ({SIGNING_KEY_COLS}) SELECT ?,?,?,?,?,?{guard}");
-        let done = sqlx::query(&sql)
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.private_key)
-            .bind(&key.public_key)
-            .bind(key.created_at)
-            .bind(key.retired_at)
-            .execute(&mut *tx)
-            .await?;
-        let inserted = done.rows_affected() == 1;
-        if inserted {
-            insert_audit(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
+                    let sql = format!(
+                        "INSERT INTO signing_keys ({SIGNING_KEY_COLS}) SELECT ?,?,?,?,?,?{guard}"
+                    );
+                    let done = sqlx::query(&sql)
+                        .bind(&key.kid)
+                        .bind(&key.algorithm)
+                        .bind(&key.private_key)
+                        .bind(&key.public_key)
+                        .bind(key.created_at)
+                        .bind(key.retired_at)
+                        .execute(&mut *conn)
+                        .await?;
+                    let inserted = done.rows_affected() == 1;
+                    if inserted {
+                        insert_audit(&mut *conn, audit).await?;
+                    }
+                    Ok(inserted)
+                })
+            })
+            .await
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        let mut conn = self.writer.acquire().await?;
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value, created_at) \
+        let (name, candidate) = (name.to_owned(), candidate.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO server_secrets (name, value, created_at) \
              VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) \
              ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(candidate)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished")))
+                    )
+                    .bind(&name)
+                    .bind(candidate)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+                        .bind(&name)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished"))
+                        })
+                })
+            })
+            .await
     }
 }
 

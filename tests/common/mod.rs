@@ -220,35 +220,47 @@ pub fn http_with(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(key) = key {
-        req.push_str(&format!("Authorization: Bearer {key}\r\n"));
-    }
-    for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let body = body.unwrap_or("");
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut all: Vec<(&str, &str)> = Vec::new();
     if !headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
     {
-        req.push_str("Content-Type: application/json\r\n");
+        all.push(("Content-Type", "application/json"));
+    }
+    if let Some(auth) = &auth {
+        all.push(("Authorization", auth));
+    }
+    all.extend_from_slice(headers);
+    try_request(addr, method, path, &all, body.unwrap_or("")).unwrap()
+}
+
+/// `http` with any headers, returning I/O errors instead of panicking: for tests whose server
+/// may die mid-request.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(req.as_bytes()).unwrap();
+    stream.write_all(req.as_bytes())?;
     let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
+    stream.read_to_string(&mut raw)?;
     let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, head.to_owned(), rest.to_owned())
+    Ok((status, head.to_owned(), rest.to_owned()))
 }
 
 /// `token` with one signature character changed (not the last, whose low bits may be padding

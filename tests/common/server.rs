@@ -9,6 +9,12 @@ use super::{free_port, http, TestStore};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyplane");
 
+/// The binary under test: `KEYPLANE_BIN` when set (scripts/test runs the crash test against
+/// the release build that way), else the debug build of this crate.
+pub fn bin() -> PathBuf {
+    std::env::var_os("KEYPLANE_BIN").map_or_else(|| PathBuf::from(BIN), PathBuf::from)
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -103,7 +109,7 @@ impl Drop for Server {
 
 /// `keyplane` pointed at the test database of the backend under test.
 pub fn keyplane_cmd(db: &TestStore) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env_remove("KEYPLANE_DATABASE_URL")
         .env_remove("KEYPLANE_DATA_DIR")
         .env_remove("KEYPLANE_BOOTSTRAP_ADMIN_KEY")
