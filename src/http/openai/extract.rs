@@ -92,7 +92,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| ApiError::payload_too_large())?;
+            .map_err(|e| {
+                if crate::connections::is_body_timeout(&e) {
+                    ApiError::body_timeout()
+                } else {
+                    ApiError::payload_too_large()
+                }
+            })?;
         parse_json(&bytes).map(JsonBody)
     }
 }
