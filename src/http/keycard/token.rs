@@ -49,12 +49,16 @@ impl OAuthError {
     }
 }
 
+crate::http::openapi::string_enum! {
+    oauth_error_code = ["invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable"];
+    bearer = ["Bearer"];
+}
+
 /// RFC 6749 §5.2 error response.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = OAuthErrorResponse)]
 pub struct OAuthErrorJson {
-    /// `invalid_request`, `invalid_client`, `unsupported_grant_type` or
-    /// `temporarily_unavailable`.
+    #[schema(schema_with = oauth_error_code)]
     error: &'static str,
     error_description: &'static str,
 }
@@ -95,7 +99,7 @@ impl From<KcError> for OAuthError {
 pub struct TokenJson {
     /// A JWT signed with Ed25519 (`alg: EdDSA`).
     access_token: String,
-    /// Always `Bearer`.
+    #[schema(schema_with = bearer)]
     token_type: &'static str,
     /// Seconds until the token expires.
     expires_in: i64,
