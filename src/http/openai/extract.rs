@@ -163,38 +163,6 @@ fn whole_floats_as_integers(value: &mut Value) {
     }
 }
 
-#[cfg(test)]
-mod whole_float_tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    struct Body {
-        n: u32,
-        #[serde(default)]
-        nested: Vec<i64>,
-    }
-
-    #[test]
-    fn whole_number_floats_are_integers() {
-        let b: Body = parse_json(br#"{"n": 24444.0, "nested": [-3.0, 1e3]}"#).unwrap();
-        assert_eq!((b.n, b.nested), (24444, vec![-3, 1000]));
-    }
-
-    #[test]
-    fn fractions_and_huge_values_are_still_refused() {
-        for (body, code) in [
-            (r#"{"n": 1.5}"#, "invalid_type"),
-            (r#"{"n": 1e300}"#, "invalid_type"),
-            // Refused as the integer 4294967296 is: out of range.
-            (r#"{"n": 4294967296.0}"#, "invalid_value"),
-        ] {
-            let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
-            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body}");
-            assert_eq!(err.code(), Some(code), "{body}");
-        }
-    }
-}
-
 /// serde_json's own messages can quote input; describe the failure by category only.
 fn json_error_kind(e: &serde_json::Error) -> &'static str {
     match e.classify() {
@@ -377,5 +345,37 @@ impl Query {
                 n as u32
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod whole_float_tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Body {
+        n: u32,
+        #[serde(default)]
+        nested: Vec<i64>,
+    }
+
+    #[test]
+    fn whole_number_floats_are_integers() {
+        let b: Body = parse_json(br#"{"n": 24444.0, "nested": [-3.0, 1e3]}"#).unwrap();
+        assert_eq!((b.n, b.nested), (24444, vec![-3, 1000]));
+    }
+
+    #[test]
+    fn fractions_and_huge_values_are_still_refused() {
+        for (body, code) in [
+            (r#"{"n": 1.5}"#, "invalid_type"),
+            (r#"{"n": 1e300}"#, "invalid_type"),
+            // Refused as the integer 4294967296 is: out of range.
+            (r#"{"n": 4294967296.0}"#, "invalid_value"),
+        ] {
+            let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(err.code(), Some(code), "{body}");
+        }
     }
 }
