@@ -257,3 +257,17 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_token_request_gets_408_in_the_oauth_envelope() {
+    let s = Running::start().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"POST /service-account-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=client_")
+        .await
+        .unwrap();
+    let (text, waited) = read_to_close(&mut c).await;
+    assert!(waited >= TIMEOUT / 2, "answered too early: {waited:?}");
+    assert_eq!(status_of(&text), Some(408), "{text}");
+    assert_eq!(json_of(&text)["error"], "invalid_request", "{text}");
+    s.stop().await;
+}

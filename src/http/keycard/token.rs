@@ -3,7 +3,7 @@
 //! (RFC 8414). Errors here use RFC 6749's `{"error", "error_description"}`, which OAuth
 //! clients expect, not the Keycard envelope.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -162,19 +162,28 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         (status = 200, description = "An access token.", body = TokenJson),
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`.", body = OAuthErrorJson),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
-        (status = 413, description = "The body is larger than the server accepts at all.", body = String, content_type = "text/plain"),
+        (status = 408, description = "`invalid_request`: the body did not arrive within the body read timeout.", body = OAuthErrorJson),
         (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
     ))]
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, OAuthError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(OAuthError::invalid_request(
-            "The request body is too large.",
-        ));
-    }
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if crate::connections::is_body_timeout(&e) => {
+            return Err(OAuthError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                ..OAuthError::invalid_request("The request body did not arrive in time.")
+            })
+        }
+        Err(_) => {
+            return Err(OAuthError::invalid_request(
+                "The request body is too large.",
+            ))
+        }
+    };
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
