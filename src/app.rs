@@ -85,7 +85,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     match certs {
         None => {
             tracing::info!(listen = %config.listen, "keyplane is serving");
-            serve_on(listener, service.clone(), shutdown_signal()).await?;
+            serve_with_timeouts(
+                listener,
+                service.clone(),
+                config.read_timeouts,
+                shutdown_signal(),
+            )
+            .await?;
         }
         Some(certs) => {
             let reloader = crate::tls::reload_on_sighup(certs.clone())?;
@@ -97,7 +103,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
                 listener,
                 router,
                 certs,
-                ReadTimeouts::default(),
+                config.read_timeouts,
                 shutdown_signal(),
             )
             .await?;
