@@ -19,7 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 /// How long a client may take to send what it owes.
 #[derive(Clone, Copy, Debug)]
@@ -144,7 +144,7 @@ where
                 } else {
                     Body::new(DeadlineBody {
                         inner: body,
-                        deadline: Box::pin(tokio::time::sleep_until(Instant::now() + body_timeout)),
+                        deadline: Box::pin(tokio::time::sleep(body_timeout)),
                     })
                 };
                 Request::from_parts(parts, body)
