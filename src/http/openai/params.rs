@@ -113,16 +113,16 @@ pub struct AuditFilter {
     /// The `first_id` of a page: the newer events just before it.
     before: Option<String>,
     /// Only events at or after this Unix second.
-    #[param(rename = "effective_at[gte]", minimum = -1099511627775.0, maximum = 1099511627775.0)]
+    #[param(rename = "effective_at[gte]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_gte: Option<i64>,
     /// Only events after this Unix second.
-    #[param(rename = "effective_at[gt]", minimum = -1099511627775.0, maximum = 1099511627775.0)]
+    #[param(rename = "effective_at[gt]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_gt: Option<i64>,
     /// Only events at or before this Unix second.
-    #[param(rename = "effective_at[lte]", minimum = -1099511627775.0, maximum = 1099511627775.0)]
+    #[param(rename = "effective_at[lte]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_lte: Option<i64>,
     /// Only events before this Unix second.
-    #[param(rename = "effective_at[lt]", minimum = -1099511627775.0, maximum = 1099511627775.0)]
+    #[param(rename = "effective_at[lt]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_lt: Option<i64>,
     /// Only events of these projects (`proj_…`).
     #[param(rename = "project_ids[]")]
