@@ -377,8 +377,9 @@ run_backend() {
     fi
 
     PORT=$(free_port)
+    # Throttling off: the bogus-key runs measure lookups, not 429s (one loopback source).
     "${CLEAN_ENV[@]}" "${store_env[@]}" KEYPLANE_LISTEN="127.0.0.1:$PORT" KEYPLANE_LOG=warn \
-        "$KEYPLANE" serve >"$WORK/server-$b.log" 2>&1 &
+        KEYPLANE_AUTH_FAILURE_LIMIT=0 "$KEYPLANE" serve >"$WORK/server-$b.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 300); do # up to 30 s
         if curl -fsS --max-time 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then

@@ -50,6 +50,9 @@ export KEYPLANE_E2E_LOG_DIR="$SCRATCH/logs"
 mkdir -p "$KEYPLANE_E2E_LOG_DIR"
 : > "$KEYPLANE_E2E_SECRETS_FILE"
 export KEYPLANE_LOG_FORMAT=json KEYPLANE_LOG=debug
+# The suites' deliberate bad keys all come from 127.0.0.1; brute-force throttling has its
+# own test (tests/brute_force.rs), so it must not trip here.
+export KEYPLANE_AUTH_FAILURE_LIMIT="${KEYPLANE_AUTH_FAILURE_LIMIT:-0}"
 
 # --- Python environment --------------------------------------------------------------
 VENV="$E2E_DIR/.venv"

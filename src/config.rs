@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::connections::ReadTimeouts;
 use crate::domain::keys::{KeyKind, PlainKey};
+use crate::service::throttle::ThrottleSettings;
 use crate::store::PoolSettings;
 
 pub use sources::Sources;
@@ -78,6 +79,9 @@ pub struct Config {
     pub audit_webhook: Option<WebhookSettings>,
     /// How long slow clients may take to send a request (slowloris).
     pub read_timeouts: ReadTimeouts,
+    /// Brute-force throttling of failed authentications, and the proxies trusted to name
+    /// the client.
+    pub throttle: ThrottleSettings,
 }
 
 /// What the operator CLI needs to reach a running server.
@@ -244,6 +248,35 @@ fn audit_webhook(src: &Sources) -> Result<Option<WebhookSettings>, String> {
 
 /// `log` and `log_format` are applied by `telemetry` from the environment; checked here so a
 /// typo is an error rather than a silently different log.
+fn throttle(src: &Sources) -> Result<ThrottleSettings, String> {
+    let defaults = ThrottleSettings::default();
+    let seconds = |key, default: Duration| {
+        number(src, key, default.as_secs(), 1, 86_400).map(Duration::from_secs)
+    };
+    let trusted_proxies = match src.get("trusted_proxies") {
+        None => Vec::new(),
+        Some(raw) => crate::service::throttle::parse_cidrs(&raw.text).map_err(|bad| {
+            format!(
+                "{}: {bad:?} is not an address or CIDR like 10.0.0.0/8",
+                raw.origin
+            )
+        })?,
+    };
+    Ok(ThrottleSettings {
+        max_failures: number(
+            src,
+            "auth_failure_limit",
+            defaults.max_failures.into(),
+            0,
+            1_000_000,
+        )? as u32,
+        window: seconds("auth_failure_window_seconds", defaults.window)?,
+        cooldown: seconds("auth_failure_cooldown_seconds", defaults.cooldown)?,
+        trusted_proxies,
+        ..defaults
+    })
+}
+
 fn logging(src: &Sources) -> Result<(), String> {
     if let Some(raw) = src.get("log") {
         tracing_subscriber::EnvFilter::try_new(raw.text.trim())
@@ -321,6 +354,7 @@ impl Config {
             ttl_seconds: p.take(number(src, "token_ttl_seconds", 3600, 60, 86_400), 3600) as i64,
         };
         let audit_webhook = p.take(audit_webhook(src), None);
+        let throttle = p.take(throttle(src), ThrottleSettings::default());
         p.take(logging(src), ());
         p.finish(Self {
             listen,
@@ -331,6 +365,7 @@ impl Config {
             tls,
             audit_webhook,
             read_timeouts,
+            throttle,
         })
     }
 }
@@ -380,6 +415,27 @@ mod tests {
         assert_eq!(c.tokens.ttl_seconds, 900);
         assert_eq!(c.pool.size, 5);
         assert_eq!(c.tokens.issuer, "http://0.0.0.0:9000");
+    }
+
+    #[test]
+    fn throttling_settings_and_trusted_proxies() {
+        let src = file(
+            "auth_failure_limit = 5\ntrusted_proxies = \"10.0.0.0/8, ::1\"\n",
+            &[("KEYPLANE_AUTH_FAILURE_COOLDOWN_SECONDS", "30")],
+        )
+        .unwrap();
+        let c = Config::load(&src).unwrap();
+        assert_eq!(c.throttle.max_failures, 5);
+        assert_eq!(c.throttle.cooldown, Duration::from_secs(30));
+        assert_eq!(c.throttle.window, Duration::from_secs(60));
+        assert_eq!(c.throttle.trusted_proxies.len(), 2);
+        let e = Config::load(&file("trusted_proxies = \"10.0.0.0/8,proxy.local\"\n", &[]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("trusted_proxies in /etc/kp.toml") && e.contains("proxy.local"),
+            "{e}"
+        );
     }
 
     #[test]

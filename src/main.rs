@@ -89,6 +89,9 @@ enum AdminKeyCommand {
         /// Label of the organization the key belongs to.
         #[arg(long, default_value = "default")]
         organization: String,
+        /// Only `api.management.read`: lists and retrievals, no changes.
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
@@ -172,7 +175,7 @@ fn operator_service(config: &Config, store: std::sync::Arc<dyn keyplane::store::
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     // Every other command works on the store directly and prints one new admin key.
-    let (is_org, label) = match command {
+    let (is_org, label, read_only) = match command {
         Command::Serve => return keyplane::app::serve(config).await,
         Command::Migrate => {
             // Opening a store migrates it (or refuses a schema newer than this build).
@@ -212,8 +215,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{}", kid.map_err(|e| anyhow::anyhow!("{e}"))?);
             return Ok(());
         }
-        Command::AdminKey(AdminKeyCommand::Create { organization }) => (false, organization),
-        Command::Organization(OrganizationCommand::Create { label }) => (true, label),
+        Command::AdminKey(AdminKeyCommand::Create {
+            organization,
+            read_only,
+        }) => (false, organization, read_only),
+        Command::Organization(OrganizationCommand::Create { label }) => (true, label, false),
         Command::Config(_) | Command::Client(_) => anyhow::bail!("not a command on the store"),
     };
     let store = keyplane::app::open_store(&config).await?;
@@ -224,7 +230,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             .await
             .map(|(_, key)| key)
     } else {
-        service.create_admin_key_for_label(&label).await
+        service.create_admin_key_for_label(&label, read_only).await
     };
     store.close().await;
     // Only the key on stdout, so `KEY=$(keyplane admin-key create)` works.

@@ -131,6 +131,26 @@ pub const SETTINGS: &[Setting] = &[
         "audit_webhook_secret",
         "signs webhook deliveries; at least 16 characters, required with the URL",
     ),
+    integer(
+        "auth_failure_limit",
+        "20",
+        "failed authentications per source and window before it gets 429 (0: off)",
+    ),
+    integer(
+        "auth_failure_window_seconds",
+        "60",
+        "the window auth_failure_limit counts in",
+    ),
+    integer(
+        "auth_failure_cooldown_seconds",
+        "60",
+        "how long a source over the limit gets 429 (Retry-After)",
+    ),
+    text(
+        "trusted_proxies",
+        "-",
+        "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP names the client",
+    ),
     text(
         "url",
         "http://127.0.0.1:8080",

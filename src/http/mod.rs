@@ -6,6 +6,7 @@ pub mod openai;
 pub mod openapi;
 mod probes;
 mod request_id;
+pub mod throttle;
 
 use axum::middleware;
 use axum::Router;
@@ -31,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)
         .method_not_allowed_fallback(openai::error::method_not_allowed)
+        // Inside the request log and metrics, so refused sources are logged and counted (429).
+        .layer(throttle::ThrottleLayer(
+            state.service.auth_throttle().clone(),
+        ))
         .layer(middleware::from_fn_with_state(
             state.service.metrics_handle(),
             request_id::tag_and_log,

@@ -109,8 +109,12 @@ impl Dialect {
             "401",
             "Missing, malformed, unknown, expired or revoked credentials.",
         );
-        if self.forbids_writes && writes {
-            add("403", "The caller may read but not change these objects.");
+        if writes {
+            add(
+                "403",
+                "The caller may read but not change these objects (`missing_scope`: a read-only \
+                 admin key).",
+            );
         }
         if has_path_params || self.forbids_writes {
             add(
@@ -127,6 +131,17 @@ impl Dialect {
                 "The request body did not arrive within the body read timeout.",
             );
             add("413", "The request body is larger than 64 KiB.");
+        }
+        let presents_credentials = op
+            .security
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|r| *r != SecurityRequirement::default()));
+        if presents_credentials {
+            add(
+                "429",
+                "Too many failed authentications from this source; retry after `Retry-After` \
+                 seconds.",
+            );
         }
         add("500", "Unexpected server error.");
         add("503", "The store is temporarily unavailable; retry.");

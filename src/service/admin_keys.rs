@@ -12,10 +12,42 @@ use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
 use super::audit::{Author, Subject};
+use super::permissions::{is_read_only, Action, SCOPE_READ, SCOPE_WRITE};
 use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 /// Admin keys live at most a year, as in OpenAI's API.
 pub const MAX_ADMIN_KEY_LIFETIME_SECONDS: i64 = 31_536_000;
+
+/// The scopes a new admin key gets: both unless the caller asked for fewer. Only the two
+/// admin scopes exist; `api.management.write` alone implies reading.
+pub(super) fn admin_scopes(
+    requested: Option<Vec<String>>,
+) -> Result<Vec<String>, names::FieldError> {
+    let Some(requested) = requested else {
+        return Ok(vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()]);
+    };
+    if requested.is_empty() {
+        return Err(names::FieldError::new(
+            "scopes",
+            format!("'scopes' must hold at least one of '{SCOPE_READ}', '{SCOPE_WRITE}'."),
+        ));
+    }
+    if let Some(unknown) = requested
+        .iter()
+        .find(|s| *s != SCOPE_READ && *s != SCOPE_WRITE)
+    {
+        let shown: String = unknown.chars().take(64).collect();
+        return Err(names::FieldError::new(
+            "scopes",
+            format!("Unknown scope '{shown}': expected '{SCOPE_READ}' or '{SCOPE_WRITE}'."),
+        ));
+    }
+    let mut out = vec![SCOPE_READ.to_owned()];
+    if requested.iter().any(|s| s == SCOPE_WRITE) {
+        out.push(SCOPE_WRITE.to_owned());
+    }
+    Ok(out)
+}
 
 /// Why a presented credential was refused. Dialects word it; none of them echoes the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +70,7 @@ impl Service {
         organization: &Id,
         name: &str,
         value: PlainKey,
+        scopes: Vec<String>,
     ) -> ServiceResult<IssuedKey> {
         let key = ApiKey {
             id: Id::generate()?,
@@ -46,7 +79,7 @@ impl Service {
             project_id: None,
             service_account_id: None,
             name: name.to_owned(),
-            scopes: Vec::new(),
+            scopes,
             hash: value.hash(),
             redacted_value: value.redacted(),
             created_at: self.clock.now(),
@@ -83,9 +116,14 @@ impl Service {
             return fail(AuthFailure::Expired);
         }
         self.note_use(&ctx, now);
+        let access = if is_read_only(&key.scopes) {
+            Access::AdminReader(key.id.clone())
+        } else {
+            Access::AdminKey(key.id.clone())
+        };
         Ok(Principal {
             organization_id: key.organization_id.clone(),
-            access: Access::AdminKey(key.id.clone()),
+            access,
             origin: Default::default(),
         })
     }
@@ -121,7 +159,10 @@ impl Service {
         who: &Principal,
         name: &str,
         expires_in_seconds: Option<i64>,
+        scopes: Option<Vec<String>>,
     ) -> ServiceResult<IssuedKey> {
+        who.require(Action::Write)?;
+        let scopes = admin_scopes(scopes)?;
         let name = names::name("name", name)?;
         let lifetime = expires_in(
             "expires_in_seconds",
@@ -132,6 +173,7 @@ impl Service {
             &who.organization_id,
             &name,
             PlainKey::generate(KeyKind::Admin)?,
+            scopes,
         )?;
         issued.key.expires_at = lifetime.map(|l| issued.key.created_at + l);
         let event = self.key_created_event(&Author::of(who), &issued.key)?;
@@ -142,6 +184,7 @@ impl Service {
 
     /// Deletes an admin key, unless it is the organization's last usable one.
     pub async fn delete_admin_key(&self, who: &Principal, id: &Id) -> ServiceResult<()> {
+        who.require(Action::Write)?;
         let key = self.admin_key(who, id).await?;
         let now = self.clock.now();
         let event = self.audit_event(
@@ -169,13 +212,17 @@ impl Service {
     }
 
     /// A new admin key for the organization labelled `label`, for the `admin-key create`
-    /// command. On a store that was never started it bootstraps the `default` organization
+    /// command (read-only: [`SCOPE_READ`] only). On a store that was never started it bootstraps the `default` organization
     /// around the new key, so scripts can provision before the first `serve`.
-    pub async fn create_admin_key_for_label(&self, label: &str) -> ServiceResult<PlainKey> {
+    pub async fn create_admin_key_for_label(
+        &self,
+        label: &str,
+        read_only: bool,
+    ) -> ServiceResult<PlainKey> {
         let value = PlainKey::generate(KeyKind::Admin)?;
         let org = match self.store.organization_by_label(label).await? {
             Some(org) => org,
-            None if label == super::bootstrap::DEFAULT_ORG_LABEL => {
+            None if label == super::bootstrap::DEFAULT_ORG_LABEL && !read_only => {
                 match self.bootstrap(Some(value)).await? {
                     super::Bootstrapped::Created { key, .. } => return Ok(key),
                     super::Bootstrapped::AlreadyInitialised => {
@@ -191,7 +238,12 @@ impl Service {
                 )))
             }
         };
-        let issued = self.mint_admin_key(&org.id, "CLI admin key", value)?;
+        let scopes = if read_only {
+            admin_scopes(Some(vec![SCOPE_READ.to_owned()]))?
+        } else {
+            admin_scopes(None)?
+        };
+        let issued = self.mint_admin_key(&org.id, "CLI admin key", value, scopes)?;
         let event = self.key_created_event(&Author::system(Some(&org.id)), &issued.key)?;
         self.store.insert_api_key(&issued.key, &[event]).await?;
         Ok(issued.value)

@@ -11,6 +11,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
 use super::audit::{Author, Subject};
+use super::permissions::Action;
 use super::{IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 pub const DEFAULT_KEY_NAME: &str = "Secret Key";
@@ -121,6 +122,7 @@ impl Service {
         account_id: &Id,
         spec: NewKey,
     ) -> ServiceResult<IssuedKey> {
+        who.require(Action::Write)?;
         self.active_project(who, project_id).await?;
         let account = self
             .project_service_account(who, project_id, account_id)
@@ -188,6 +190,7 @@ impl Service {
         key_id: &Id,
         changes: KeyChanges,
     ) -> ServiceResult<(ApiKey, ServiceAccount)> {
+        who.require(Action::Write)?;
         let new_scopes = changes.scopes.map(|s| scopes(Some(s))).transpose()?;
         let new_expiry = match changes.expires_in_seconds {
             None => None,
@@ -241,6 +244,7 @@ impl Service {
         key_id: &Id,
         grace_seconds: Option<i64>,
     ) -> ServiceResult<()> {
+        who.require(Action::Write)?;
         let grace = match grace_seconds {
             None | Some(0) => 0,
             Some(g) if (1..=MAX_GRACE_SECONDS).contains(&g) => g * 1000,

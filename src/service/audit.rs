@@ -27,7 +27,7 @@ impl Author {
         Self {
             organization_id: Some(who.organization_id.clone()),
             actor: match &who.access {
-                Access::AdminKey(id) => Actor::AdminKey(id.clone()),
+                Access::AdminKey(id) | Access::AdminReader(id) => Actor::AdminKey(id.clone()),
                 Access::ServiceAccount(id) => Actor::ServiceAccount(id.clone()),
             },
             origin: who.origin.clone(),

@@ -105,7 +105,12 @@ impl Service {
             created_at: now,
             archived_at: None,
         };
-        let issued = self.mint_admin_key(&org.id, "Bootstrap admin key", admin_key)?;
+        let issued = self.mint_admin_key(
+            &org.id,
+            "Bootstrap admin key",
+            admin_key,
+            super::admin_keys::admin_scopes(None)?,
+        )?;
         let author = Author::system(Some(&org.id));
         let events = [
             self.audit_event(

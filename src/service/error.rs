@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// Authenticated, but this caller may not do that.
     #[error("permission denied")]
     Forbidden,
+    /// An admin key without the scope this needs (a read-only key asked to change something).
+    #[error("missing scope {0}")]
+    MissingScope(&'static str),
     /// A request combined options that exclude each other (e.g. `after` and `before`).
     #[error("{0}")]
     BadRequest(&'static str),

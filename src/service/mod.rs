@@ -17,6 +17,7 @@ mod permissions;
 mod projects;
 mod readiness;
 mod service_accounts;
+pub mod throttle;
 mod tokens;
 mod usage;
 pub mod verification;
@@ -41,7 +42,7 @@ pub use bootstrap::Bootstrapped;
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
-pub use permissions::{Access, Permissions};
+pub use permissions::{is_read_only, Access, Permissions, SCOPE_READ, SCOPE_WRITE};
 pub use projects::{NewProject, ProjectChanges};
 pub use readiness::Readiness;
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
@@ -74,6 +75,7 @@ pub struct Service {
     tokens: Arc<tokens::TokenState>,
     webhook: Option<Arc<webhook::WebhookSettings>>,
     metrics: Arc<Metrics>,
+    throttle: Arc<throttle::AuthThrottle>,
 }
 
 impl Service {
@@ -110,7 +112,19 @@ impl Service {
             tokens: Arc::new(tokens::TokenState::new(TokenSettings::default())),
             webhook: None,
             metrics,
+            throttle: Arc::new(throttle::AuthThrottle::new(Default::default())),
         }
+    }
+
+    /// How failed authentications are throttled (the default: 20 a minute per source).
+    pub fn with_auth_throttle(mut self, settings: throttle::ThrottleSettings) -> Self {
+        self.throttle = Arc::new(throttle::AuthThrottle::new(settings));
+        self
+    }
+
+    /// The failed-authentication table, shared by every clone of this service.
+    pub fn auth_throttle(&self) -> &Arc<throttle::AuthThrottle> {
+        &self.throttle
     }
 
     /// The issuer, audience and lifetime of access tokens (defaults suit tests only).

@@ -12,10 +12,24 @@ use super::{Principal, ServiceError, ServiceResult};
 pub enum Access {
     /// An admin key: owner of its organization, may do everything in it.
     AdminKey(Id),
+    /// An admin key holding only [`SCOPE_READ`]: may list and retrieve everything an admin
+    /// key sees, and change nothing.
+    AdminReader(Id),
     /// A service account presenting an access token: may read the organization's service
     /// accounts and its own credentials' metadata, and change nothing. (Machine identities
     /// managing machine identities is a privilege escalation path we do not open by default.)
     ServiceAccount(Id),
+}
+
+/// The admin key scope that allows lists and retrievals (OpenAI's name for it).
+pub const SCOPE_READ: &str = "api.management.read";
+/// The admin key scope that allows every change; it implies [`SCOPE_READ`].
+pub const SCOPE_WRITE: &str = "api.management.write";
+
+/// Whether an admin key with these stored scopes may only read. Keys created before scopes
+/// existed have none and keep the full access they were issued with.
+pub fn is_read_only(scopes: &[String]) -> bool {
+    !scopes.is_empty() && !scopes.iter().any(|s| s == SCOPE_WRITE)
 }
 
 /// Resource type → permission → granted, as the Keycard dialect renders it.
@@ -31,16 +45,19 @@ impl Principal {
     pub fn may(&self, action: Action) -> bool {
         match (&self.access, action) {
             (Access::AdminKey(_), _) => true,
+            (Access::AdminReader(_), Action::Read) => true,
+            (Access::AdminReader(_), Action::Write) => false,
             (Access::ServiceAccount(_), Action::Read) => true,
             (Access::ServiceAccount(_), Action::Write) => false,
         }
     }
 
     pub fn require(&self, action: Action) -> ServiceResult<()> {
-        if self.may(action) {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
+        match (self.may(action), &self.access) {
+            (true, _) => Ok(()),
+            // A reader key is refused for what it lacks, so its owner knows which key to use.
+            (false, Access::AdminReader(_)) => Err(ServiceError::MissingScope(SCOPE_WRITE)),
+            (false, _) => Err(ServiceError::Forbidden),
         }
     }
 
@@ -85,5 +102,28 @@ mod tests {
         assert!(!token.permissions()["service_accounts"]["update"]);
         assert!(token.require(Action::Write).is_err());
         assert!(admin.require(Action::Write).is_ok());
+    }
+
+    #[test]
+    fn reader_keys_read_and_are_refused_writes_for_the_missing_scope() {
+        let id = Id::parse("aaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
+        let reader = Principal {
+            organization_id: id.clone(),
+            access: Access::AdminReader(id),
+            origin: Default::default(),
+        };
+        assert!(reader.require(Action::Read).is_ok());
+        assert!(matches!(
+            reader.require(Action::Write),
+            Err(ServiceError::MissingScope(SCOPE_WRITE))
+        ));
+        assert!(reader.permissions()["credentials"]["list"]);
+        assert!(!reader.permissions()["credentials"]["create"]);
+        assert!(is_read_only(&[SCOPE_READ.to_owned()]));
+        assert!(!is_read_only(&[]));
+        assert!(!is_read_only(&[
+            SCOPE_READ.to_owned(),
+            SCOPE_WRITE.to_owned()
+        ]));
     }
 }

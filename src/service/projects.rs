@@ -10,6 +10,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::{Change, StoreError};
 
 use super::audit::{Author, Subject};
+use super::permissions::Action;
 use super::{Principal, Service, ServiceError, ServiceResult};
 
 const MAX_EXTERNAL_KEY_ID_CHARS: usize = 256;
@@ -37,6 +38,7 @@ impl Service {
         who: &Principal,
         input: NewProject,
     ) -> ServiceResult<Project> {
+        who.require(Action::Write)?;
         let project = Project {
             id: Id::generate()?,
             organization_id: who.organization_id.clone(),
@@ -115,6 +117,7 @@ impl Service {
         id: &Id,
         changes: ProjectChanges,
     ) -> ServiceResult<Project> {
+        who.require(Action::Write)?;
         let mut project = self.active_project(who, id).await?;
         let mut requested = serde_json::Map::new();
         if let Some(name) = changes.name {
@@ -141,6 +144,7 @@ impl Service {
 
     /// Archiving is idempotent: an archived project is returned as it is.
     pub async fn archive_project(&self, who: &Principal, id: &Id) -> ServiceResult<Project> {
+        who.require(Action::Write)?;
         let mut project = self.project(who, id).await?;
         if project.is_default {
             return Err(ServiceError::DefaultProjectArchive(project.id));

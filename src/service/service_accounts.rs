@@ -10,6 +10,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::store::Change;
 
 use super::audit::{account_data, Author, Subject};
+use super::permissions::Action;
 use super::{IssuedKey, NewKey, Principal, Service, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,7 @@ impl Service {
         project_id: &Id,
         input: NewServiceAccount,
     ) -> ServiceResult<(ServiceAccount, Option<IssuedKey>)> {
+        who.require(Action::Write)?;
         let name = names::name("name", &input.name)?;
         let project = self.active_project(who, project_id).await?;
         let now = self.clock.now();
@@ -119,6 +121,7 @@ impl Service {
         id: &Id,
         changes: ServiceAccountChanges,
     ) -> ServiceResult<ServiceAccount> {
+        who.require(Action::Write)?;
         let name = changes
             .name
             .as_deref()
@@ -168,6 +171,7 @@ impl Service {
         project_id: &Id,
         id: &Id,
     ) -> ServiceResult<()> {
+        who.require(Action::Write)?;
         self.active_project(who, project_id).await?;
         let account = self.project_service_account(who, project_id, id).await?;
         let at = self.clock.now();

@@ -112,6 +112,11 @@ impl From<ServiceError> for KcError {
                 "forbidden",
                 "You do not have permission to do this.",
             ),
+            ServiceError::MissingScope(scope) => Self::new(
+                StatusCode::FORBIDDEN,
+                "missing_scope",
+                format!("This admin key is read-only: the change needs the scope {scope}."),
+            ),
             ServiceError::Unauthenticated(_) => Self::unauthorized(),
             ServiceError::BadRequest(message) => Self::bad_request("invalid_request", message),
             ServiceError::Duplicate => Self::new(

@@ -163,6 +163,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`.", body = OAuthErrorJson),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
         (status = 408, description = "`invalid_request`: the body did not arrive within the body read timeout.", body = OAuthErrorJson),
+        (status = 429, description = "`temporarily_unavailable`: too many failed authentications from this source; retry after `Retry-After` seconds.", body = OAuthErrorJson),
         (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
     ))]
 pub async fn token(

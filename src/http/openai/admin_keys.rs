@@ -26,6 +26,11 @@ pub struct CreateBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31536000)]
     expires_in_seconds: Option<i64>,
+    /// `api.management.read` and/or `api.management.write` (default: both). A key with only
+    /// `api.management.read` lists and retrieves; every change answers 403 `missing_scope`.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 2)]
+    scopes: Option<Vec<String>>,
 }
 
 /// List the organization's admin keys.
@@ -69,7 +74,7 @@ pub async fn create(
 ) -> ApiResult<AdminApiKeyJson> {
     let issued = app
         .service
-        .create_admin_key(&who, &body.name, body.expires_in_seconds)
+        .create_admin_key(&who, &body.name, body.expires_in_seconds, body.scopes)
         .await?;
     let org = app.service.organization(&who).await?;
     Ok(Json(AdminApiKeyJson::created(issued, &org)))

@@ -211,6 +211,11 @@ impl From<ServiceError> for ApiError {
                 Some("insufficient_permissions"),
                 "You do not have permission to do this.",
             ),
+            ServiceError::MissingScope(scope) => Self::new(
+                StatusCode::FORBIDDEN,
+                Some("missing_scope"),
+                format!("You have insufficient permissions for this operation. Missing scopes: {scope}."),
+            ),
             ServiceError::BadRequest(message) => Self::bad_request(None, "invalid_value", message),
             ServiceError::LastAdminKey => Self::bad_request(
                 None,

@@ -8,7 +8,7 @@ use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
 use crate::domain::page::Page;
 use crate::domain::time::to_unix_seconds;
 use crate::http::openapi::string_enum;
-use crate::service::IssuedKey;
+use crate::service::{IssuedKey, SCOPE_READ, SCOPE_WRITE};
 
 string_enum! {
     project_object = ["organization.project"];
@@ -292,6 +292,8 @@ pub struct AdminApiKeyJson {
     #[schema(required = true)]
     last_used_at: Option<i64>,
     owner: AdminKeyOwnerJson,
+    /// `api.management.read`, plus `api.management.write` unless the key is read-only.
+    scopes: Vec<String>,
     /// Only in the response that creates the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
@@ -300,7 +302,14 @@ pub struct AdminApiKeyJson {
 
 impl AdminApiKeyJson {
     pub fn new(key: ApiKey, org: &Organization) -> Self {
+        // Keys from before scopes existed have none stored and full access: shown as such.
+        let scopes = if key.scopes.is_empty() {
+            vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()]
+        } else {
+            key.scopes
+        };
         Self {
+            scopes,
             object: "organization.admin_api_key",
             id: Kind::ApiKey.render_openai(&key.id),
             name: Some(key.name),

@@ -332,21 +332,35 @@ pub async fn verify(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
     JsonBody(body): JsonBody<VerifyBody>,
-) -> Result<Json<VerifyJson>, ApiError> {
+) -> Result<Response, ApiError> {
     let invalid = |reason: Reason| VerifyJson::Invalid {
         valid: false,
         reason: reason.as_str(),
     };
     let presented = body.key.trim();
-    if jwt::looks_like_jwt(presented) {
-        return Ok(Json(match app.service.verify_token(presented).await? {
+    let verdict = if jwt::looks_like_jwt(presented) {
+        match app.service.verify_token(presented).await? {
             Some(t) if t.account.organization_id == who.organization_id => describe_token(&t),
             _ => invalid(Reason::Unknown),
-        }));
+        }
+    } else {
+        match app.service.verify_key(presented).await? {
+            Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
+            Verdict::Valid(_) => invalid(Reason::Unknown),
+            Verdict::Invalid(reason) => invalid(reason),
+        }
+    };
+    // Guesses (unknown or malformed keys) count against the source like a refused admin key,
+    // so this endpoint is no oracle for an admin key's holder either.
+    let guessed = matches!(
+        verdict,
+        VerifyJson::Invalid { reason, .. }
+            if reason == Reason::Unknown.as_str() || reason == Reason::Malformed.as_str()
+    );
+    let mut res = Json(verdict).into_response();
+    if guessed {
+        res.extensions_mut()
+            .insert(crate::http::throttle::AuthFailed);
     }
-    Ok(Json(match app.service.verify_key(presented).await? {
-        Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
-        Verdict::Valid(_) => invalid(Reason::Unknown),
-        Verdict::Invalid(reason) => invalid(reason),
-    }))
+    Ok(res)
 }

@@ -1,0 +1,297 @@
+//! Brute-force throttling: failed authentications counted per source address; a source with
+//! too many in a window is refused (429) for a cool-down before any key is looked up.
+//!
+//! The table is touched only after a failure, or while some source is blocked: a request of a
+//! quiet installation pays one relaxed atomic load, no lock and no allocation.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 16;
+
+/// An address range, `10.0.0.0/8` or a bare address (one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+            None => (raw, None),
+        };
+        let network: IpAddr = addr.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { network, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, canonical(ip)) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A comma-separated CIDR list, or the entry that is not one.
+pub fn parse_cidrs(raw: &str) -> Result<Vec<Cidr>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Cidr::parse(s).ok_or_else(|| s.to_owned()))
+        .collect()
+}
+
+/// IPv4-mapped IPv6 addresses are the IPv4 clients of a dual-stack listener.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What is counted: an IPv4 address, or an IPv6 /64 (one subscriber gets a whole /64, so
+/// counting single IPv6 addresses would give an attacker 2^64 sources).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::from(u64::MAX))).into()),
+        v4 => v4,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// Failures of one source within `window` that trigger the cool-down; 0 turns it off.
+    pub max_failures: u32,
+    pub window: Duration,
+    pub cooldown: Duration,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` names the real client.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Sources remembered at most; beyond it the ones closest to expiry are forgotten.
+    pub capacity: usize,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            max_failures: 20,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            capacity: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    window_start: u64,
+    failures: u32,
+    blocked_until: u64,
+}
+
+pub struct AuthThrottle {
+    settings: ThrottleSettings,
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which at least one source may be blocked; 0 when
+    /// none is, which is what the per-request check reads.
+    blocked_until: AtomicU64,
+    shards: Vec<Mutex<HashMap<IpAddr, Entry>>>,
+}
+
+impl AuthThrottle {
+    pub fn new(settings: ThrottleSettings) -> Self {
+        Self {
+            settings,
+            epoch: Instant::now(),
+            blocked_until: AtomicU64::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    pub fn settings(&self) -> &ThrottleSettings {
+        &self.settings
+    }
+
+    fn now(&self) -> u64 {
+        // Starts at 1 so that 0 can mean "nothing blocked".
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn shard(&self, key: &IpAddr) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
+        let n = match key {
+            IpAddr::V4(a) => u32::from(*a) as usize,
+            IpAddr::V6(a) => (u128::from(*a) >> 64) as usize,
+        };
+        // Low bits of an address vary most between neighbours; fold them in.
+        let i = (n ^ (n >> 8) ^ (n >> 16)) % SHARDS;
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long `source` must still wait, if it is blocked.
+    #[inline]
+    pub fn blocked(&self, source: IpAddr) -> Option<Duration> {
+        let any = self.blocked_until.load(Ordering::Relaxed);
+        if any == 0 {
+            return None;
+        }
+        self.blocked_slow(source, any)
+    }
+
+    #[cold]
+    fn blocked_slow(&self, source: IpAddr, any: u64) -> Option<Duration> {
+        let now = self.now();
+        if now >= any {
+            // Every block has ended; a block set meanwhile raised the value and keeps it.
+            let _ =
+                self.blocked_until
+                    .compare_exchange(any, 0, Ordering::Relaxed, Ordering::Relaxed);
+            return None;
+        }
+        let key = source_key(source);
+        let until = self.shard(&key).get(&key)?.blocked_until;
+        (until > now).then(|| Duration::from_millis(until - now))
+    }
+
+    /// Counts a failed authentication of `source`; returns the cool-down it has just started.
+    pub fn failed(&self, source: IpAddr) -> Option<Duration> {
+        let s = &self.settings;
+        if s.max_failures == 0 {
+            return None;
+        }
+        let now = self.now();
+        let window = s.window.as_millis() as u64;
+        let key = source_key(source);
+        let mut shard = self.shard(&key);
+        if !shard.contains_key(&key) && shard.len() >= (s.capacity / SHARDS).max(1) {
+            evict(&mut shard, now, window);
+        }
+        let e = shard.entry(key).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            blocked_until: 0,
+        });
+        if now.saturating_sub(e.window_start) >= window {
+            e.window_start = now;
+            e.failures = 0;
+        }
+        e.failures += 1;
+        if e.failures < s.max_failures || e.blocked_until > now {
+            return None;
+        }
+        let cooldown = s.cooldown.as_millis() as u64;
+        e.blocked_until = now + cooldown;
+        e.failures = 0;
+        e.window_start = e.blocked_until;
+        self.blocked_until
+            .fetch_max(e.blocked_until, Ordering::Relaxed);
+        Some(s.cooldown)
+    }
+
+    /// Sources currently remembered (for tests).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Makes room in a full shard: drops what no longer matters, else the entry that would
+/// matter for the shortest time.
+fn evict(shard: &mut HashMap<IpAddr, Entry>, now: u64, window: u64) {
+    let relevant_until = |e: &Entry| e.blocked_until.max(e.window_start + window);
+    let before = shard.len();
+    shard.retain(|_, e| relevant_until(e) > now);
+    if shard.len() < before {
+        return;
+    }
+    let soonest = shard
+        .iter()
+        .min_by_key(|(_, e)| relevant_until(e))
+        .map(|(k, _)| *k);
+    if let Some(k) = soonest {
+        shard.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn throttle(max: u32, capacity: usize) -> AuthThrottle {
+        AuthThrottle::new(ThrottleSettings {
+            max_failures: max,
+            capacity,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_source_is_blocked_after_max_failures_and_others_are_not() {
+        let t = throttle(3, 1024);
+        assert!(t.blocked(ip("10.0.0.1")).is_none());
+        assert!(t.failed(ip("10.0.0.1")).is_none());
+        assert!(t.failed(ip("10.0.0.1")).is_none());
+        assert!(t.failed(ip("10.0.0.1")).is_some());
+        assert!(t.blocked(ip("10.0.0.1")).is_some());
+        assert!(t.blocked(ip("10.0.0.2")).is_none());
+        // The same IPv6 /64 is one source; IPv4-mapped is the IPv4 address.
+        for _ in 0..3 {
+            t.failed(ip("2001:db8::1"));
+        }
+        assert!(t.blocked(ip("2001:db8::ffff")).is_some());
+        assert!(t.blocked(ip("2001:db8:0:1::1")).is_none());
+        assert!(t.blocked(ip("::ffff:10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn the_table_stays_within_its_capacity() {
+        let t = throttle(1000, 64);
+        for i in 0..10_000u32 {
+            t.failed(IpAddr::V4(i.into()));
+        }
+        assert!(t.len() <= 64, "{}", t.len());
+    }
+
+    #[test]
+    fn cidrs_parse_and_match() {
+        let c = parse_cidrs("10.0.0.0/8, 192.168.1.7,::1,fd00::/8").unwrap();
+        assert!(c[0].contains(ip("10.200.3.4")));
+        assert!(!c[0].contains(ip("11.0.0.1")));
+        assert!(c[1].contains(ip("192.168.1.7")) && !c[1].contains(ip("192.168.1.8")));
+        assert!(c[2].contains(ip("::1")));
+        assert!(c[3].contains(ip("fd12::1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(parse_cidrs("10.0.0.0/33").is_err());
+        assert!(parse_cidrs("example.com").is_err());
+    }
+}
