@@ -10,6 +10,9 @@
 #   KEYPLANE_SCHEMATHESIS_MAX_TIME      wall-clock budget in seconds (default 75)
 #
 # Longer runs: KEYPLANE_SCHEMATHESIS_MAX_EXAMPLES=500 KEYPLANE_SCHEMATHESIS_MAX_TIME=1800.
+#
+# Brute-force throttling is off (KEYPLANE_AUTH_FAILURE_LIMIT=0): generated requests fail
+# authentication on purpose, all from 127.0.0.1; tests/brute_force.rs covers throttling.
 set -euo pipefail
 
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +50,7 @@ admin_key="$("$VENV/bin/python" "$DIR/make_key.py" sk-admin-)"
 env -u KEYPLANE_DATABASE_URL -u KEYPLANE_CONFIG \
   KEYPLANE_LISTEN="127.0.0.1:$port" KEYPLANE_DATA_DIR="$SCRATCH/data" \
   KEYPLANE_BOOTSTRAP_ADMIN_KEY="$admin_key" KEYPLANE_LOG=warn \
+  KEYPLANE_AUTH_FAILURE_LIMIT=0 \
   ${KEYPLANE_E2E_DATABASE_URL:+KEYPLANE_DATABASE_URL="$KEYPLANE_E2E_DATABASE_URL"} \
   "$KEYPLANE_BIN" serve >"$SCRATCH/server.log" 2>&1 &
 server_pid=$!
