@@ -7,6 +7,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Database};
+use crate::connections::ReadTimeouts;
 use crate::domain::keys::PlainKey;
 use crate::domain::time::Clock;
 use crate::http::{self, AppState};
@@ -34,13 +35,24 @@ pub async fn serve_on(
     service: Service,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_timeouts(listener, service, ReadTimeouts::default(), shutdown).await
+}
+
+/// [`serve_on`] with other read timeouts than the defaults (tests use short ones).
+pub async fn serve_with_timeouts(
+    listener: TcpListener,
+    service: Service,
+    timeouts: ReadTimeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let router = http::router(AppState { service });
-    // Connect info gives the audit log each request's peer address.
-    axum::serve(
+    crate::connections::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router,
+        timeouts,
+        |tcp, _peer| async move { Some(tcp) },
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
     .context("HTTP server failed")
 }
@@ -74,7 +86,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     match certs {
         None => {
             tracing::info!(listen = %config.listen, "keyplane is serving");
-            serve_on(listener, service.clone(), shutdown_signal()).await?;
+            serve_with_timeouts(
+                listener,
+                service.clone(),
+                config.read_timeouts,
+                shutdown_signal(),
+            )
+            .await?;
         }
         Some(certs) => {
             let reloader = crate::tls::reload_on_sighup(certs.clone())?;
@@ -82,7 +100,14 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             let router = http::router(AppState {
                 service: service.clone(),
             });
-            crate::tls::serve_on(listener, router, certs, shutdown_signal()).await?;
+            crate::tls::serve_on(
+                listener,
+                router,
+                certs,
+                config.read_timeouts,
+                shutdown_signal(),
+            )
+            .await?;
             reloader.abort();
         }
     }

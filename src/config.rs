@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::connections::ReadTimeouts;
 use crate::domain::keys::{KeyKind, PlainKey};
 use crate::service::throttle::ThrottleSettings;
 use crate::store::PoolSettings;
@@ -76,6 +77,8 @@ pub struct Config {
     /// Serve HTTPS with these files; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
     pub audit_webhook: Option<WebhookSettings>,
+    /// How long slow clients may take to send a request (slowloris).
+    pub read_timeouts: ReadTimeouts,
     /// Brute-force throttling of failed authentications, and the proxies trusted to name
     /// the client.
     pub throttle: ThrottleSettings,
@@ -326,6 +329,17 @@ impl Config {
                 defaults.statement_timeout,
             ),
         };
+        let read_defaults = ReadTimeouts::default();
+        let read_timeouts = ReadTimeouts {
+            header: p.take(
+                millis(src, "header_read_timeout_ms", read_defaults.header),
+                read_defaults.header,
+            ),
+            body: p.take(
+                millis(src, "body_read_timeout_ms", read_defaults.body),
+                read_defaults.body,
+            ),
+        };
         let bootstrap_admin_key = p.take(bootstrap_admin_key(src), None);
         let tls = p.take(tls(src), None);
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -350,6 +364,7 @@ impl Config {
             tokens,
             tls,
             audit_webhook,
+            read_timeouts,
             throttle,
         })
     }

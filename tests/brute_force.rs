@@ -143,6 +143,19 @@ async fn a_guessing_source_is_slowed_and_no_one_else_is() {
     assert!(body.contains("\"error\""), "OAuth error: {body}");
     // Requests without credentials are never refused (health checks share gateways' addresses).
     assert_eq!(call(addr, x, "GET", "/healthz", None).await.0, 200);
+    // Nor are endpoints that ignore credentials, even when a client sends one with everything.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/.well-known/jwks.json",
+    ] {
+        assert_eq!(
+            call(addr, x, "GET", path, Some(&valid)).await.0,
+            200,
+            "{path}"
+        );
+    }
 
     // Y, behind the same gateway, is unaffected.
     assert_eq!(

@@ -81,6 +81,16 @@ pub const SETTINGS: &[Setting] = &[
         "5000",
         "PostgreSQL statement_timeout; longer statements are cancelled (503)",
     ),
+    integer(
+        "header_read_timeout_ms",
+        "10000",
+        "a request line and headers must arrive within this; also how long a keep-alive connection may idle",
+    ),
+    integer(
+        "body_read_timeout_ms",
+        "30000",
+        "a request body must arrive within this of its headers (else 408)",
+    ),
     secret(
         "bootstrap_admin_key",
         "first start of an empty store: register this sk-admin- key instead of printing a new one",

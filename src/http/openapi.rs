@@ -126,6 +126,10 @@ impl Dialect {
             add("409", "An object with that unique value already exists.");
         }
         if op.request_body.is_some() {
+            add(
+                "408",
+                "The request body did not arrive within the body read timeout.",
+            );
             add("413", "The request body is larger than 64 KiB.");
             add(
                 "415",
@@ -159,6 +163,26 @@ impl Dialect {
             .build()
     }
 }
+
+/// A string schema that takes only `values`, for the `&'static str` fields the renderers fill
+/// from a fixed set (`object`, `status`, `role`, …); see [`string_enum!`].
+pub fn one_of(values: &[&'static str]) -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// Defines schema functions for `#[schema(schema_with = name)]`:
+/// `string_enum! { project_status = ["active", "archived"]; }`.
+macro_rules! string_enum {
+    ($($name:ident = [$($value:literal),+ $(,)?];)+) => {
+        $(fn $name() -> utoipa::openapi::Object {
+            $crate::http::openapi::one_of(&[$($value),+])
+        })+
+    };
+}
+pub(crate) use string_enum;
 
 /// `request_body = Option<T>` is how a handler says "the body may be left out" (an empty body
 /// counts as `{}`), but utoipa renders it as `oneOf: [null, T]`, and a `null` body is refused.

@@ -11,10 +11,14 @@ use crate::http::openapi::tags::META;
 use crate::http::AppState;
 use crate::service::Readiness;
 
+crate::http::openapi::string_enum! {
+    readiness_status = ["ready", "not_ready"];
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Readiness)]
 pub struct ReadyJson {
-    /// `ready` or `not_ready`.
+    #[schema(schema_with = readiness_status)]
     status: &'static str,
     /// The applied schema version, when ready.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -73,9 +73,16 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// Whether the request presents a credential (so it can fail authentication).
+/// Whether the request presents a credential to an endpoint that checks it (so it can fail
+/// authentication). Probes, docs and the public key set ignore credentials, so a blocked source
+/// can still reach them even when its client sends a key with every request.
 fn presents_credentials(req: &Request) -> bool {
-    req.headers().contains_key(header::AUTHORIZATION) || req.uri().path() == TOKEN_PATH
+    let path = req.uri().path();
+    if path == TOKEN_PATH {
+        return true;
+    }
+    let authenticated = path.starts_with("/v1/") || path.starts_with("/organizations/");
+    authenticated && req.headers().contains_key(header::AUTHORIZATION)
 }
 
 fn too_many(path: &str, wait: Duration) -> Response {

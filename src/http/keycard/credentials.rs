@@ -30,6 +30,7 @@ pub struct CreateBody {
     )]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     description: Option<String>,
 }
 
@@ -127,6 +128,7 @@ pub struct UpdateBody {
     )]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     description: Option<Option<String>>,
 }
 

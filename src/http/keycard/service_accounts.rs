@@ -30,7 +30,7 @@ pub struct CreateBody {
     )]
     name: String,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     description: Option<String>,
 }
 
@@ -110,6 +110,7 @@ pub struct UpdateBody {
     name: Option<String>,
     /// `null` clears the description; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     description: Option<Option<String>>,
 }
 

@@ -49,12 +49,16 @@ impl OAuthError {
     }
 }
 
+crate::http::openapi::string_enum! {
+    oauth_error_code = ["invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable"];
+    bearer = ["Bearer"];
+}
+
 /// RFC 6749 §5.2 error response.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = OAuthErrorResponse)]
 pub struct OAuthErrorJson {
-    /// `invalid_request`, `invalid_client`, `unsupported_grant_type` or
-    /// `temporarily_unavailable`.
+    #[schema(schema_with = oauth_error_code)]
     error: &'static str,
     error_description: &'static str,
 }
@@ -95,7 +99,7 @@ impl From<KcError> for OAuthError {
 pub struct TokenJson {
     /// A JWT signed with Ed25519 (`alg: EdDSA`).
     access_token: String,
-    /// Always `Bearer`.
+    #[schema(schema_with = bearer)]
     token_type: &'static str,
     /// Seconds until the token expires.
     expires_in: i64,
@@ -158,6 +162,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         (status = 200, description = "An access token.", body = TokenJson),
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`.", body = OAuthErrorJson),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
+        (status = 408, description = "`invalid_request`: the body did not arrive within the body read timeout.", body = OAuthErrorJson),
         (status = 429, description = "`temporarily_unavailable`: too many failed authentications from this source; retry after `Retry-After` seconds.", body = OAuthErrorJson),
         (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
     ))]
@@ -166,11 +171,20 @@ pub async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthError> {
-    // Read with our own limit, not axum's `Bytes` extractor: past its 2 MB default that one
-    // answers in plain text, not in the OAuth envelope.
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| OAuthError::invalid_request("The request body is too large."))?;
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if crate::connections::is_body_timeout(&e) => {
+            return Err(OAuthError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                ..OAuthError::invalid_request("The request body did not arrive in time.")
+            })
+        }
+        Err(_) => {
+            return Err(OAuthError::invalid_request(
+                "The request body is too large.",
+            ))
+        }
+    };
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -19,9 +19,8 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = UpdateApiKeyRequest)]
 pub struct UpdateBody {
-    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = crate::http::openai::params::scopes)]
     scopes: Option<Vec<String>>,
     /// Absent: unchanged; `null`: never expires.
     #[serde(default, deserialize_with = "present")]

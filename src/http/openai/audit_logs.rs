@@ -80,7 +80,9 @@ fn parse(query: &Query) -> Result<AuditQuery, ApiError> {
         let name = format!("effective_at[{op}]");
         query.integer(&name)?.map_or(Ok(None), |s| {
             s.checked_mul(1000)
-                .filter(|_| s.abs() < 1 << 40)
+                // From 1970 to year 36812: both stores can hold these instants (PostgreSQL's
+                // timestamps begin in 4713 BC), and no audit event lies outside them.
+                .filter(|_| (0..1 << 40).contains(&s))
                 .map(Some)
                 .ok_or_else(|| {
                     ApiError::bad_request(

@@ -114,6 +114,15 @@ impl ApiError {
         )
     }
 
+    /// The client stopped sending the body before it was complete.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            Some("request_timeout"),
+            "The request body did not arrive in time.".to_owned(),
+        )
+    }
+
     /// Retried by clients, so no detail beyond "try again" is promised.
     pub fn internal() -> Self {
         Self::new(

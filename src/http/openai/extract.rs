@@ -93,7 +93,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let declared_type = req.headers().get(header::CONTENT_TYPE).cloned();
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| ApiError::payload_too_large())?;
+            .map_err(|e| {
+                if crate::connections::is_body_timeout(&e) {
+                    ApiError::body_timeout()
+                } else {
+                    ApiError::payload_too_large()
+                }
+            })?;
         // Only a body has a type: SDKs send `application/json` on body-less requests, and bare
         // POSTs send no type at all.
         let blank = bytes.iter().all(u8::is_ascii_whitespace);
@@ -124,7 +130,7 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
         serde_json::from_slice::<StrictValue>(bytes)
@@ -152,7 +158,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ),
         ));
     }
+    whole_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(&value).map_err(|e| field_error(&value, e))
+}
+
+/// JSON Schema, and so the OpenAPI document, counts `24444.0` as an integer; serde does not.
+/// Rewriting whole-number floats as integers makes the body parser agree with the document.
+fn whole_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) else {
+                return;
+            };
+            // `as` saturates; the bounds keep only values that convert exactly.
+            if (i64::MIN as f64..i64::MAX as f64).contains(&f) {
+                *n = serde_json::Number::from(f as i64);
+            } else if (0.0..u64::MAX as f64).contains(&f) {
+                *n = serde_json::Number::from(f as u64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// serde_json's own messages can quote input; describe the failure by category only.
@@ -444,5 +472,37 @@ mod tests {
         assert!(!t("application/jsonx"));
         assert!(!t("text/json+xml"));
         assert!(!t(""));
+    }
+}
+
+#[cfg(test)]
+mod whole_float_tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Body {
+        n: u32,
+        #[serde(default)]
+        nested: Vec<i64>,
+    }
+
+    #[test]
+    fn whole_number_floats_are_integers() {
+        let b: Body = parse_json(br#"{"n": 24444.0, "nested": [-3.0, 1e3]}"#).unwrap();
+        assert_eq!((b.n, b.nested), (24444, vec![-3, 1000]));
+    }
+
+    #[test]
+    fn fractions_and_huge_values_are_still_refused() {
+        for (body, code) in [
+            (r#"{"n": 1.5}"#, "invalid_type"),
+            (r#"{"n": 1e300}"#, "invalid_type"),
+            // Refused as the integer 4294967296 is: out of range.
+            (r#"{"n": 4294967296.0}"#, "invalid_value"),
+        ] {
+            let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(err.code(), Some(code), "{body}");
+        }
     }
 }

@@ -113,16 +113,16 @@ pub struct AuditFilter {
     /// The `first_id` of a page: the newer events just before it.
     before: Option<String>,
     /// Only events at or after this Unix second.
-    #[param(rename = "effective_at[gte]")]
+    #[param(rename = "effective_at[gte]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_gte: Option<i64>,
     /// Only events after this Unix second.
-    #[param(rename = "effective_at[gt]")]
+    #[param(rename = "effective_at[gt]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_gt: Option<i64>,
     /// Only events at or before this Unix second.
-    #[param(rename = "effective_at[lte]")]
+    #[param(rename = "effective_at[lte]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_lte: Option<i64>,
     /// Only events before this Unix second.
-    #[param(rename = "effective_at[lt]")]
+    #[param(rename = "effective_at[lt]", minimum = 0.0, maximum = 1099511627775.0)]
     effective_at_lt: Option<i64>,
     /// Only events of these projects (`proj_…`).
     #[param(rename = "project_ids[]")]
@@ -139,4 +139,24 @@ pub struct AuditFilter {
     /// Only events about these objects (`proj_…`, `svc_acct_…`, `key_…`, credential IDs, `kid`s).
     #[param(rename = "resource_ids[]")]
     resource_ids: Option<Vec<String>>,
+}
+
+/// Key scopes as the service checks them: up to 100, each 1–128 characters, no whitespace or
+/// control characters; `null` counts as none.
+pub fn scopes() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .description(Some(
+            "Up to 100 scopes, each 1–128 characters without whitespace.",
+        ))
+        .max_items(Some(100))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some(r"^[^\s\x00-\x1f\x7f-\x9f]+$")),
+        )
+        .build()
 }

@@ -7,17 +7,40 @@ use crate::domain::ids::Kind;
 use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
 use crate::domain::page::Page;
 use crate::domain::time::to_unix_seconds;
+use crate::http::openapi::string_enum;
 use crate::service::{IssuedKey, SCOPE_READ, SCOPE_WRITE};
+
+string_enum! {
+    project_object = ["organization.project"];
+    project_status = ["active", "archived"];
+    service_account_object = ["organization.project.service_account"];
+    role = ["owner", "member", "none"];
+    new_key_object = ["organization.project.service_account.api_key"];
+    list_object = ["list"];
+    service_account_type = ["service_account"];
+    project_key_object = ["organization.project.api_key"];
+    project_access = ["active", "inactive"];
+    organization_type = ["organization"];
+    admin_key_owner_role = ["owner"];
+    admin_key_object = ["organization.admin_api_key"];
+    deleted_object = [
+        "organization.project.service_account.deleted",
+        "organization.project.api_key.deleted",
+        "organization.admin_api_key.deleted",
+    ];
+}
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = Project)]
 pub struct ProjectJson {
     id: String,
+    #[schema(schema_with = project_object)]
     object: &'static str,
     name: String,
     created_at: i64,
     #[schema(required = true)]
     archived_at: Option<i64>,
+    #[schema(schema_with = project_status)]
     status: &'static str,
     #[schema(required = true)]
     external_key_id: Option<String>,
@@ -44,9 +67,11 @@ impl From<Project> for ProjectJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = ProjectServiceAccount)]
 pub struct ServiceAccountJson {
+    #[schema(schema_with = service_account_object)]
     object: &'static str,
     id: String,
     name: String,
+    #[schema(schema_with = role)]
     role: &'static str,
     created_at: i64,
 }
@@ -67,6 +92,7 @@ impl From<ServiceAccount> for ServiceAccountJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = NewServiceAccountKey)]
 pub struct NewKeyJson {
+    #[schema(schema_with = new_key_object)]
     object: &'static str,
     value: String,
     name: String,
@@ -107,6 +133,7 @@ impl From<(ServiceAccount, Option<IssuedKey>)> for CreatedServiceAccountJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = List)]
 pub struct ListJson<T> {
+    #[schema(schema_with = list_object)]
     object: &'static str,
     data: Vec<T>,
     #[schema(required = true)]
@@ -145,6 +172,7 @@ impl ServiceAccountJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = Deleted)]
 pub struct DeletedJson {
+    #[schema(schema_with = deleted_object)]
     object: &'static str,
     id: String,
     deleted: bool,
@@ -166,12 +194,14 @@ pub struct KeyOwnerAccountJson {
     id: String,
     name: String,
     created_at: i64,
+    #[schema(schema_with = role)]
     role: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = ProjectKeyOwner)]
 pub struct ProjectKeyOwnerJson {
+    #[schema(schema_with = service_account_type)]
     #[serde(rename = "type")]
     kind: &'static str,
     service_account: KeyOwnerAccountJson,
@@ -180,6 +210,7 @@ pub struct ProjectKeyOwnerJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = ProjectApiKey)]
 pub struct ProjectApiKeyJson {
+    #[schema(schema_with = project_key_object)]
     object: &'static str,
     id: String,
     name: String,
@@ -190,6 +221,7 @@ pub struct ProjectApiKeyJson {
     #[schema(required = true)]
     expires_at: Option<i64>,
     scopes: Vec<String>,
+    #[schema(schema_with = project_access)]
     owner_project_access: &'static str,
     owner: ProjectKeyOwnerJson,
 }
@@ -233,18 +265,22 @@ impl ProjectApiKeyJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = AdminKeyOwner)]
 pub struct AdminKeyOwnerJson {
+    #[schema(schema_with = organization_type)]
     #[serde(rename = "type")]
     kind: &'static str,
+    #[schema(schema_with = organization_type)]
     object: &'static str,
     id: String,
     name: String,
     created_at: i64,
+    #[schema(schema_with = admin_key_owner_role)]
     role: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = AdminApiKey)]
 pub struct AdminApiKeyJson {
+    #[schema(schema_with = admin_key_object)]
     object: &'static str,
     id: String,
     #[schema(required = true)]

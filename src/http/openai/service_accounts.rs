@@ -17,6 +17,19 @@ use crate::service::{NewKey, NewServiceAccount, ServiceAccountChanges};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// `owner` or `member`; `null` leaves the role as it is, like leaving the field out.
+fn assignable_role() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            serde_json::json!("owner"),
+            serde_json::json!("member"),
+            serde_json::Value::Null,
+        ]))
+        .build()
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateServiceAccountRequest)]
 pub struct CreateBody {
@@ -45,8 +58,8 @@ pub struct UpdateBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: Option<String>,
-    /// `owner` or `member`.
     #[serde(default)]
+    #[schema(schema_with = assignable_role)]
     role: Option<String>,
 }
 
@@ -60,9 +73,8 @@ pub struct CreateKeyBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: Option<String>,
-    /// Up to 100 scopes, each 1–128 characters without whitespace.
     #[serde(default)]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = crate::http::openai::params::scopes)]
     scopes: Option<Vec<String>>,
     #[serde(default)]
     #[schema(minimum = 1, maximum = 315360000)]

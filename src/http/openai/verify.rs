@@ -190,6 +190,12 @@ pub struct VerifyBody {
     key: String,
 }
 
+crate::http::openapi::string_enum! {
+    invalid_reason = ["unknown", "malformed", "expired", "revoked", "project_archived"];
+    role = ["owner", "member", "none"];
+    project_status = ["active", "archived"];
+}
+
 /// `valid: true` with the key's (or token's) identity, or `valid: false` with a reason.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = VerifyResult)]
@@ -213,7 +219,7 @@ pub enum VerifyJson {
     },
     Invalid {
         valid: bool,
-        /// `unknown`, `malformed`, `expired`, `revoked` or `project_archived`.
+        #[schema(schema_with = invalid_reason)]
         reason: &'static str,
     },
 }
@@ -269,6 +275,7 @@ pub struct KeyJson {
 pub struct AccountJson {
     id: String,
     name: String,
+    #[schema(schema_with = role)]
     role: &'static str,
     created_at: i64,
 }
@@ -278,6 +285,7 @@ pub struct AccountJson {
 pub struct ProjectRefJson {
     id: String,
     name: String,
+    #[schema(schema_with = project_status)]
     status: &'static str,
 }
 
