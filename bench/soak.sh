@@ -34,6 +34,9 @@ die() { echo "soak: $*" >&2; exit 1; }
 ((INTERVAL <= SECONDS_PER)) || INTERVAL=$SECONDS_PER
 
 cargo build --release --locked --bin keyplane --example soak
+# The commit the binary was built from (the tree may move on during a long run).
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
 BIN=target/release/keyplane
 SOAK=target/release/examples/soak
 
@@ -75,7 +78,7 @@ if [[ $RECORD == 1 ]]; then
         echo "<!-- soak:begin (written by bench/soak.sh; rerunning it replaces this section) -->"
         echo "## Soak: mixed traffic"
         echo
-        echo "- **Date:** $(date -u '+%Y-%m-%d %H:%M:%S UTC'); **commit:** $(git rev-parse --short HEAD)"
+        echo "- **Date:** $(date -u '+%Y-%m-%d %H:%M:%S UTC'); **commit:** $COMMIT"
         echo "- **Command:** \`SOAK_SECONDS=$SECONDS_PER SOAK_CONCURRENCY=$CONC SOAK_INTERVAL=$INTERVAL bench/soak.sh\`"
         echo "- **Machine:** $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "- **Traffic:** 90% \`GET /v1/auth/check\` over 200 keys, 9% \`GET …/service_accounts?limit=20\`, 1% create/delete of service accounts; $CONC keep-alive connections from examples/soak.rs on the same 2 cores"
