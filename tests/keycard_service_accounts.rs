@@ -81,6 +81,8 @@ async fn another_or_unknown_organization_is_not_found() {
         "acme",
         "nosuchorg",
         "zzzzzzzzzzzzzzzzzzzzzzzzzz",
+        // A NUL cannot be in a label (nor in PostgreSQL text): still just "not found".
+        "acme%00",
     ] {
         let r = app.get(&kc_accounts(org)).await;
         assert_eq!(r.kc_error(404), "not_found", "{org}");

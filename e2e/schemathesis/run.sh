@@ -8,6 +8,7 @@
 #                              KEYPLANE_DATABASE_URL (the bootstrap admin key needs an empty store)
 #   KEYPLANE_SCHEMATHESIS_MAX_EXAMPLES  test cases per operation (default 25)
 #   KEYPLANE_SCHEMATHESIS_MAX_TIME      wall-clock budget in seconds (default 75)
+#   KEYPLANE_SCHEMATHESIS_SEED          replay a run (every run prints its seed; default random)
 #
 # Longer runs: KEYPLANE_SCHEMATHESIS_MAX_EXAMPLES=500 KEYPLANE_SCHEMATHESIS_MAX_TIME=1800.
 #
@@ -79,6 +80,7 @@ rc=0
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" \
+  ${KEYPLANE_SCHEMATHESIS_SEED:+--seed "$KEYPLANE_SCHEMATHESIS_SEED"} \
   --generation-database none --workers 2 --no-color --output-sanitize true || rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "schemathesis: FAILED (exit $rc); server log:" >&2

@@ -795,6 +795,10 @@ impl Store for PostgresStore {
     }
 
     async fn organization_by_label(&self, label: &str) -> StoreResult<Option<Organization>> {
+        // PostgreSQL text cannot hold NUL (binding it is an error); no label contains one.
+        if label.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE label = $1",
         )
@@ -1096,6 +1100,9 @@ impl Store for PostgresStore {
     }
 
     async fn credential_by_client_id(&self, client_id: &str) -> StoreResult<Option<Credential>> {
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = $1 AND deleted_at IS NULL"
         );

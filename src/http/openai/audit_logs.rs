@@ -59,13 +59,15 @@ pub async fn list(
     )))
 }
 
-/// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`.
+/// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`. A value with
+/// a NUL names nothing keyplane stores (and PostgreSQL text cannot hold one): it becomes the
+/// empty string, which matches nothing either.
 fn many(query: &Query, name: &str) -> Vec<String> {
     let bracketed = format!("{name}[]");
     query
         .all(&bracketed)
         .chain(query.all(name))
-        .map(str::to_owned)
+        .map(|v| if v.contains('\0') { "" } else { v }.to_owned())
         .collect()
 }
 
