@@ -55,6 +55,24 @@ def main() -> None:
 
     admin_key = call(root, "POST", "/v1/organization/admin_api_keys", {"name": "fuzzed"}, admin)
     out["ST_ADMIN_KEY_ID"] = admin_key["id"]
+
+    # Objects that only the archive and delete operations name (schemathesis.toml). Were they
+    # the shared ones, the first successful archive or delete would turn every later valid
+    # request on them into a 400 or 404, and schemathesis would stop reaching the write paths.
+    archive = call(root, "POST", "/v1/organization/projects", {"name": "to-archive"}, admin)
+    out["ST_ARCHIVE_PROJECT_ID"] = archive["id"]
+    doomed = call(root, "POST", sa_path, {"name": "to-delete"}, admin)
+    out["ST_DELETE_SERVICE_ACCOUNT_ID"] = doomed["id"]
+    key_owner = call(root, "POST", sa_path, {"name": "key-to-delete"}, admin)
+    out["ST_DELETE_API_KEY_ID"] = key_owner["api_key"]["id"]
+    kc_doomed = call(root, "POST", kc, {"name": "to-delete-kc"}, admin)
+    out["ST_KC_DELETE_SERVICE_ACCOUNT_ID"] = kc_doomed["id"]
+    doomed_credential = call(
+        root, "POST", f"{kc}/{kc_account['id']}/credentials", {"name": "to-delete"}, admin
+    )
+    out["ST_KC_DELETE_CREDENTIAL_ID"] = doomed_credential["id"]
+    doomed_admin = call(root, "POST", "/v1/organization/admin_api_keys", {"name": "to-delete"}, admin)
+    out["ST_DELETE_ADMIN_KEY_ID"] = doomed_admin["id"]
     for name, value in out.items():
         print(f"export {name}={shlex.quote(value)}")
 
