@@ -33,6 +33,8 @@ die() { echo "soak: $*" >&2; exit 1; }
 [[ $SECONDS_PER =~ ^[0-9]+$ ]] && ((SECONDS_PER >= 1 && SECONDS_PER <= 3600)) || die "SOAK_SECONDS must be 1..3600"
 ((INTERVAL <= SECONDS_PER)) || INTERVAL=$SECONDS_PER
 
+# Read before anything runs: at the end the load average is the soak's own.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 cargo build --release --locked --bin keyplane --example soak
 # The commit the binary was built from (the tree may move on during a long run).
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -80,7 +82,7 @@ if [[ $RECORD == 1 ]]; then
         echo
         echo "- **Date:** $(date -u '+%Y-%m-%d %H:%M:%S UTC'); **commit:** $COMMIT"
         echo "- **Command:** \`SOAK_SECONDS=$SECONDS_PER SOAK_CONCURRENCY=$CONC SOAK_INTERVAL=$INTERVAL bench/soak.sh\`"
-        echo "- **Machine:** $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "- **Machine:** $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average before: $LOAD_BEFORE"
         echo "- **Traffic:** 90% \`GET /v1/auth/check\` over 200 keys, 9% \`GET …/service_accounts?limit=20\`, 1% create/delete of service accounts; $CONC keep-alive connections from examples/soak.rs on the same 2 cores"
         echo "- **Pass:** zero errors, and RSS after the last sample within ${GROWTH}% of RSS after a fifth of the run"
         for backend in $BACKENDS; do
