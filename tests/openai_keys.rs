@@ -65,6 +65,10 @@ async fn project_keys_list_with_owners_and_access_filter() {
     assert_eq!(k["owner_project_access"], "active");
     assert_eq!(k["owner"]["type"], "service_account");
     assert_eq!(k["owner"]["service_account"]["id"], member);
+    assert_eq!(
+        k["owner"]["service_account"]["object"],
+        "organization.project.service_account"
+    );
     assert_eq!(k["owner"]["service_account"]["name"], "member-svc");
     assert_eq!(k["owner"]["service_account"]["role"], "member");
     assert_eq!(data[1]["owner_project_access"], "inactive");

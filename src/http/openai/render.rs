@@ -191,6 +191,10 @@ impl DeletedJson {
 #[derive(Serialize, ToSchema)]
 #[schema(as = KeyOwnerServiceAccount)]
 pub struct KeyOwnerAccountJson {
+    /// Earlier releases of OpenAI's spec type the owner as a full `ProjectServiceAccount`,
+    /// where `object` is required; clients generated from them reject its absence.
+    #[schema(schema_with = service_account_object)]
+    object: &'static str,
     id: String,
     name: String,
     created_at: i64,
@@ -245,6 +249,7 @@ impl From<(ApiKey, ServiceAccount)> for ProjectApiKeyJson {
             owner: ProjectKeyOwnerJson {
                 kind: "service_account",
                 service_account: KeyOwnerAccountJson {
+                    object: "organization.project.service_account",
                     id: Kind::ServiceAccount.render_openai(&owner.id),
                     created_at: to_unix_seconds(owner.created_at),
                     role: owner.role.as_str(),
