@@ -416,6 +416,19 @@ async fn an_organization_cannot_delete_its_last_usable_admin_key() {
             .status,
         400
     );
+    // Nor does a read-only one: with only it left, the organization could change nothing.
+    let reader = app
+        .post(
+            "/v1/organization/admin_api_keys",
+            json!({"name": "dashboard", "scopes": ["api.management.read"]}),
+        )
+        .await;
+    assert_eq!(reader.status, 200, "{}", reader.text);
+    let refused = app
+        .delete(&format!("/v1/organization/admin_api_keys/{own}"))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.error()["code"], "last_admin_key");
     // A usable second key does: then the first can go, and the second becomes the last.
     let second = app
         .post("/v1/organization/admin_api_keys", json!({"name": "second"}))

@@ -1,9 +1,12 @@
 //! One suite for every store backend: the same cases, run against each implementation.
 
+#[path = "store_suite/admin_keys.rs"]
+mod admin_keys;
 #[path = "store_suite/audit.rs"]
 mod audit;
 mod common;
 
+use admin_keys::*;
 use audit::*;
 
 use std::sync::Arc;
@@ -72,6 +75,8 @@ macro_rules! two_store_suite {
 }
 
 store_suite!(
+    the_last_write_capable_admin_key_cannot_be_revoked,
+    concurrent_revocations_keep_one_write_capable_admin_key,
     audit_events_commit_with_their_change_and_only_then,
     audit_lists_filter_and_page_both_ways,
     webhook_deliveries_are_leased_retried_and_finished,

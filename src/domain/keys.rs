@@ -21,6 +21,12 @@ const CHECKSUM_CHARS: usize = 6;
 /// still parse while absurd inputs are rejected cheaply.
 const MAX_RANDOM_CHARS: usize = 128;
 
+/// The admin key scope that allows lists and retrievals (OpenAI's name for it).
+pub const SCOPE_READ: &str = "api.management.read";
+/// The admin key scope that allows every change; it implies [`SCOPE_READ`]. Admin keys
+/// created before scopes existed have none and keep full access.
+pub const SCOPE_WRITE: &str = "api.management.write";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyKind {
     Admin,

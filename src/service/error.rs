@@ -22,7 +22,7 @@ pub enum ServiceError {
     #[error("unknown pagination cursor")]
     UnknownCursor,
     /// Deleting it would leave the organization without a usable admin key.
-    #[error("the organization's last usable admin key cannot be deleted")]
+    #[error("the organization's last usable write-capable admin key cannot be deleted")]
     LastAdminKey,
     /// A unique value is taken (a label, a supplied key).
     #[error("already exists")]

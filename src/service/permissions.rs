@@ -21,10 +21,7 @@ pub enum Access {
     ServiceAccount(Id),
 }
 
-/// The admin key scope that allows lists and retrievals (OpenAI's name for it).
-pub const SCOPE_READ: &str = "api.management.read";
-/// The admin key scope that allows every change; it implies [`SCOPE_READ`].
-pub const SCOPE_WRITE: &str = "api.management.write";
+pub use crate::domain::keys::{SCOPE_READ, SCOPE_WRITE};
 
 /// Whether an admin key with these stored scopes may only read. Keys created before scopes
 /// existed have none and keep the full access they were issued with.

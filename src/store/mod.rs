@@ -243,7 +243,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// Deletes an admin key at `now`, only if another admin key of the organization stays
-    /// usable: an organization can never lock itself out.
+    /// usable and write-capable (unexpired, unrevoked, holding [`SCOPE_WRITE`] or no scopes at
+    /// all): an organization can never lock itself out, not even into read-only access.
+    ///
+    /// [`SCOPE_WRITE`]: crate::domain::keys::SCOPE_WRITE
     async fn revoke_admin_key(
         &self,
         org: &Id,

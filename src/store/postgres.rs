@@ -23,7 +23,7 @@ use super::{
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
-use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
 use crate::domain::model::{
     ApiKey, Credential, Organization, OwnerAccess, Project, Role, ServiceAccount, SigningKey,
 };
@@ -524,7 +524,8 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Deletes of one organization's admin keys take turns, so two concurrent deletes of
-        // its last two keys cannot both see "another key remains".
+        // its last two write-capable keys cannot both see "another key remains". Read-only
+        // keys do not count: with only those left, the organization could change nothing.
         sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
             .bind(org.as_str())
             .execute(&mut *tx)
@@ -534,14 +535,19 @@ impl Store for PostgresStore {
              AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
                SELECT 1 FROM api_keys o WHERE o.organization_id = $3 AND o.kind = 'admin' \
                AND o.id <> $2 AND (o.revoked_at IS NULL OR o.revoked_at > kp_ts($1)) \
-               AND (o.expires_at IS NULL OR o.expires_at > kp_ts($1)))",
+               AND (o.expires_at IS NULL OR o.expires_at > kp_ts($1)) \
+               AND (cardinality(o.scopes) = 0 OR $4 = ANY(o.scopes)))",
         )
         .bind(now)
         .bind(id.as_str())
         .bind(org.as_str())
+        .bind(SCOPE_WRITE)
         .execute(&mut *tx)
         .await?;
-        expect_one(done.rows_affected(), "no other usable admin key")?;
+        expect_one(
+            done.rows_affected(),
+            "no other usable write-capable admin key",
+        )?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

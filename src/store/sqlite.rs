@@ -26,7 +26,7 @@ use super::{
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
-use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
 use crate::domain::model::{
     ApiKey, Credential, Organization, OwnerAccess, Project, Role, ServiceAccount, SigningKey,
 };
@@ -526,8 +526,9 @@ impl Store for SqliteStore {
         now: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        // One statement on the single writer: the "another usable key remains" check and the
-        // revocation cannot interleave with a concurrent delete.
+        // One statement on the single writer: the "another usable write-capable key remains"
+        // check and the revocation cannot interleave with a concurrent delete. Read-only keys
+        // do not count: with only those left, the organization could change nothing.
         let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
         self.writer
             .write(move |conn| {
@@ -538,14 +539,20 @@ impl Store for SqliteStore {
              AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
                SELECT 1 FROM api_keys o WHERE o.organization_id = ?3 AND o.kind = 'admin' \
                AND o.id <> ?2 AND (o.revoked_at IS NULL OR o.revoked_at > ?1) \
-               AND (o.expires_at IS NULL OR o.expires_at > ?1))",
+               AND (o.expires_at IS NULL OR o.expires_at > ?1) \
+               AND (o.scopes = '[]' OR EXISTS (\
+                 SELECT 1 FROM json_each(o.scopes) s WHERE s.value = ?4)))",
         )
         .bind(now)
         .bind(id.as_str())
         .bind(org.as_str())
+        .bind(SCOPE_WRITE)
         .execute(&mut *conn)
         .await?;
-                    expect_one(done.rows_affected(), "no other usable admin key")?;
+                    expect_one(
+                        done.rows_affected(),
+                        "no other usable write-capable admin key",
+                    )?;
                     insert_audit(&mut *conn, audit).await?;
                     Ok(())
                 })

@@ -97,7 +97,8 @@ pub async fn retrieve(
 
 /// Delete an admin key.
 ///
-/// The organization's last usable admin key cannot be deleted (400 `last_admin_key`).
+/// The organization's last usable write-capable admin key cannot be deleted (400
+/// `last_admin_key`); read-only keys do not count.
 #[utoipa::path(delete, path = "/organization/admin_api_keys/{key_id}", tag = TAG,
     params(params::AdminKeyPath),
     responses((status = 200, description = "Deleted.", body = DeletedJson)))]

@@ -228,7 +228,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::LastAdminKey => Self::bad_request(
                 None,
                 "last_admin_key",
-                "This is the organization's last usable admin key; create another admin key before deleting it.",
+                "This is the organization's last usable admin key with write access (api.management.write); create another one before deleting it, or the organization could change nothing.",
             ),
             ServiceError::Duplicate => Self::new(
                 StatusCode::CONFLICT,
