@@ -394,6 +394,67 @@ async fn a_cut_notification_connection_does_not_let_a_dead_key_through() {
 }
 
 #[tokio::test]
+async fn garbage_on_the_change_channel_does_not_end_the_feed() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let (a, b, c, admin) = three_nodes(&db).await;
+    let (_, p) = a
+        .call(
+            "POST",
+            "/v1/organization/projects",
+            &admin,
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let p = p["id"].as_str().unwrap().to_owned();
+    let (_, key, key_id) = new_key(&a, &admin, &p).await;
+    for n in [&a, &b, &c] {
+        assert_eq!(n.check(&key).await, 204);
+    }
+    // Anyone who can connect to the database can NOTIFY the channel with any text. 64 bytes
+    // that are not 64 characters used to panic the listener and leave the cache trusted
+    // with nobody invalidating it.
+    let url = db.pg.as_ref().unwrap().url.clone();
+    let mut ops = sqlx::PgConnection::connect(&url).await.unwrap();
+    let garbage = [
+        format!("h:a{}a", "\u{e9}".repeat(31)),
+        format!("h:{}", "\u{e9}".repeat(32)),
+        format!("h:{}", "\u{1f511}".repeat(16)),
+        format!("k:{}", "\u{fc}".repeat(26)),
+        format!("h:{}", "zz".repeat(32)),
+        "h:".into(),
+        ":".into(),
+        "garbage".into(),
+        "x".repeat(7900),
+    ];
+    for payload in &garbage {
+        sqlx::query("SELECT pg_notify('keyplane_changes', $1)")
+            .bind(payload)
+            .execute(&mut ops)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in [&a, &b, &c] {
+        assert!(n.service.cache().is_trusted());
+        assert_eq!(n.check(&key).await, 204, "still served from the cache");
+    }
+    // The feed still works: a delete on C reaches A and B within the bound.
+    let (s, _) = c
+        .call(
+            "DELETE",
+            &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[tokio::test]
 async fn last_used_at_batches_from_several_nodes_keep_the_latest_use() {
     let Some(db) = TestStore::postgres().await else {
         return;

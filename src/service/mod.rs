@@ -9,6 +9,7 @@ mod admin_keys;
 mod api_keys;
 mod audit;
 mod bootstrap;
+mod change_feed;
 mod credentials;
 mod error;
 pub mod key_cache;
@@ -31,7 +32,7 @@ use crate::domain::keys::PlainKey;
 use crate::domain::model::ApiKey;
 use crate::domain::time::Clock;
 use crate::metrics::Metrics;
-use crate::store::{Change, MeteredStore, Store, StoreEvent};
+use crate::store::{Change, MeteredStore, Store};
 
 use key_cache::{CacheSettings, KeyCache};
 use usage::UsageTracker;
@@ -91,17 +92,12 @@ impl Service {
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let feed = store.subscribe();
         let cache = Arc::new(KeyCache::new(settings, feed.is_none()));
-        if let Some(mut events) = feed {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    match event {
-                        StoreEvent::Changed(change) => cache.invalidate(&change),
-                        StoreEvent::Disconnected => cache.distrust(),
-                        StoreEvent::Resynced => cache.resync(),
-                    }
-                }
-            });
+        if let Some(events) = feed {
+            let resubscribe = {
+                let store = store.clone();
+                move || store.subscribe()
+            };
+            tokio::spawn(change_feed::follow(events, resubscribe, cache.clone()));
         }
         Self {
             store,

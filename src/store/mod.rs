@@ -115,6 +115,8 @@ pub enum StoreEvent {
     Disconnected,
     /// The feed is back; anything cached before may be stale.
     Resynced,
+    /// The store was closed on purpose (shutdown): the feed ends and is not restarted.
+    Closed,
 }
 
 /// One stored row, as `keyplane export` moves it between installations: everything the store

@@ -22,39 +22,37 @@ pub fn encode(change: &Change) -> String {
         Change::Key(id) => format!("k:{id}"),
         Change::ServiceAccount(id) => format!("s:{id}"),
         Change::Project(id) => format!("p:{id}"),
-        Change::Created(hash) => {
-            let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-            format!("h:{hex}")
-        }
+        Change::Created(hash) => format!("h:{}", hex::encode(hash.as_bytes())),
     }
 }
 
+/// The change a payload announces, or `None` for anything else. Total: anyone who can
+/// connect to the database can `NOTIFY` this channel with any text, and a panic here would
+/// end the feed.
 pub fn decode(payload: &str) -> Option<Change> {
     let (tag, rest) = payload.split_once(':')?;
     match tag {
         "k" => Id::parse(rest).map(Change::Key),
         "s" => Id::parse(rest).map(Change::ServiceAccount),
         "p" => Id::parse(rest).map(Change::Project),
-        "h" if rest.len() == 64 => {
-            let bytes: Option<Vec<u8>> = (0..64)
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&rest[i..i + 2], 16).ok())
-                .collect();
-            bytes
-                .and_then(|b| KeyHash::from_slice(&b))
-                .map(Change::Created)
+        "h" => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(rest, &mut bytes).ok()?;
+            KeyHash::from_slice(&bytes).map(Change::Created)
         }
         _ => None,
     }
 }
 
-/// Starts the listener task; it ends when the receiver is dropped.
+/// Starts the listener task; it ends when the receiver is dropped, or after reporting
+/// [`StoreEvent::Closed`] when the pool has been closed (a shutdown, not a lost connection).
 pub fn spawn_listener(pool: PgPool) -> mpsc::Receiver<StoreEvent> {
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
                 Ok(l) => l,
+                Err(_) if pool.is_closed() => return closed(&tx).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "change feed: cannot connect; retrying");
                     tokio::time::sleep(RETRY).await;
@@ -62,6 +60,9 @@ pub fn spawn_listener(pool: PgPool) -> mpsc::Receiver<StoreEvent> {
                 }
             };
             if let Err(e) = listener.listen(CHANNEL).await {
+                if pool.is_closed() {
+                    return closed(&tx).await;
+                }
                 tracing::warn!(error = %e, "change feed: LISTEN failed; retrying");
                 tokio::time::sleep(RETRY).await;
                 continue;
@@ -71,13 +72,18 @@ pub fn spawn_listener(pool: PgPool) -> mpsc::Receiver<StoreEvent> {
             }
             loop {
                 match listener.try_recv().await {
-                    Ok(Some(n)) => {
-                        if let Some(change) = decode(n.payload()) {
+                    Ok(Some(n)) => match decode(n.payload()) {
+                        Some(change) => {
                             if tx.send(StoreEvent::Changed(change)).await.is_err() {
                                 return;
                             }
                         }
-                    }
+                        None => tracing::debug!(
+                            bytes = n.payload().len(),
+                            "change feed: ignored a payload that is not a change"
+                        ),
+                    },
+                    Err(_) if pool.is_closed() => return closed(&tx).await,
                     // The connection was lost: notifications may be missed from here on.
                     Ok(None) | Err(_) => {
                         tracing::warn!(
@@ -94,6 +100,12 @@ pub fn spawn_listener(pool: PgPool) -> mpsc::Receiver<StoreEvent> {
         }
     });
     rx
+}
+
+async fn closed(tx: &mpsc::Sender<StoreEvent>) {
+    tracing::debug!("change feed: store closed; feed ends");
+    // Ignored if nobody listens any more.
+    let _ = tx.send(StoreEvent::Closed).await;
 }
 
 #[cfg(test)]
@@ -114,5 +126,35 @@ mod tests {
         assert_eq!(decode("k:short"), None);
         assert_eq!(decode("nonsense"), None);
         assert_eq!(decode("h:zz"), None);
+    }
+
+    #[test]
+    fn any_payload_decodes_without_panicking() {
+        // 64 bytes that are not 64 characters: slicing at byte offsets would split a
+        // character (the listener task used to panic here).
+        let split = format!("h:a{}a", "\u{e9}".repeat(31));
+        assert_eq!(split.len() - 2, 64);
+        let wide = format!("h:{}", "\u{e9}".repeat(32));
+        let emoji = format!("h:{}", "\u{1f511}".repeat(16));
+        let long = format!("h:{}", "0".repeat(8000));
+        for p in [
+            split.as_str(),
+            &wide,
+            &emoji,
+            &long,
+            "",
+            ":",
+            "h:",
+            "k:",
+            "k:\u{e9}\u{e9}\u{e9}",
+            "\u{0}:\u{0}",
+            &format!("h:{}", "zz".repeat(32)),
+            &format!("h:{}", "0".repeat(63)),
+        ] {
+            assert_eq!(decode(p), None, "{p:?}");
+        }
+        // Upper-case hex is still a hash (never sent by us, harmless to accept).
+        let upper = format!("h:{}", "AB".repeat(32));
+        assert!(matches!(decode(&upper), Some(Change::Created(_))));
     }
 }
