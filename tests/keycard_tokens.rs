@@ -611,3 +611,63 @@ async fn retired_keys_leave_the_jwks_once_their_tokens_expired() {
     let fresh = app.kc_token(&c.client_id, &c.secret).await;
     assert_eq!(auth_check(&app, &fresh).await.status, 204);
 }
+
+// --- forged key IDs ------------------------------------------------------------------------------
+
+/// `token` with its header replaced by one naming `kid` (the signature no longer matters: an
+/// unknown `kid` is refused before any signature check).
+fn with_kid(token: &str, kid: &str) -> String {
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
+    let rest = token.split_once('.').unwrap().1;
+    format!("{header}.{rest}")
+}
+
+async fn signing_key_reads(app: &TestApp) -> f64 {
+    let r = app.send("GET", "/metrics", None, None).await;
+    common::prometheus::Exposition::parse(&r.text).value(
+        "keyplane_store_operation_duration_seconds_count",
+        &[("operation", "signing_keys")],
+    )
+}
+
+#[tokio::test]
+async fn forged_key_ids_read_the_store_at_most_once_a_second() {
+    let app = TestApp::new().await;
+    let c = client(&app).await;
+    let real = app.kc_token(&c.client_id, &c.secret).await;
+    assert_eq!(auth_check(&app, &real).await.status, 204);
+    let before = signing_key_reads(&app).await;
+    let started = std::time::Instant::now();
+    // Four waves of 100 concurrent tokens naming keys nobody has.
+    for wave in 0..4 {
+        let tokens: Vec<String> = (0..100)
+            .map(|i| with_kid(&real, &format!("forged{wave}x{i}")))
+            .collect();
+        let statuses =
+            futures_util::future::join_all(tokens.iter().map(|t| auth_check(&app, t))).await;
+        assert!(statuses.iter().all(|r| r.status == 401));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let reads = signing_key_reads(&app).await - before;
+    assert!(reads >= 1.0, "an unknown kid is looked for");
+    assert!(
+        reads <= elapsed.ceil() + 1.0,
+        "{reads} signing-key reads in {elapsed:.1} s for 400 forged tokens"
+    );
+    assert_eq!(auth_check(&app, &real).await.status, 204);
+
+    // A key rotated by another node a moment ago is still found, at most a second late.
+    let other = keyplane::service::Service::new(app.store.clone(), Clock::system());
+    other.rotate_signing_key().await.unwrap();
+    let rotated = other
+        .issue_token(&c.client_id, &c.secret)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_token;
+    let asked = std::time::Instant::now();
+    assert_eq!(auth_check(&app, &rotated).await.status, 204);
+    assert!(asked.elapsed() < std::time::Duration::from_millis(1500));
+}

@@ -3,13 +3,16 @@
 //! pagination cursors.
 //!
 //! Signing keys live in the store so every node signs with, and publishes, the same keys. A
-//! node loads them on first use and again every minute (or at once when a token names a key
-//! it has not seen), so a rotation on one node reaches the others within a minute; until then
-//! they keep signing with the previous key, which stays valid and published.
+//! node loads them on first use and again every minute (and when a token names a key it has
+//! not seen, at most once a second however many such tokens arrive: a forged `kid` cannot
+//! turn into a store read per request), so a rotation on one node reaches the others within
+//! a minute; until then they keep signing with the previous key, which stays valid and
+//! published.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::domain::client_secret;
 use crate::domain::cursor::CursorSigner;
@@ -23,6 +26,19 @@ use super::{Service, ServiceError, ServiceResult};
 
 /// How long a node trusts its copy of the signing keys.
 const KEYRING_REFRESH: Millis = 60_000;
+/// At most one store read per this interval for tokens naming a key this node does not hold.
+const UNKNOWN_KID_RELOAD_INTERVAL: Millis = 1_000;
+
+/// How fresh the signing keys must be for a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Loaded within [`KEYRING_REFRESH`].
+    IfStale,
+    /// Loaded after the caller asked, because a token names a key not in memory; rate-limited.
+    UnknownKid,
+    /// Loaded after the caller asked (this node just rotated).
+    Now,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSettings {
@@ -84,6 +100,8 @@ pub struct TokenIdentity {
 pub(super) struct TokenState {
     pub(super) settings: TokenSettings,
     keyring: RwLock<Keyring>,
+    /// Held while the keys are read from the store, so concurrent callers share one read.
+    reload: Mutex<()>,
     cursor: OnceCell<CursorSigner>,
 }
 
@@ -132,29 +150,42 @@ impl Service {
             .await
     }
 
-    /// The signing keys, from memory when fresh enough, else from the store (creating the
-    /// first one on a new installation).
-    async fn keyring(&self, force: bool) -> ServiceResult<Arc<Vec<SigningKey>>> {
-        let now = self.clock.now();
-        if !force {
-            let ring = self
-                .tokens
-                .keyring
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            if ring
-                .loaded_at
-                .is_some_and(|at| now - at < KEYRING_REFRESH && !ring.keys.is_empty())
-            {
-                return Ok(ring.keys.clone());
+    /// The signing keys, from memory when fresh enough for `refresh`, else from the store
+    /// (creating the first one on a new installation). One reload at a time per node: callers
+    /// that queued behind a reload which started after they asked share its result.
+    async fn keyring(&self, refresh: Refresh) -> ServiceResult<Arc<Vec<SigningKey>>> {
+        let asked_at = self.clock.now();
+        if refresh == Refresh::IfStale {
+            if let Some(keys) = self.ring_loaded_since(asked_at - KEYRING_REFRESH) {
+                return Ok(keys);
             }
         }
+        let _turn = self.tokens.reload.lock().await;
+        let since = match refresh {
+            Refresh::IfStale => self.clock.now() - KEYRING_REFRESH,
+            Refresh::UnknownKid | Refresh::Now => asked_at,
+        };
+        if let Some(keys) = self.ring_loaded_since(since) {
+            return Ok(keys);
+        }
+        if refresh == Refresh::UnknownKid {
+            // Anyone can make up a `kid`: however many such tokens arrive, this node reads
+            // the store for them at most once per interval. A key rotated on another node a
+            // moment ago is still found, at most one interval late.
+            let last = self.ring().loaded_at;
+            if let Some(wait) = last.map(|at| at + UNKNOWN_KID_RELOAD_INTERVAL - self.clock.now()) {
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                }
+            }
+        }
+        let started = self.clock.now();
         let mut keys = self.store.signing_keys().await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             // Several nodes may race here; the store keeps only the first insert.
             // Not audited: a first key is part of installing keyplane, not an operator's act.
             self.store
-                .insert_signing_key(&new_signing_key(now)?, None, &[])
+                .insert_signing_key(&new_signing_key(started)?, None, &[])
                 .await?;
             keys = self.store.signing_keys().await?;
         }
@@ -165,8 +196,23 @@ impl Service {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         ring.keys = keys.clone();
-        ring.loaded_at = Some(now);
+        ring.loaded_at = Some(started);
         Ok(keys)
+    }
+
+    fn ring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
+        // A poisoned lock only means a panic elsewhere; the ring itself is always whole.
+        self.tokens
+            .keyring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The keys in memory, if they were loaded at or after `since`.
+    fn ring_loaded_since(&self, since: Millis) -> Option<Arc<Vec<SigningKey>>> {
+        let ring = self.ring();
+        (ring.loaded_at.is_some_and(|at| at >= since) && !ring.keys.is_empty())
+            .then(|| ring.keys.clone())
     }
 
     /// Replaces the signing key: the new one signs from now on, the old ones stay published
@@ -184,7 +230,7 @@ impl Service {
         self.store
             .insert_signing_key(&key, Some(now), &[event])
             .await?;
-        self.keyring(true).await?;
+        self.keyring(Refresh::Now).await?;
         Ok(key.kid)
     }
 
@@ -194,7 +240,7 @@ impl Service {
         let now = self.clock.now();
         let horizon = self.tokens.settings.ttl_seconds * 1000;
         Ok(self
-            .keyring(false)
+            .keyring(Refresh::IfStale)
             .await?
             .iter()
             .filter(|k| k.retired_at.is_none_or(|r| now - r < horizon))
@@ -240,7 +286,7 @@ impl Service {
             return Ok(Err(ClientFailure::AccountGone));
         };
         let now = self.clock.now();
-        let keys = self.keyring(false).await?;
+        let keys = self.keyring(Refresh::IfStale).await?;
         // The newest unretired key signs (nodes that raced at first start agree on it).
         let Some(key) = keys.iter().rev().find(|k| k.retired_at.is_none()) else {
             return Err(ServiceError::Internal(anyhow::anyhow!("no signing key")));
@@ -285,10 +331,10 @@ impl Service {
         let Ok(kid) = jwt::key_id(token) else {
             return Ok(Err(F::Malformed));
         };
-        let mut keys = self.keyring(false).await?;
+        let mut keys = self.keyring(Refresh::IfStale).await?;
         if !keys.iter().any(|k| k.kid == kid) {
-            // Perhaps rotated on another node a moment ago.
-            keys = self.keyring(true).await?;
+            // Perhaps rotated on another node a moment ago (or forged).
+            keys = self.keyring(Refresh::UnknownKid).await?;
         }
         let Some(key) = keys.iter().find(|k| k.kid == kid) else {
             return Ok(Err(F::UnknownSigningKey));
