@@ -31,6 +31,9 @@
 #   BENCH_BACKENDS="sqlite postgres"
 #   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432   server to create the databases on
 #   BENCH_KEYS=1000000 BENCH_HOT=100000 BENCH_BOGUS=100000 BENCH_FRESH=400000   data set
+#   BENCH_CACHE_CAPACITY=          the server's KEYPLANE_KEY_CACHE_CAPACITY (default: its own);
+#                                  below BENCH_HOT the "valid" runs measure eviction: a hot set
+#                                  twice the capacity makes about half the lookups misses
 #   BENCH_IMPORT_TIMEOUT=1800      seconds allowed for each `keyplane import`
 #   BENCH_RESULTS=bench/RESULTS.md where to write the results (its auth/check section only)
 #   BENCH_PERF=1                   also `perf record` the server during /healthz and valid runs
@@ -55,6 +58,7 @@ N_KEYS=${BENCH_KEYS:-1000000}
 N_HOT=${BENCH_HOT:-100000}
 N_BOGUS=${BENCH_BOGUS:-100000}
 N_FRESH=${BENCH_FRESH:-400000}
+CACHE_CAPACITY=${BENCH_CACHE_CAPACITY:-}
 IMPORT_TIMEOUT=${BENCH_IMPORT_TIMEOUT:-1800}
 RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
 PERF=${BENCH_PERF:-0}
@@ -81,6 +85,7 @@ num BENCH_KEYS "$N_KEYS" 1 100000000
 num BENCH_HOT "$N_HOT" 1 "$N_KEYS"
 num BENCH_BOGUS "$N_BOGUS" 2 10000000
 num BENCH_FRESH "$N_FRESH" 1 100000000
+[[ -z $CACHE_CAPACITY ]] || num BENCH_CACHE_CAPACITY "$CACHE_CAPACITY" 100 100000000
 num BENCH_IMPORT_TIMEOUT "$IMPORT_TIMEOUT" 10 86400
 [[ $CHECK == 0 || $CHECK == 1 ]] || die "BENCH_CHECK must be 0 or 1"
 if [[ $CONNS != auto ]]; then
@@ -177,7 +182,7 @@ fi
 
 # Only these reach the server; any KEYPLANE_* store setting of the caller would skew the runs.
 CLEAN_ENV=(env -u KEYPLANE_DATABASE_URL -u KEYPLANE_DATA_DIR -u KEYPLANE_BOOTSTRAP_ADMIN_KEY
-    -u KEYPLANE_LISTEN -u KEYPLANE_LOG)
+    -u KEYPLANE_LISTEN -u KEYPLANE_LOG -u KEYPLANE_KEY_CACHE_CAPACITY)
 
 new_pg_db() { # creates a uniquely named database, registered for dropping; sets PG_URL PG_DB
     PG_DB="keyplane_authbench_$(date +%s)_$$_$RANDOM"
@@ -378,8 +383,10 @@ run_backend() {
 
     PORT=$(free_port)
     # Throttling off: the bogus-key runs measure lookups, not 429s (one loopback source).
-    "${CLEAN_ENV[@]}" "${store_env[@]}" KEYPLANE_LISTEN="127.0.0.1:$PORT" KEYPLANE_LOG=warn \
-        KEYPLANE_AUTH_FAILURE_LIMIT=0 "$KEYPLANE" serve >"$WORK/server-$b.log" 2>&1 &
+    local cache_env=()
+    [[ -z $CACHE_CAPACITY ]] || cache_env=(KEYPLANE_KEY_CACHE_CAPACITY="$CACHE_CAPACITY")
+    "${CLEAN_ENV[@]}" "${store_env[@]}" "${cache_env[@]}" KEYPLANE_LISTEN="127.0.0.1:$PORT" \
+        KEYPLANE_LOG=warn KEYPLANE_AUTH_FAILURE_LIMIT=0 "$KEYPLANE" serve >"$WORK/server-$b.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 300); do # up to 30 s
         if curl -fsS --max-time 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
@@ -579,7 +586,7 @@ echo
 OVERRIDES=""
 for v in BENCH_SECONDS BENCH_SUSTAINED_SECONDS BENCH_SETTLE_SECONDS BENCH_CONNECTIONS BENCH_SWEEP BENCH_WRK_THREADS \
     BENCH_CHECK BENCH_BACKENDS BENCH_POSTGRES_URL BENCH_KEYS BENCH_HOT BENCH_BOGUS BENCH_FRESH \
-    BENCH_PERF; do
+    BENCH_CACHE_CAPACITY BENCH_PERF; do
     [[ -n ${!v:-} ]] && OVERRIDES+="$v=\"${!v}\" "
 done
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)

@@ -65,8 +65,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let store = open_store(&config).await?;
-    let mut service =
-        Service::new(store.clone(), Clock::system()).with_token_settings(config.tokens.clone());
+    let mut service = Service::with_cache(store.clone(), Clock::system(), config.key_cache)
+        .with_token_settings(config.tokens.clone());
     service = service.with_auth_throttle(config.throttle.clone());
     if let Some(webhook) = &config.audit_webhook {
         service = service.with_audit_webhook(webhook.delivery());

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::connections::ReadTimeouts;
 use crate::domain::keys::{KeyKind, PlainKey};
+use crate::service::key_cache::CacheSettings;
 use crate::service::throttle::ThrottleSettings;
 use crate::store::PoolSettings;
 
@@ -82,6 +83,8 @@ pub struct Config {
     /// Brute-force throttling of failed authentications, and the proxies trusted to name
     /// the client.
     pub throttle: ThrottleSettings,
+    /// The verification cache (`KEYPLANE_KEY_CACHE_CAPACITY`).
+    pub key_cache: CacheSettings,
 }
 
 /// What the operator CLI needs to reach a running server.
@@ -355,6 +358,20 @@ impl Config {
         };
         let audit_webhook = p.take(audit_webhook(src), None);
         let throttle = p.take(throttle(src), ThrottleSettings::default());
+        let cache_defaults = CacheSettings::default();
+        let key_cache = CacheSettings {
+            capacity: p.take(
+                number(
+                    src,
+                    "key_cache_capacity",
+                    cache_defaults.capacity as u64,
+                    100,
+                    100_000_000,
+                ),
+                cache_defaults.capacity as u64,
+            ) as usize,
+            ..cache_defaults
+        };
         p.take(logging(src), ());
         p.finish(Self {
             listen,
@@ -366,6 +383,7 @@ impl Config {
             audit_webhook,
             read_timeouts,
             throttle,
+            key_cache,
         })
     }
 }
@@ -436,6 +454,18 @@ mod tests {
             e.contains("trusted_proxies in /etc/kp.toml") && e.contains("proxy.local"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_key_cache_capacity() {
+        let c = Config::load(&file("", &[]).unwrap()).unwrap();
+        assert_eq!(c.key_cache.capacity, CacheSettings::default().capacity);
+        let c = Config::load(&file("key_cache_capacity = 5000\n", &[]).unwrap()).unwrap();
+        assert_eq!(c.key_cache.capacity, 5000);
+        let e = Config::load(&file("", &[("KEYPLANE_KEY_CACHE_CAPACITY", "10")]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KEYPLANE_KEY_CACHE_CAPACITY"), "{e}");
     }
 
     #[test]

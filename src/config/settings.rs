@@ -146,6 +146,11 @@ pub const SETTINGS: &[Setting] = &[
         "60",
         "how long a source over the limit gets 429 (Retry-After)",
     ),
+    integer(
+        "key_cache_capacity",
+        "250000",
+        "verified keys one node keeps in memory (about 2 KB each)",
+    ),
     text(
         "trusted_proxies",
         "-",
