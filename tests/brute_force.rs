@@ -303,3 +303,101 @@ async fn measured_guesses_per_minute() {
     assert!(refused > guesses, "most attempts are refused");
     server.stop().await;
 }
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// nginx's `auth_request` passes on only 401 and 403 (any other status becomes a 500), so in
+/// nginx mode (`X-Keyplane-Gateway: nginx`, which the documented snippet sets) the check
+/// answers a throttled source 403 with the reason and `Retry-After`. Without it the check
+/// answers 429, which Traefik and Envoy pass on as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_mode_turns_a_throttled_check_into_403_with_the_reason() {
+    let app = TestApp::new().await;
+    let project = app.create_project("nginx mode").await;
+    let (_, valid, _) = app.create_account(&project, "gateway client").await;
+    let server = serve(&app, "127.0.0.1/32").await;
+    let addr = server.addr;
+    let check = async |client: &str, path: &str, key: &str, gateway: Option<&str>| {
+        let (client, path, key) = (client.to_owned(), path.to_owned(), key.to_owned());
+        let gateway = gateway.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let mut headers = vec![("X-Forwarded-For", client.as_str())];
+            if let Some(g) = &gateway {
+                headers.push(("X-Keyplane-Gateway", g.as_str()));
+            }
+            http_with(addr, "GET", &path, Some(&key), &headers, None)
+        })
+        .await
+        .unwrap()
+    };
+    let (x, y) = ("203.0.113.10", "203.0.113.11");
+
+    // Before the block, nginx mode changes nothing: valid is 204, a guess 401.
+    let (status, _, _) = check(x, "/v1/auth/check", &valid, Some("nginx")).await;
+    assert_eq!(status, 204);
+    for i in 0..LIMIT {
+        let (status, head, body) = check(x, "/v1/auth/check", BAD_KEY, Some("nginx")).await;
+        assert_eq!(status, 401, "guess {i}: {body}");
+        assert_eq!(header(&head, "x-keyplane-reason"), None, "{head}");
+    }
+
+    // Blocked. Without the mode (Traefik, Envoy): 429, with the reason.
+    for key in [BAD_KEY, valid.as_str()] {
+        for gateway in [None, Some("traefik"), Some("")] {
+            let (status, head, body) = check(x, "/v1/auth/check", key, gateway).await;
+            assert_eq!(status, 429, "{gateway:?}: {body}");
+            let wait = retry_after(&head).expect("Retry-After");
+            assert!((1..=COOLDOWN.as_secs()).contains(&wait), "{head}");
+            assert_eq!(header(&head, "x-keyplane-reason"), Some("rate_limited"));
+            let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(error["error"]["code"], "rate_limit_exceeded", "{body}");
+        }
+    }
+    // In nginx mode (any case, at any sub-path): 403, with the reason and Retry-After.
+    for (key, gateway, path) in [
+        (BAD_KEY, "nginx", "/v1/auth/check"),
+        (valid.as_str(), "nginx", "/v1/auth/check"),
+        (valid.as_str(), "NGINX", "/v1/auth/check/upstream/path"),
+    ] {
+        let (status, head, body) = check(x, path, key, Some(gateway)).await;
+        assert_eq!(status, 403, "{gateway} {path}: {body}");
+        let wait = retry_after(&head).expect("Retry-After");
+        assert!((1..=COOLDOWN.as_secs()).contains(&wait), "{head}");
+        assert_eq!(header(&head, "x-keyplane-reason"), Some("rate_limited"));
+        assert_eq!(header(&head, "x-should-retry"), None, "{head}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], "rate_limit_exceeded", "{body}");
+    }
+    // The mode belongs to the check: the admin API still answers 429, without a reason.
+    let (status, head, _) = tokio::task::spawn_blocking({
+        let admin = app.admin_key.clone();
+        move || {
+            http_with(
+                addr,
+                "GET",
+                "/v1/organization/projects",
+                Some(&admin),
+                &[("X-Forwarded-For", x), ("X-Keyplane-Gateway", "nginx")],
+                None,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 429, "{head}");
+    assert_eq!(header(&head, "x-keyplane-reason"), None, "{head}");
+
+    // Another source in nginx mode: other refusals stay 401, valid keys 204.
+    let (status, head, _) = check(y, "/v1/auth/check", BAD_KEY, Some("nginx")).await;
+    assert_eq!(status, 401);
+    assert_eq!(header(&head, "www-authenticate"), Some("Bearer"), "{head}");
+    assert_eq!(header(&head, "x-keyplane-reason"), None, "{head}");
+    let (status, _, _) = check(y, "/v1/auth/check", &valid, Some("nginx")).await;
+    assert_eq!(status, 204);
+    server.stop().await;
+}

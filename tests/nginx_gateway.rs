@@ -1,6 +1,8 @@
 //! keyplane behind a real nginx: `auth_request` asks `/v1/auth/check` about every request, a
 //! valid key reaches the upstream with its identity in `X-Keyplane-*` headers (and without the
-//! key), and every refused key stops at nginx with 401 before the upstream sees anything.
+//! key), every refused key stops at nginx with 401 before the upstream sees anything, and a
+//! throttled client gets 429 with `Retry-After` (keyplane answers nginx 403 with the reason,
+//! since `auth_request` turns a 429 into 500; the snippet turns it back).
 //!
 //! Needs `/usr/sbin/nginx` (or `nginx` on PATH) built with the auth_request module (Debian's
 //! `nginx` package). Without it the test is skipped, with the reason printed, except under
@@ -14,7 +16,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,7 @@ use axum::extract::{Request, State};
 use axum::Router;
 use common::TestApp;
 use http_body_util::BodyExt;
+use keyplane::service::throttle::{parse_cidrs, ThrottleSettings};
 use serde_json::json;
 
 /// One request as the upstream saw it.
@@ -143,6 +146,9 @@ http {{
             auth_request_set $kp_sa $upstream_http_x_keyplane_service_account;
             auth_request_set $kp_key $upstream_http_x_keyplane_key_id;
             auth_request_set $kp_scopes $upstream_http_x_keyplane_scopes;
+            auth_request_set $kp_reason $upstream_http_x_keyplane_reason;
+            auth_request_set $kp_retry_after $upstream_http_retry_after;
+            error_page 403 = @keyplane_refused;
             proxy_set_header X-Keyplane-Organization $kp_org;
             proxy_set_header X-Keyplane-Project $kp_project;
             proxy_set_header X-Keyplane-Service-Account $kp_sa;
@@ -153,12 +159,36 @@ http {{
             proxy_pass http://{upstream};
         }}
 
+        location @keyplane_refused {{
+            if ($kp_retry_after) {{
+                add_header Retry-After $kp_retry_after always;
+                add_header X-Keyplane-Reason $kp_reason always;
+                return 429;
+            }}
+            return 403;
+        }}
+
         location = /_keyplane_auth {{
             internal;
             proxy_pass http://{keyplane}/v1/auth/check;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Keyplane-Gateway nginx;
+        }}
+
+        # Not part of the documented setup: a check that refuses with a plain 403, for the
+        # snippet's other branch.
+        location /forbidden {{
+            auth_request /_forbid;
+            error_page 403 = @keyplane_refused;
+            proxy_pass http://{upstream};
+        }}
+
+        location = /_forbid {{
+            internal;
+            return 403;
         }}
     }}
 }}
@@ -235,8 +265,31 @@ impl Reply {
     }
 }
 
-/// One HTTP/1.1 request (`Connection: close`) on a blocking thread, bounded in time.
+/// One HTTP/1.1 request (`Connection: close`) from 127.0.0.1, bounded in time.
 async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    send_from(
+        Ipv4Addr::LOCALHOST.into(),
+        addr,
+        method,
+        path,
+        key,
+        extra,
+        body,
+    )
+    .await
+}
+
+/// [`send`] from another loopback address (all of 127.0.0.0/8 is loopback on Linux), so that
+/// nginx sees distinct clients.
+async fn send_from(
+    from: IpAddr,
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -259,8 +312,16 @@ async fn send(
     }
     req.push_str("\r\n");
     req.push_str(body.unwrap_or(""));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(addr))
+        .await
+        .expect("connect timed out")
+        .unwrap();
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
     tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        let mut stream: TcpStream = stream;
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -284,49 +345,85 @@ async fn send(
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request_lets_valid_keys_through_with_identity_and_stops_the_rest() {
-    let bin = match find_nginx() {
-        Ok(bin) => bin,
+/// The nginx binary, or `None` when there is none (the test is then skipped, except under
+/// `CI=true`, where it fails).
+fn nginx_or_skip() -> Option<PathBuf> {
+    match find_nginx() {
+        Ok(bin) => Some(bin),
         Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("nginx is required under CI=true: {why}")
         }
         Err(why) => {
             eprintln!("SKIPPED: {why}");
-            return;
+            None
         }
+    }
+}
+
+/// keyplane serving `service` and the upstream (which records everything it is sent) on
+/// loopback sockets, and nginx in front of the upstream, asking keyplane.
+struct Stack {
+    nginx: Nginx,
+    log: Log,
+    stop_keyplane: tokio::sync::oneshot::Sender<()>,
+    keyplane: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stop_upstream: tokio::sync::oneshot::Sender<()>,
+    upstream: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Stack {
+    async fn start(bin: &Path, service: keyplane::service::Service) -> Stack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let keyplane_addr = listener.local_addr().unwrap();
+        let (stop_keyplane, keyplane_stopped) = tokio::sync::oneshot::channel::<()>();
+        let keyplane = tokio::spawn(keyplane::app::serve_on(listener, service, async {
+            let _ = keyplane_stopped.await;
+        }));
+
+        let log: Log = Arc::default();
+        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_addr = upstream_listener.local_addr().unwrap();
+        let (stop_upstream, upstream_stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = Router::new().fallback(record).with_state(log.clone());
+        let upstream = tokio::spawn(async move {
+            axum::serve(upstream_listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = upstream_stopped.await;
+                })
+                .await
+        });
+
+        let nginx = Nginx::start(bin, keyplane_addr, upstream_addr);
+        Stack {
+            nginx,
+            log,
+            stop_keyplane,
+            keyplane,
+            stop_upstream,
+            upstream,
+        }
+    }
+
+    async fn stop(self) {
+        drop(self.nginx);
+        self.stop_upstream.send(()).unwrap();
+        self.stop_keyplane.send(()).unwrap();
+        self.upstream.await.unwrap().unwrap();
+        self.keyplane.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_lets_valid_keys_through_with_identity_and_stops_the_rest() {
+    let Some(bin) = nginx_or_skip() else {
+        return;
     };
     let started = Instant::now();
 
-    // keyplane on a real loopback socket.
     let app = TestApp::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let keyplane_addr = listener.local_addr().unwrap();
-    let (stop_keyplane, keyplane_stopped) = tokio::sync::oneshot::channel::<()>();
-    let keyplane = tokio::spawn(keyplane::app::serve_on(
-        listener,
-        app.service.clone(),
-        async {
-            let _ = keyplane_stopped.await;
-        },
-    ));
-
-    // The upstream nginx protects: records everything it is sent.
-    let log: Log = Arc::default();
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_addr = upstream_listener.local_addr().unwrap();
-    let (stop_upstream, upstream_stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = Router::new().fallback(record).with_state(log.clone());
-    let upstream = tokio::spawn(async move {
-        axum::serve(upstream_listener, router)
-            .with_graceful_shutdown(async {
-                let _ = upstream_stopped.await;
-            })
-            .await
-    });
+    let stack = Stack::start(&bin, app.service.clone()).await;
+    let (nginx, log) = (&stack.nginx, stack.log.clone());
     let seen = |log: &Log| log.lock().unwrap().clone();
-
-    let nginx = Nginx::start(&bin, keyplane_addr, upstream_addr);
     let gw = nginx.addr;
 
     // Keys: one to use, one to revoke, one that expires, one in a project that gets archived.
@@ -478,14 +575,111 @@ async fn nginx_auth_request_lets_valid_keys_through_with_identity_and_stops_the_
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(seen(&log).len(), before + 1);
 
-    drop(nginx);
-    stop_upstream.send(()).unwrap();
-    stop_keyplane.send(()).unwrap();
-    upstream.await.unwrap().unwrap();
-    keyplane.await.unwrap().unwrap();
+    stack.stop().await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// A client that keeps guessing gets 429 with `Retry-After` through nginx (not the 500 nginx
+/// makes of any status but 2xx, 401 and 403 from the check), for its valid key too, until the
+/// cool-down ends; other clients' refusals stay 401 (and a plain 403 stays 403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_answers_a_throttled_client_429_with_retry_after() {
+    const LIMIT: u32 = 3;
+    const COOLDOWN: Duration = Duration::from_secs(3);
+    let Some(bin) = nginx_or_skip() else {
+        return;
+    };
+    let app = TestApp::new().await;
+    let p = app.create_project("throttled").await;
+    let (_, valid, _) = app.create_account(&p, "svc").await;
+    // nginx (127.0.0.1) is the trusted proxy and forwards its clients' addresses.
+    let service = app.service.clone().with_auth_throttle(ThrottleSettings {
+        max_failures: LIMIT,
+        window: Duration::from_secs(60),
+        cooldown: COOLDOWN,
+        trusted_proxies: parse_cidrs("127.0.0.1/32").unwrap(),
+        ..Default::default()
+    });
+    let stack = Stack::start(&bin, service).await;
+    let gw = stack.nginx.addr;
+    let upstream_saw = || stack.log.lock().unwrap().len();
+    let x: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+    let y: IpAddr = Ipv4Addr::new(127, 0, 0, 3).into();
+    let bogus = format!("sk-svcacct-{}", "Zq9".repeat(20));
+
+    // X's key works; then X guesses, and each guess is refused by keyplane: 401.
+    let r = send_from(x, gw, "GET", "/api", Some(&valid), &[], None).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.head, stack.nginx.error_log());
+    for i in 0..LIMIT {
+        let r = send_from(x, gw, "GET", "/api", Some(&bogus), &[], None).await;
+        assert_eq!(r.status, 401, "guess {i}: {}", r.head);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    let before = upstream_saw();
+
+    // X is blocked: 429 with Retry-After, whatever key, method or headers it sends (neither
+    // the mode nor the address counted against is the client's to choose).
+    let forged = [
+        ("X-Keyplane-Gateway", "none"),
+        ("X-Forwarded-For", "198.51.100.7"),
+        ("X-Real-IP", "198.51.100.8"),
+    ];
+    let no_headers: &[(&str, &str)] = &[];
+    let cases = [
+        ("GET", bogus.as_str(), no_headers, None),
+        ("GET", valid.as_str(), no_headers, None),
+        ("POST", valid.as_str(), no_headers, Some(r#"{"a":1}"#)),
+        ("GET", valid.as_str(), &forged[..], None),
+    ];
+    let mut wait = 0;
+    for (i, (method, key, extra, body)) in cases.into_iter().enumerate() {
+        let r = send_from(x, gw, method, "/api?q=1", Some(key), extra, body).await;
+        assert_eq!(
+            r.status,
+            429,
+            "case {i}: {}\n{}\n{}",
+            r.head,
+            r.body,
+            stack.nginx.error_log()
+        );
+        wait = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("case {i}: no Retry-After: {}", r.head));
+        assert!((1..=COOLDOWN.as_secs()).contains(&wait), "{}", r.head);
+        assert_eq!(r.header("x-keyplane-reason"), Some("rate_limited"));
+        assert_eq!(r.header("www-authenticate"), None, "{}", r.head);
+        assert!(!r.body.contains("upstream ok"), "case {i}");
+    }
+    assert_eq!(
+        upstream_saw(),
+        before,
+        "a blocked client reached the upstream"
+    );
+    let log = stack.nginx.error_log();
+    assert!(!log.contains("auth request unexpected status"), "{log}");
+
+    // Y, behind the same nginx, is not blocked: refusals are 401, its key passes.
+    for key in [None, Some(bogus.as_str())] {
+        let r = send_from(y, gw, "GET", "/api", key, &[], None).await;
+        assert_eq!(r.status, 401, "{key:?}: {}", r.head);
+        assert_eq!(r.header("retry-after"), None);
+    }
+    let r = send_from(y, gw, "GET", "/api", Some(&valid), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.head);
+    // A check's 403 without Retry-After stays a plain 403 (the snippet's other branch).
+    let r = send_from(y, gw, "GET", "/forbidden", Some(&valid), &[], None).await;
+    assert_eq!(r.status, 403, "{}\n{}", r.head, stack.nginx.error_log());
+    assert_eq!(r.header("retry-after"), None);
+
+    // After the cool-down X's key passes again.
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    let r = send_from(x, gw, "GET", "/api", Some(&valid), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(upstream_saw(), before + 2);
+    stack.stop().await;
 }

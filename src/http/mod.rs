@@ -1,6 +1,7 @@
 //! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
 
 mod docs;
+pub mod gateway;
 pub mod keycard;
 pub mod openai;
 pub mod openapi;

@@ -1,5 +1,6 @@
 //! The HTTP side of brute-force throttling: who the source of a request is, refusing a
-//! blocked source (429 + `Retry-After`, in the dialect's envelope) before any handler looks a
+//! blocked source (429 + `Retry-After`, in the dialect's envelope; at the check also
+//! `X-Keyplane-Reason`, and 403 for nginx, see [`super::gateway`]) before any handler looks a
 //! key up, and counting refused credentials afterwards.
 //!
 //! A tower layer rather than `middleware::from_fn`: that boxes a future per request, and this
@@ -20,6 +21,7 @@ use axum::Json;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::gateway::{self, Admission};
 use super::keycard::error::KcError;
 use super::openai::error::ApiError;
 use crate::service::throttle::{AuthThrottle, Cidr};
@@ -85,11 +87,21 @@ fn presents_credentials(req: &Request) -> bool {
     authenticated && req.headers().contains_key(header::AUTHORIZATION)
 }
 
-fn too_many(path: &str, wait: Duration) -> Response {
+/// The refusal of a blocked source; `nginx`: the check was asked for in nginx mode.
+fn too_many(path: &str, wait: Duration, nginx: bool) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let message = format!(
         "Too many failed authentication attempts from your address. Retry after {secs} seconds."
     );
+    if gateway::is_check(path) {
+        return gateway::refuse(
+            Admission::RateLimited,
+            "rate_limit_exceeded",
+            message,
+            Some(secs),
+            nginx,
+        );
+    }
     let mut res = if path == TOKEN_PATH {
         // RFC 6749 has no code for this; `temporarily_unavailable` is its nearest.
         (
@@ -168,8 +180,9 @@ where
         if let Some(src) = watched {
             if let Some(wait) = self.throttle.blocked(src) {
                 tracing::debug!(source = %src, "authentication throttled");
+                let nginx = gateway::nginx_mode(req.headers());
                 return ThrottleFuture::Refused {
-                    response: Some(too_many(req.uri().path(), wait)),
+                    response: Some(too_many(req.uri().path(), wait, nginx)),
                 };
             }
         }

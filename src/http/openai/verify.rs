@@ -32,6 +32,9 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
 /// Admin keys are not valid here.
 #[utoipa::path(method(get, post), path = "/auth/check", tag = TAG,
     security(("service_key" = [])),
+    params(("X-Keyplane-Gateway" = Option<String>, Header, description = "`nginx` (set by the \
+        documented nginx snippet on its `auth_request` subrequest): refusals for rate reasons \
+        are 403, not 429, since nginx passes on only 401 and 403. Other values are ignored.")),
     responses(
         (status = 204, description = "Valid. The identity is in the headers.", headers(
             ("X-Keyplane-Organization" = String, description = "Organization ID, `org-…`."),
@@ -42,6 +45,14 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
             ("X-Keyplane-Scopes" = String, description = "The key's scopes, comma-separated."),
         )),
         (status = 401, description = "Refused: `invalid_api_key`, `expired_api_key`, `project_archived` or `invalid_token`.", body = super::error::Envelope),
+        (status = 403, description = "Nginx mode only (`X-Keyplane-Gateway: nginx`): what is 429 otherwise, with the same headers.", body = super::error::Envelope, headers(
+            ("Retry-After" = u64, description = "Seconds until the source may try again."),
+            ("X-Keyplane-Reason" = String, description = "`rate_limited`."),
+        )),
+        (status = 429, description = "Refused before the key is looked up (`rate_limit_exceeded`): too many failed authentications from this source.", body = super::error::Envelope, headers(
+            ("Retry-After" = u64, description = "Seconds until the source may try again."),
+            ("X-Keyplane-Reason" = String, description = "Why a credential that may be valid is refused: `rate_limited`."),
+        )),
     ))]
 pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let presented = match bearer_token(&headers)? {
@@ -84,10 +95,15 @@ fn token_actor(t: &TokenIdentity) -> String {
 /// it. Documentation only: the route is `{*path}`, served by [`check`].
 #[utoipa::path(method(get, post), path = "/auth/check/{path}", tag = TAG,
     security(("service_key" = [])),
-    params(("path" = String, Path, description = "Any sub-path; ignored.")),
+    params(
+        ("path" = String, Path, description = "Any sub-path; ignored."),
+        ("X-Keyplane-Gateway" = Option<String>, Header, description = "As for `/v1/auth/check`."),
+    ),
     responses(
         (status = 204, description = "Valid. The identity is in the `X-Keyplane-*` headers, as for `/v1/auth/check`."),
         (status = 401, description = "Refused.", body = super::error::Envelope),
+        (status = 403, description = "Nginx mode only: what is 429 otherwise, as for `/v1/auth/check`.", body = super::error::Envelope),
+        (status = 429, description = "Refused for rate reasons, with `Retry-After` and `X-Keyplane-Reason`, as for `/v1/auth/check`.", body = super::error::Envelope),
     ))]
 #[allow(dead_code)]
 pub async fn check_subpath() {}
