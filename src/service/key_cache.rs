@@ -2,17 +2,24 @@
 //!
 //! - **Positive**: verified keys by hash, with what a verdict needs (expiry and revocation are
 //!   judged at each request, so a key stops at exactly its second). Bounded; entries older than
-//!   the TTL are refetched, a safety net behind explicit invalidation.
+//!   the TTL are refetched, a safety net behind explicit invalidation. A `quick_cache` (sharded,
+//!   S3-FIFO eviction): a full cache evicts one entry per insert under one shard's lock, so
+//!   eviction never stalls the other verifications (the hand-written map it replaced scanned
+//!   and sorted every entry under one global write lock, and could empty itself when
+//!   timestamps tied).
 //! - **Negative**: hashes the store does not know, so repeating an unknown (well-formed) key
 //!   does not reach the store again. Bounded by a ring: the oldest entry leaves first.
 //! - **Trust**: on a multi-node store the cache is trusted only while the change feed is
 //!   connected; untrusted, every verification reads the store.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{OptionsBuilder, UnitWeighter};
 
 use crate::domain::keys::KeyHash;
 use crate::domain::model::{ApiKey, Project, ServiceAccount};
@@ -74,9 +81,10 @@ impl std::hash::Hasher for DigestHasher {
     fn write_usize(&mut self, _: usize) {}
 }
 
-type DigestMap<V> = HashMap<KeyHash, V, BuildHasherDefault<DigestHasher>>;
 type DigestSet = HashSet<KeyHash, BuildHasherDefault<DigestHasher>>;
+type Positive = Cache<KeyHash, Entry, UnitWeighter, BuildHasherDefault<DigestHasher>>;
 
+#[derive(Clone)]
 struct Entry {
     ctx: Arc<KeyContext>,
     fetched_at: Millis,
@@ -113,7 +121,7 @@ impl Default for CacheSettings {
 
 pub struct KeyCache {
     settings: CacheSettings,
-    positive: RwLock<DigestMap<Entry>>,
+    positive: Positive,
     negative: Mutex<Negative>,
     trusted: AtomicBool,
     /// Bumped by every invalidation: a store read that started before one must not be cached.
@@ -137,9 +145,23 @@ struct Negative {
 
 impl KeyCache {
     pub fn new(settings: CacheSettings, trusted: bool) -> Self {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(settings.capacity)
+            .weight_capacity(settings.capacity as u64)
+            .build();
+        let positive = match options {
+            Ok(options) => Positive::with_options(
+                options,
+                UnitWeighter,
+                BuildHasherDefault::default(),
+                DefaultLifecycle::default(),
+            ),
+            // Only a zero capacity is refused, which configuration never allows.
+            Err(_) => Positive::with(1, 1, UnitWeighter, Default::default(), Default::default()),
+        };
         Self {
             settings,
-            positive: RwLock::new(DigestMap::default()),
+            positive,
             negative: Mutex::new(Negative::default()),
             trusted: AtomicBool::new(trusted),
             generation: AtomicU64::new(0),
@@ -160,8 +182,8 @@ impl KeyCache {
     /// Read before a store lookup and handed back to `insert` / `insert_unknown`.
     pub fn generation(&self) -> Generation {
         Generation(
-            self.generation.load(Ordering::Acquire),
-            self.negative_generation.load(Ordering::Acquire),
+            self.generation.load(Ordering::SeqCst),
+            self.negative_generation.load(Ordering::SeqCst),
         )
     }
 
@@ -184,16 +206,12 @@ impl KeyCache {
         if !self.is_trusted() {
             return Lookup::Miss;
         }
-        // A poisoned lock only means another thread panicked mid-update; the map is still a
-        // valid cache, so keep using it rather than fail verification.
-        let positive = self.positive.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = positive.get(hash) {
+        if let Some(e) = self.positive.get(hash) {
             if now - e.fetched_at < self.settings.ttl {
-                return Lookup::Hit(e.ctx.clone());
+                return Lookup::Hit(e.ctx);
             }
             return Lookup::Miss;
         }
-        drop(positive);
         let negative = self.negative.lock().unwrap_or_else(|e| e.into_inner());
         if negative.set.contains(hash) {
             Lookup::KnownUnknown
@@ -205,29 +223,23 @@ impl KeyCache {
     /// Ignored while untrusted, or when an invalidation happened since `generation` was read:
     /// what was read may already be stale.
     pub fn insert(&self, hash: KeyHash, ctx: Arc<KeyContext>, now: Millis, seen: Generation) {
-        let fresh = || self.is_trusted() && self.generation.load(Ordering::Acquire) == seen.0;
+        let fresh = || self.is_trusted() && self.generation.load(Ordering::SeqCst) == seen.0;
         if !fresh() {
             return;
         }
-        let mut positive = self.positive.write().unwrap_or_else(|e| e.into_inner());
-        if !fresh() {
-            return;
-        }
-        if positive.len() >= self.settings.capacity {
-            // Full: drop the oldest tenth in one pass (rare; keeps the bound hard).
-            let mut ages: Vec<Millis> = positive.values().map(|e| e.fetched_at).collect();
-            let cut = ages.len() / 10;
-            ages.select_nth_unstable(cut);
-            let threshold = ages[cut];
-            positive.retain(|_, e| e.fetched_at > threshold);
-        }
-        positive.insert(
+        self.positive.insert(
             hash,
             Entry {
                 ctx,
                 fetched_at: now,
             },
         );
+        // An invalidation bumps the generation before it removes entries. If it did so after
+        // the check above, its removal may have run before this insert: look again, and take
+        // the entry back out (at worst dropping a fresh one, which is only a miss).
+        if !fresh() {
+            self.positive.remove(&hash);
+        }
     }
 
     pub fn insert_unknown(&self, hash: KeyHash, now: Millis, seen: Generation) {
@@ -258,7 +270,7 @@ impl KeyCache {
             Change::Created(_) => &self.negative_generation,
             _ => &self.generation,
         };
-        counter.fetch_add(1, Ordering::AcqRel);
+        counter.fetch_add(1, Ordering::SeqCst);
         match change {
             Change::Created(hash) => {
                 let mut n = self.negative.lock().unwrap_or_else(|e| e.into_inner());
@@ -275,8 +287,7 @@ impl KeyCache {
     }
 
     fn retain(&self, keep: impl Fn(&KeyContext) -> bool) {
-        let mut positive = self.positive.write().unwrap_or_else(|e| e.into_inner());
-        positive.retain(|_, e| keep(&e.ctx));
+        self.positive.retain(|_, e| keep(&e.ctx));
     }
 
     /// The change feed broke: stop answering from memory.
@@ -292,23 +303,16 @@ impl KeyCache {
     }
 
     fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.negative_generation.fetch_add(1, Ordering::AcqRel);
-        self.positive
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.negative_generation.fetch_add(1, Ordering::SeqCst);
+        self.positive.clear();
         let mut n = self.negative.lock().unwrap_or_else(|e| e.into_inner());
         n.set.clear();
         n.order.clear();
     }
 
     pub fn len(&self) -> (usize, usize) {
-        let p = self
-            .positive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .len();
+        let p = self.positive.len();
         let n = self
             .negative
             .lock()
@@ -422,6 +426,93 @@ mod tests {
         }
         assert!(c.len().0 <= 10);
         assert!(matches!(c.lookup(&KeyHash::of("99"), 99), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn a_full_cache_with_tied_timestamps_keeps_its_entries() {
+        // The hand-written eviction dropped everything at or below the tenth-oldest time:
+        // with every entry fetched in the same millisecond, that was all of them.
+        let c = KeyCache::new(
+            CacheSettings {
+                capacity: 1_000,
+                ..Default::default()
+            },
+            true,
+        );
+        for i in 0..4_500 {
+            c.insert(KeyHash::of(&i.to_string()), ctx(A), 7, c.generation());
+        }
+        let kept = c.len().0;
+        assert!((900..=1_000).contains(&kept), "kept {kept}");
+    }
+
+    #[test]
+    fn keys_in_use_survive_a_stream_of_one_off_keys() {
+        let c = KeyCache::new(
+            CacheSettings {
+                capacity: 1_000,
+                ..Default::default()
+            },
+            true,
+        );
+        let hot: Vec<KeyHash> = (0..100).map(|i| KeyHash::of(&format!("hot{i}"))).collect();
+        for h in &hot {
+            c.insert(*h, ctx(A), 0, c.generation());
+        }
+        for i in 0..20_000 {
+            c.insert(KeyHash::of(&format!("once{i}")), ctx(B), i, c.generation());
+            let h = &hot[i as usize % hot.len()];
+            if !matches!(c.lookup(h, i), Lookup::Hit(_)) {
+                c.insert(*h, ctx(A), i, c.generation());
+            }
+        }
+        let hits = hot
+            .iter()
+            .filter(|h| matches!(c.lookup(h, 20_000), Lookup::Hit(_)))
+            .count();
+        assert!(hits >= 90, "{hits} of 100 keys in use survived");
+    }
+
+    #[test]
+    fn concurrent_lookups_inserts_and_invalidations_stay_bounded_and_correct() {
+        let c = Arc::new(KeyCache::new(
+            CacheSettings {
+                capacity: 500,
+                ..Default::default()
+            },
+            true,
+        ));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000 {
+                        let h = KeyHash::of(&format!("{t}-{}", i % 2_000));
+                        if !matches!(c.lookup(&h, i), Lookup::Hit(_)) {
+                            c.insert(h, ctx(if t % 2 == 0 { A } else { B }), i, c.generation());
+                        }
+                        if i % 5_000 == 0 {
+                            c.invalidate(&Change::Project(Id::parse(A).unwrap()));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The bound holds per shard, so the total may round up by less than one per shard.
+        let len = c.len().0;
+        assert!(len <= 500 + 64, "{len}");
+        // After an invalidation nothing of that project is served.
+        c.invalidate(&Change::Project(Id::parse(A).unwrap()));
+        for t in 0..4 {
+            for i in 0..2_000 {
+                if let Lookup::Hit(ctx) = c.lookup(&KeyHash::of(&format!("{t}-{i}")), 0) {
+                    assert_ne!(ctx.key.project_id, Id::parse(A));
+                }
+            }
+        }
     }
 
     #[test]
