@@ -1,4 +1,5 @@
-//! Logging on stderr, filtered by `KEYPLANE_LOG` (default `info,sqlx=warn`), in the format of
+//! Logging on stderr, filtered by `KEYPLANE_LOG` (default `info,sqlx=warn`; rustls's notes on
+//! clients' handshakes are quieted unless it names rustls), in the format of
 //! `KEYPLANE_LOG_FORMAT`: `human` (default) or `json`, one object per line with the fields of
 //! the event and of the spans around it (for a request: `request_id`, `method`, `route`,
 //! `path`, `client_request_id`, `actor`) at the top level.
@@ -39,13 +40,28 @@ impl LogFormat {
     }
 }
 
+/// rustls reports a client's odd handshake at `warn`: an IP address sent as SNI (wrk and many
+/// internal clients do), a duplicate or malformed host name. The client's quirk, answered by
+/// rustls as the protocol says, is not the server's problem, and under load it was hundreds of
+/// lines per run. Quieted unless the filter names rustls itself (`rustls=debug` shows them).
+const QUIET_CLIENT_HANDSHAKES: &str = "rustls::msgs::handshake=error";
+
+/// The filter for `KEYPLANE_LOG` (`info,sqlx=warn` when unset or invalid).
+pub fn filter_from(spec: Option<String>) -> EnvFilter {
+    let spec = spec.filter(|s| !s.trim().is_empty() && EnvFilter::try_new(s).is_ok());
+    let mut spec = spec.unwrap_or_else(|| "info,sqlx=warn".to_owned());
+    if !spec.contains("rustls") {
+        spec = format!("{spec},{QUIET_CLIENT_HANDSHAKES}");
+    }
+    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"))
+}
+
 pub fn init() {
     let format = LogFormat::from_env().unwrap_or_else(|e| {
         eprintln!("keyplane: KEYPLANE_LOG_FORMAT: {e}; logging in the human format");
         LogFormat::Human
     });
-    let filter = EnvFilter::try_from_env("KEYPLANE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = filter_from(std::env::var("KEYPLANE_LOG").ok());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A second init (tests) is harmless; ignore its error.
     let _ = init_with(format, filter, std::io::stderr, ansi);
@@ -146,7 +162,16 @@ impl Visit for JsonVisitor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::LogFormat;
+    use super::{filter_from, LogFormat};
+
+    #[test]
+    fn client_handshake_notes_are_quiet_unless_rustls_is_named() {
+        let shown = |spec: Option<&str>| filter_from(spec.map(str::to_owned)).to_string();
+        assert!(shown(None).contains("rustls::msgs::handshake=error"));
+        assert!(shown(Some("debug")).contains("rustls::msgs::handshake=error"));
+        assert!(shown(Some("")).contains("sqlx=warn"));
+        assert!(!shown(Some("info,rustls=debug")).contains("handshake"));
+    }
 
     #[test]
     fn log_formats_parse_in_any_case_and_refuse_the_unknown() {

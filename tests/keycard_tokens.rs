@@ -671,3 +671,47 @@ async fn forged_key_ids_read_the_store_at_most_once_a_second() {
     assert_eq!(auth_check(&app, &rotated).await.status, 204);
     assert!(asked.elapsed() < std::time::Duration::from_millis(1500));
 }
+
+// --- server-side failures ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_broken_signing_key_is_a_500_and_an_unavailable_store_a_503_with_retry_after() {
+    let clock = Clock::fixed(now_s() * 1000);
+    let app = TestApp::with_clock(clock.clone()).await;
+    let c = client(&app).await;
+    app.kc_token(&c.client_id, &c.secret).await;
+
+    // A signing key that cannot sign (damaged in the database): retrying will not help.
+    let junk = if app.backing.pg.is_some() {
+        "'\\x00'::bytea"
+    } else {
+        "X'00'"
+    };
+    app.backing
+        .execute_raw(&format!("UPDATE signing_keys SET private_key = {junk}"))
+        .await;
+    clock.advance(61_000); // past the node's keyring refresh
+    let r = app
+        .token_request(
+            "grant_type=client_credentials",
+            Some((c.client_id.as_str(), c.secret.as_str())),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert_eq!(r.body["error"], "server_error");
+    assert_eq!(r.header("x-should-retry"), Some("false"));
+    assert_eq!(r.header("retry-after"), None);
+
+    // The store going away is transient: 503, retry after a second.
+    app.store.close().await;
+    let r = app
+        .token_request(
+            "grant_type=client_credentials",
+            Some((c.client_id.as_str(), c.secret.as_str())),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.body["error"], "temporarily_unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("x-should-retry"), None);
+}

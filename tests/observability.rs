@@ -8,7 +8,6 @@ use common::prometheus::Exposition;
 use common::{kc_accounts, kc_credentials, TestApp, TestStore, KC_ORG};
 use keyplane::domain::keys::{KeyKind, PlainKey};
 use serde_json::json;
-use sqlx::Connection;
 
 /// A migration this build does not know: recorded with `Some(version)`, removed with `None`
 /// (on a connection of its own, as another process would).
@@ -26,18 +25,7 @@ async fn fake_migration(app: &TestApp, version: Option<i64>) {
         ),
         None => "DELETE FROM _sqlx_migrations WHERE version >= 1000000".to_owned(),
     };
-    match &app.backing.pg {
-        Some(pg) => {
-            let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
-        }
-        None => {
-            let path = app.backing.dir.path().join("keyplane.db");
-            let url = format!("sqlite://{}", path.display());
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
-        }
-    }
+    app.backing.execute_raw(&sql).await;
 }
 
 async fn readiness_cycle(app: TestApp) {
@@ -61,11 +49,8 @@ async fn readiness_cycle(app: TestApp) {
     let r = app.send("GET", "/readyz", None, None).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.body["status"], "not_ready");
-    assert!(
-        r.body["reason"].as_str().unwrap().contains("store"),
-        "{}",
-        r.text
-    );
+    // A generic reason: the driver's error text (pool state, host names) stays in the log.
+    assert_eq!(r.body["reason"], "the store does not answer", "{}", r.text);
     // The process itself is still up.
     assert_eq!(app.send("GET", "/healthz", None, None).await.status, 200);
 }

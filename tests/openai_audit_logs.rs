@@ -43,6 +43,7 @@ async fn every_change_of_both_dialects_is_audited_with_actor_and_request() {
         .post(&format!("{p}/service_accounts"), json!({"name": "bot"}))
         .await;
     let account = created.id();
+    let first_key = created.body["api_key"]["id"].as_str().unwrap().to_owned();
     secrets.push(
         created.body["api_key"]["value"]
             .as_str()
@@ -161,6 +162,11 @@ async fn every_change_of_both_dialects_is_audited_with_actor_and_request() {
     );
     assert_eq!(sa_created["project"]["id"], project.as_str());
     assert_eq!(sa_created["project"]["name"], "Billing 2");
+    // Deleting the account revoked its live key with it (the rotated one was deleted before).
+    assert_eq!(
+        events[8]["service_account.deleted"]["revoked_api_key_ids"],
+        json!([first_key])
+    );
     assert_eq!(
         events[11]["api_key.updated"]["changes_requested"]["scopes"],
         json!(["a.read"])
@@ -318,4 +324,63 @@ async fn bad_parameters_and_other_organizations_get_errors() {
     let anon = app.send("GET", AUDIT, None, None).await;
     assert_eq!(anon.status, 401);
     anon.error();
+}
+
+#[tokio::test]
+async fn deleting_an_account_records_every_key_it_stopped() {
+    let app = TestApp::new().await;
+    let p = app.create_project("p").await;
+    let (account, _, first) = app.create_account(&p, "bot").await;
+    let a = format!("/v1/organization/projects/{p}/service_accounts/{account}");
+    let graced = app.post(&format!("{a}/api_keys"), json!({})).await;
+    let graced_value = graced.body["value"].as_str().unwrap().to_owned();
+    let graced = graced.id();
+    let gone = app.post(&format!("{a}/api_keys"), json!({})).await.id();
+    let keys = format!("/v1/organization/projects/{p}/api_keys");
+    // One key in a grace period (still working), one revoked for good.
+    assert_eq!(
+        app.delete(&format!("{keys}/{graced}?grace_period_seconds=3600"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.delete(&format!("{keys}/{gone}")).await.status, 200);
+    assert_eq!(app.delete(&a).await.status, 200);
+
+    let events = all_events(&app, &app.admin_key).await;
+    let deleted = events
+        .iter()
+        .find(|e| e["type"] == "service_account.deleted")
+        .unwrap();
+    let mut ids: Vec<&str> = deleted["service_account.deleted"]["revoked_api_key_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut want = vec![first.as_str(), graced.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "{deleted}");
+    // The key in its grace period stopped with the account.
+    let check = app
+        .send("GET", "/v1/auth/check", Some(&graced_value), None)
+        .await;
+    assert_eq!(check.status, 401);
+
+    // The Keycard dialect's delete records them the same way (here: none).
+    let kc = app.kc_create_account("kc").await;
+    let kc_id = kc["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("{}/{kc_id}", kc_accounts(KC_ORG)))
+            .await
+            .status,
+        204
+    );
+    let events = all_events(&app, &app.admin_key).await;
+    assert_eq!(events[0]["type"], "service_account.deleted");
+    assert_eq!(
+        events[0]["service_account.deleted"]["revoked_api_key_ids"],
+        json!([])
+    );
 }

@@ -262,3 +262,73 @@ async fn config_check_reads_the_tls_files_from_a_config_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
 }
+
+/// A TLS ClientHello whose SNI extension carries an IP address as the host name, as wrk and
+/// many internal clients send it (RFC 6066 forbids it; rustls ignores the name).
+fn client_hello_with_ip_sni(ip: &str) -> Vec<u8> {
+    let name = ip.as_bytes();
+    let mut sni = vec![0x00]; // host_name
+    sni.extend((name.len() as u16).to_be_bytes());
+    sni.extend(name);
+    let mut ext = vec![0x00, 0x00]; // server_name
+    ext.extend(((sni.len() + 2) as u16).to_be_bytes());
+    ext.extend((sni.len() as u16).to_be_bytes());
+    ext.extend(sni);
+    let mut hello = vec![0x03, 0x03]; // TLS 1.2
+    hello.extend([7u8; 32]); // random
+    hello.push(0); // no session id
+    hello.extend([0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x2f]); // ECDHE-ECDSA/RSA-AES128-GCM-SHA256
+    hello.extend([0x01, 0x00]); // null compression
+    hello.extend((ext.len() as u16).to_be_bytes());
+    hello.extend(ext);
+    let mut handshake = vec![0x01]; // client_hello
+    handshake.extend(&(hello.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+#[tokio::test]
+async fn a_client_sending_an_ip_address_as_sni_is_not_a_warning() {
+    let db = empty_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = issue(dir.path(), "sni");
+    let config = trusting(&[&ca]);
+    let run = |log: &str| {
+        let server = Server::spawn(
+            &db,
+            &[
+                ("KEYPLANE_TLS_CERT", cert.display().to_string()),
+                ("KEYPLANE_TLS_KEY", key.display().to_string()),
+                ("KEYPLANE_LOG", log.to_owned()),
+            ],
+        );
+        server.wait_until(|| connect(&server, &config).is_ok());
+        for _ in 0..3 {
+            let mut tcp = TcpStream::connect(server.addr).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            tcp.write_all(&client_hello_with_ip_sni("127.0.0.1"))
+                .unwrap();
+            // The server answers (its hello or an alert) once it has parsed ours.
+            let mut answer = [0u8; 5];
+            tcp.read_exact(&mut answer).unwrap();
+            assert!(matches!(answer[0], 0x15 | 0x16), "a TLS record: {answer:?}");
+        }
+        let (clean, stderr) = server.stop();
+        assert!(clean);
+        stderr
+    };
+    let quiet = run("info,sqlx=warn");
+    assert!(
+        !quiet.contains("Illegal SNI") && !quiet.contains("WARN"),
+        "{quiet}"
+    );
+    // The hellos do provoke rustls's note: an operator who names rustls still sees it.
+    let asked = run("info,rustls=debug");
+    assert!(
+        asked.contains("Illegal SNI extension: ignoring IP address presented as hostname"),
+        "{asked}"
+    );
+}

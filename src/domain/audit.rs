@@ -125,6 +125,20 @@ pub struct AuditEvent {
     pub notify_webhook: bool,
 }
 
+impl AuditEvent {
+    /// Records the API keys a change revoked along with its subject (`revoked_api_key_ids`,
+    /// as the OpenAI dialect renders key IDs), so the log says when each stopped working.
+    pub fn note_revoked_keys(&mut self, ids: &[Id]) {
+        if let Value::Object(details) = &mut self.details {
+            let rendered = ids
+                .iter()
+                .map(|id| Value::String(Kind::ApiKey.render_openai(id)))
+                .collect();
+            details.insert("revoked_api_key_ids".into(), Value::Array(rendered));
+        }
+    }
+}
+
 /// An event as listed, with the project's current name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -54,7 +54,12 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         Readiness::WrongSchema { applied, expected } => not_ready(format!(
             "the database schema is at version {applied}, this build expects {expected}"
         )),
-        Readiness::StoreUnavailable(why) => not_ready(format!("the store does not answer: {why}")),
+        Readiness::StoreUnavailable(why) => {
+            // The probe is unauthenticated: the store's own words (host names, driver errors)
+            // go to the log, not to whoever asks.
+            tracing::warn!(error = %why, "readiness: the store does not answer");
+            not_ready("the store does not answer".to_owned())
+        }
     }
 }
 

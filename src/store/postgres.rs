@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
 use super::audit_sql::{self, Bind, RawAudit};
-use super::rows::{attach_owners, corrupt, expect_one, window_direction};
+use super::rows::{attach_owners, corrupt, expect_one, window_direction, with_revoked_keys};
 use super::sqlx_error::duplicate_on;
 use super::{postgres_notify, Change, StoreEvent};
 use super::{
@@ -1025,11 +1025,15 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         expect_one(done.rows_affected(), "service account is not live")?;
-        sqlx::query("UPDATE api_keys SET revoked_at = kp_ts($1) WHERE service_account_id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // Keys still in a grace period stop now too: the account they act for is gone.
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE service_account_id = $2 \
+             AND (revoked_at IS NULL OR revoked_at > kp_ts($1)) RETURNING id",
+        )
+        .bind(at)
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
         // The account row is locked by the update above, so a credential insert racing this
         // delete (it takes `FOR SHARE` on the account) has either committed, and is seen
         // here, or will find the account deleted.
@@ -1041,7 +1045,8 @@ impl Store for PostgresStore {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, audit).await?;
+        let audit = with_revoked_keys(audit, &revoked)?;
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,9 +6,32 @@
 use std::collections::HashMap;
 
 use super::{StoreError, StoreResult};
+use crate::domain::audit::{AuditEvent, EventType};
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, ServiceAccount};
 use crate::domain::page::{Page, Window};
+
+/// The audit events of a service account's deletion, with the keys it revoked added to
+/// `service_account.deleted` (only the store's transaction knows exactly which they were).
+pub(super) fn with_revoked_keys(
+    audit: &[AuditEvent],
+    revoked: &[String],
+) -> StoreResult<Vec<AuditEvent>> {
+    let ids = revoked
+        .iter()
+        .map(|raw| Id::parse(raw).ok_or_else(|| corrupt("api_keys.id")))
+        .collect::<StoreResult<Vec<Id>>>()?;
+    Ok(audit
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if e.event_type == EventType::ServiceAccountDeleted {
+                e.note_revoked_keys(&ids);
+            }
+            e
+        })
+        .collect())
+}
 
 pub(super) fn corrupt(col: &'static str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))

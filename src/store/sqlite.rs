@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use super::audit_sql::{self, Bind, RawAudit};
-use super::rows::{attach_owners, corrupt, expect_one, window_direction};
+use super::rows::{attach_owners, corrupt, expect_one, window_direction, with_revoked_keys};
 use super::sqlx_error::duplicate_on;
 use super::{
     schema, Change, PoolSettings, Record, RecordSink, RecordSource, Store, StoreError, StoreResult,
@@ -1057,35 +1057,44 @@ let (account, first_key, audit) = (&account, first_key.as_ref(), &audit[..]);
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
-        self.writer.write(move |conn| Box::pin(async move {
-let (org, id, audit) = (&org, &id, &audit[..]);
-        let done = sqlx::query(
-            "UPDATE service_accounts SET deleted_at = ?, updated_at = ? \
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (org, id, audit) = (&org, &id, &audit[..]);
+                    let done = sqlx::query(
+                        "UPDATE service_accounts SET deleted_at = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
-        )
-        .bind(at)
-        .bind(at)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(&mut *conn)
-        .await?;
-        expect_one(done.rows_affected(), "service account is not live")?;
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE service_account_id = ? AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "UPDATE credentials SET deleted_at = ? WHERE service_account_id = ? \
+                    )
+                    .bind(at)
+                    .bind(at)
+                    .bind(id.as_str())
+                    .bind(org.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    expect_one(done.rows_affected(), "service account is not live")?;
+                    // Keys still in a grace period stop now too: the account they act for is gone.
+                    let revoked: Vec<String> = sqlx::query_scalar(
+                        "UPDATE api_keys SET revoked_at = ?1 WHERE service_account_id = ?2 \
+             AND (revoked_at IS NULL OR revoked_at > ?1) RETURNING id",
+                    )
+                    .bind(at)
+                    .bind(id.as_str())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE credentials SET deleted_at = ? WHERE service_account_id = ? \
              AND deleted_at IS NULL",
-        )
-        .bind(at)
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await?;
-        insert_audit(&mut *conn, audit).await?;
-        Ok(())
-        })).await
+                    )
+                    .bind(at)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    let audit = with_revoked_keys(audit, &revoked)?;
+                    insert_audit(&mut *conn, &audit).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn insert_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()> {

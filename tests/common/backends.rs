@@ -100,6 +100,22 @@ impl TestStore {
         }
     }
 
+    /// Runs `sql` on a connection of its own, as another process would.
+    pub async fn execute_raw(&self, sql: &str) {
+        match &self.pg {
+            Some(pg) => {
+                let mut c = PgConnection::connect(&pg.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+            None => {
+                let path = self.dir.path().join("keyplane.db");
+                let url = format!("sqlite://{}", path.display());
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
     /// Environment that points a `keyplane` process at this database.
     pub fn binary_env(&self) -> Vec<(&'static str, String)> {
         match &self.pg {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::error::KcError;
 use crate::http::openapi::tags::OAUTH as TAG;
 use crate::http::{AppState, MAX_BODY_BYTES};
+use crate::service::ServiceError;
 
 pub const TOKEN_PATH: &str = "/service-account-token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -50,7 +51,7 @@ impl OAuthError {
 }
 
 crate::http::openapi::string_enum! {
-    oauth_error_code = ["invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable"];
+    oauth_error_code = ["invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable", "server_error"];
     bearer = ["Bearer"];
 }
 
@@ -72,7 +73,11 @@ impl IntoResponse for OAuthError {
         let mut res = (self.status, Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert("x-should-retry", HeaderValue::from_static("false"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        } else {
+            h.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         if self.basic_challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,
@@ -83,13 +88,32 @@ impl IntoResponse for OAuthError {
     }
 }
 
-impl From<KcError> for OAuthError {
-    fn from(_: KcError) -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "The server cannot issue tokens right now. Please retry.",
-            basic_challenge: false,
+/// Seconds a client should wait before retrying a token request the store could not serve.
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+impl From<ServiceError> for OAuthError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            // Transient (store busy, restarting, unreachable): worth retrying soon.
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "token endpoint: store unavailable");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    error: "temporarily_unavailable",
+                    description: "The server cannot issue tokens right now. Please retry.",
+                    basic_challenge: false,
+                }
+            }
+            // Anything else will not get better by retrying: 500, so clients stop.
+            other => {
+                tracing::error!(error = %format!("{other:#}"), "token endpoint: internal error");
+                Self {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    error: "server_error",
+                    description: "The server encountered an unexpected condition.",
+                    basic_challenge: false,
+                }
+            }
         }
     }
 }
@@ -164,7 +188,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         (status = 401, description = "`invalid_client`: client authentication failed.", body = OAuthErrorJson),
         (status = 408, description = "`invalid_request`: the body did not arrive within the body read timeout.", body = OAuthErrorJson),
         (status = 429, description = "`temporarily_unavailable`: too many failed authentications from this source; retry after `Retry-After` seconds.", body = OAuthErrorJson),
-        (status = 503, description = "`temporarily_unavailable`: retry.", body = OAuthErrorJson),
+        (status = 500, description = "`server_error`: an unexpected condition; retrying will not help.", body = OAuthErrorJson),
+        (status = 503, description = "`temporarily_unavailable`: the store is briefly unavailable; retry after `Retry-After` seconds.", body = OAuthErrorJson,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
     ))]
 pub async fn token(
     State(app): State<AppState>,
@@ -241,7 +267,7 @@ pub async fn token(
         .service
         .issue_token(&client_id, &secret)
         .await
-        .map_err(|e| OAuthError::from(KcError::from(e)))?;
+        .map_err(OAuthError::from)?;
     match issued {
         Ok(t) => {
             let mut res = Json(TokenJson {
