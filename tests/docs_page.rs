@@ -58,6 +58,27 @@ fn collect_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// Every `summary` and `description` in the document, with where it is.
+fn collect_texts<'a>(v: &'a Value, at: &str, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let here = format!("{at}/{k}");
+                match (k.as_str(), x) {
+                    ("summary" | "description", Value::String(s)) => out.push((here, s)),
+                    _ => collect_texts(x, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                collect_texts(x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
     doc.pointer(reference.strip_prefix('#')?)
 }
@@ -127,6 +148,29 @@ async fn the_document_is_openapi_3_1_and_self_consistent() {
     }
     let token = &doc["paths"]["/service-account-token"]["post"];
     assert!(token["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+
+    // Summaries and descriptions come from doc comments: the right ones, and no rustdoc in them.
+    // The sub-path check once showed the doc comment of the function below its own.
+    for method in ["get", "post"] {
+        let op = &doc["paths"]["/v1/auth/check/{path}"][method];
+        let summary = op["summary"].as_str().unwrap();
+        assert_eq!(
+            summary,
+            "Check a service account's key or access token under any sub-path (for gateways)."
+        );
+        assert!(!summary.contains("An access token's identity"), "{summary}");
+        let description = op["description"].as_str().unwrap();
+        assert!(description.contains("`/v1/auth/check`"), "{description}");
+    }
+    let mut texts = Vec::new();
+    collect_texts(&doc, "#", &mut texts);
+    assert!(texts.len() > 100, "suspiciously few texts: {}", texts.len());
+    for (at, text) in texts {
+        assert!(
+            !text.contains("[`") && !text.contains("crate::"),
+            "{at}: rustdoc in the document: {text}"
+        );
+    }
 
     // Every schema in it is a JSON Schema (draft 2020-12, as OpenAPI 3.1 has it).
     let mut schemas = Vec::new();
