@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 use std::process::Command;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use common::{kc_accounts, kc_credentials, TestApp, KC_ORG};
+use jsonschema::Draft;
 use serde_json::{json, Value};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -52,6 +54,27 @@ fn collect_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
             m.values().for_each(|x| collect_refs(x, out));
         }
         Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Every `summary` and `description` in the document, with where it is.
+fn collect_texts<'a>(v: &'a Value, at: &str, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let here = format!("{at}/{k}");
+                match (k.as_str(), x) {
+                    ("summary" | "description", Value::String(s)) => out.push((here, s)),
+                    _ => collect_texts(x, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                collect_texts(x, &format!("{at}/{i}"), out);
+            }
+        }
         _ => {}
     }
 }
@@ -125,6 +148,65 @@ async fn the_document_is_openapi_3_1_and_self_consistent() {
     }
     let token = &doc["paths"]["/service-account-token"]["post"];
     assert!(token["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+
+    // Summaries and descriptions come from doc comments: the right ones, and no rustdoc in them.
+    // The sub-path check once showed the doc comment of the function below its own.
+    for method in ["get", "post"] {
+        let op = &doc["paths"]["/v1/auth/check/{path}"][method];
+        let summary = op["summary"].as_str().unwrap();
+        assert_eq!(
+            summary,
+            "Check a service account's key or access token under any sub-path (for gateways)."
+        );
+        assert!(!summary.contains("An access token's identity"), "{summary}");
+        let description = op["description"].as_str().unwrap();
+        assert!(description.contains("`/v1/auth/check`"), "{description}");
+    }
+    let mut texts = Vec::new();
+    collect_texts(&doc, "#", &mut texts);
+    assert!(texts.len() > 100, "suspiciously few texts: {}", texts.len());
+    for (at, text) in texts {
+        assert!(
+            !text.contains("[`") && !text.contains("crate::"),
+            "{at}: rustdoc in the document: {text}"
+        );
+    }
+
+    // Every schema in it is a JSON Schema (draft 2020-12, as OpenAPI 3.1 has it).
+    let mut schemas = Vec::new();
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        schemas.push((format!("components.schemas.{name}"), schema.clone()));
+    }
+    for (method, path, op) in operations(&doc) {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            schemas.push((
+                format!("{method} {path} parameter {}", p["name"]),
+                p["schema"].clone(),
+            ));
+        }
+        let bodies = op["requestBody"]["content"]
+            .as_object()
+            .into_iter()
+            .flatten();
+        let answers = op["responses"].as_object().unwrap().values();
+        let answers = answers.flat_map(|r| r["content"].as_object().into_iter().flatten());
+        for (media, content) in bodies.chain(answers) {
+            schemas.push((
+                format!("{method} {path} {media}"),
+                content["schema"].clone(),
+            ));
+        }
+    }
+    assert!(
+        schemas.len() > 100,
+        "suspiciously few schemas: {}",
+        schemas.len()
+    );
+    for (what, schema) in schemas {
+        if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("{what} is not a JSON Schema: {e}\n{schema}");
+        }
+    }
 }
 
 /// Path parameters replaced by plausible values, so the request reaches the route.
@@ -212,120 +294,379 @@ fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Responses against the document: a small JSON Schema check covering what the document uses
-// (type incl. type arrays, required, properties, items, additionalProperties, $ref, allOf,
-// oneOf, enum, minimum/maximum).
+// Responses against the document, checked by a real JSON Schema validator: the `jsonschema`
+// crate, draft 2020-12 (the dialect of OpenAPI 3.1). The whole document is registered as one
+// resource, so a schema is validated where it stands in the document and its
+// `#/components/schemas/…` refs resolve against the document.
 
-fn check(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
-    if let Some(r) = schema["$ref"].as_str() {
-        let target = resolve(doc, r).ok_or(format!("{at}: unresolved {r}"))?;
-        return check(doc, target, v, at);
+/// The name the document is registered under; never fetched.
+const DOC_URI: &str = "https://keyplane.invalid/openapi.json";
+
+/// The schemas of one document: the served one, or a hand-made one (for the checker's own test).
+struct Schemas {
+    registry: jsonschema::Registry<'static>,
+}
+
+impl Schemas {
+    fn of(doc: &Value) -> Self {
+        let registry = jsonschema::Registry::new()
+            .draft(Draft::Draft202012)
+            .add(DOC_URI, doc.clone())
+            .and_then(|builder| builder.prepare())
+            .expect("the document is a JSON Schema resource");
+        Self { registry }
     }
-    if let Some(all) = schema["allOf"].as_array() {
-        for s in all {
-            check(doc, s, v, at)?;
+
+    /// Validates `instance` against the schema at `pointer` (a JSON pointer into the document,
+    /// e.g. `/components/schemas/Project`), formats included. The error lists every violation
+    /// with its place in the instance.
+    fn validate(&self, pointer: &str, instance: &Value) -> Result<(), String> {
+        let schema = json!({"$ref": format!("{DOC_URI}#{}", fragment(pointer))});
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .should_validate_formats(true)
+            .offline()
+            .with_registry(&self.registry)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("no usable schema at {pointer}: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| format!("${}: {e}", e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
         }
     }
-    if let Some(one) = schema["oneOf"].as_array() {
-        let matching = one.iter().filter(|s| check(doc, s, v, at).is_ok()).count();
-        if matching == 0 {
-            return Err(format!("{at}: matches none of oneOf: {v}"));
+}
+
+/// The document with every object it describes closed, for responses: a field a real response
+/// carries must be documented. `unevaluatedProperties: false` goes where a schema that names
+/// fields is used (the response's schema, each property's, each item's, each `oneOf` branch),
+/// not on the components themselves nor on an `allOf`'s members, which the other members
+/// extend; it sees through `$ref`, `allOf` and `oneOf`, so a field passes when any schema that
+/// applies documents it. Free-form objects (`{"type": "object"}`, maps with
+/// `additionalProperties`) stay open.
+fn closed(doc: &Value) -> Value {
+    /// Closes `schema` (when `here`) and every schema inside it.
+    fn close(schema: &mut Value, here: bool) {
+        let Value::Object(m) = schema else { return };
+        let names_fields = ["properties", "$ref", "allOf", "oneOf", "anyOf"];
+        let open = ["additionalProperties", "unevaluatedProperties"];
+        if here
+            && names_fields.iter().any(|k| m.contains_key(*k))
+            && !open.iter().any(|k| m.contains_key(*k))
+        {
+            m.insert("unevaluatedProperties".into(), Value::Bool(false));
         }
-    }
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let ok = types.iter().any(|t| match *t {
-            "null" => v.is_null(),
-            "string" => v.is_string(),
-            "boolean" => v.is_boolean(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "number" => v.is_number(),
-            "array" => v.is_array(),
-            "object" => v.is_object(),
-            _ => false,
-        });
-        if !ok {
-            return Err(format!("{at}: {v} is not of type {t}"));
-        }
-    }
-    if let Some(allowed) = schema["enum"].as_array() {
-        if !allowed.contains(v) {
-            return Err(format!("{at}: {v} not in enum"));
-        }
-    }
-    if let Value::Object(obj) = v {
-        for name in schema["required"].as_array().into_iter().flatten() {
-            let name = name.as_str().unwrap_or_default();
-            if !obj.contains_key(name) {
-                return Err(format!("{at}: required {name} missing in {v}"));
+        for (keyword, inner) in m.iter_mut() {
+            match (keyword.as_str(), inner) {
+                ("allOf", Value::Array(members)) => {
+                    members.iter_mut().for_each(|s| close(s, false))
+                }
+                ("oneOf" | "anyOf" | "prefixItems", Value::Array(branches)) => {
+                    branches.iter_mut().for_each(|s| close(s, true))
+                }
+                ("properties" | "patternProperties" | "$defs", Value::Object(named)) => {
+                    named.values_mut().for_each(|s| close(s, true))
+                }
+                ("items" | "additionalProperties" | "not", s) => close(s, true),
+                _ => {}
             }
         }
-        let props = schema["properties"].as_object();
-        for (k, x) in obj {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => check(doc, s, x, &format!("{at}.{k}"))?,
-                None => {
-                    if let Some(extra) = schema.get("additionalProperties") {
-                        if extra.is_object() {
-                            check(doc, extra, x, &format!("{at}.{k}"))?;
-                        }
+    }
+    let mut doc = doc.clone();
+    for component in doc["components"]["schemas"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        close(component, false);
+    }
+    for item in doc["paths"].as_object_mut().unwrap().values_mut() {
+        for op in item.as_object_mut().unwrap().values_mut() {
+            let Some(Value::Object(responses)) = op.get_mut("responses") else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Some(Value::Object(content)) = response.get_mut("content") else {
+                    continue;
+                };
+                for media in content.values_mut() {
+                    if let Some(schema) = media.get_mut("schema") {
+                        close(schema, true);
                     }
                 }
             }
         }
     }
-    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
-        for (i, x) in items.iter().enumerate() {
-            check(doc, s, x, &format!("{at}[{i}]"))?;
+    doc
+}
+
+/// A JSON pointer as a URI fragment (RFC 6901 §6): `{`, `}` and the like percent-encoded.
+fn fragment(pointer: &str) -> String {
+    let mut out = String::new();
+    for b in pointer.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
-    Ok(())
+    out
+}
+
+/// One segment of a JSON pointer (RFC 6901 §3).
+fn segment(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
 }
 
 #[tokio::test]
 async fn the_schema_check_is_not_vacuous() {
     let app = TestApp::new().await;
     let doc = document(&app).await;
-    let project = json!({"$ref": "#/components/schemas/Project"});
-    assert!(check(&doc, &project, &json!({}), "$").is_err());
-    let mut p = json!({"id": "proj_1", "object": "organization.project", "name": "n",
+    let schemas = Schemas::of(&doc);
+    let reject = |schemas: &Schemas, pointer: &str, v: &Value, why: &str| {
+        let e = schemas.validate(pointer, v);
+        assert!(e.is_err(), "{pointer} accepts {v}, {why}");
+        e.unwrap_err()
+    };
+
+    let project = "/components/schemas/Project";
+    reject(&schemas, project, &json!({}), "with no field");
+    let valid = json!({"id": "proj_1", "object": "organization.project", "name": "n",
         "created_at": 1, "archived_at": null, "status": "active", "external_key_id": null});
-    assert_eq!(check(&doc, &project, &p, "$"), Ok(()));
+    assert_eq!(schemas.validate(project, &valid), Ok(()));
+    let mut p = valid.clone();
     p["archived_at"] = json!("yesterday");
-    assert!(check(&doc, &project, &p, "$").is_err());
-    let error = json!({"$ref": "#/components/schemas/KeycardError"});
-    assert!(check(&doc, &error, &json!({"message": "m", "code": "c"}), "$").is_err());
+    let e = reject(&schemas, project, &p, "with a string for a timestamp");
+    assert!(e.starts_with("$/archived_at:"), "{e}");
+    p["archived_at"] = json!(null);
+    p["status"] = json!("deleted");
+    reject(&schemas, project, &p, "with a status outside its enum");
+    let error = "/components/schemas/KeycardError";
+    let no_status = json!({"message": "m", "code": "c"});
+    reject(&schemas, error, &no_status, "without status");
+    // A response's schema, found by operation and status as `Conformance::check` finds it (the
+    // path's braces percent-encoded), with its refs resolved inside the document.
+    let retrieve = format!(
+        "/paths/{}/get/responses/200/content/application~1json/schema",
+        segment("/v1/organization/projects/{project_id}")
+    );
+    assert_eq!(schemas.validate(&retrieve, &valid), Ok(()));
+    reject(&schemas, &retrieve, &p, "with a status outside its enum");
+    let list = format!(
+        "/paths/{}/get/responses/200/content/application~1json/schema",
+        segment("/v1/organization/projects")
+    );
+    let page = |item: &Value| {
+        json!({"object": "list", "data": [item], "first_id": null, "last_id": null,
+            "has_more": false})
+    };
+    assert_eq!(schemas.validate(&list, &page(&valid)), Ok(()));
+    let e = reject(
+        &schemas,
+        &list,
+        &page(&p),
+        "with an item outside its schema",
+    );
+    assert!(e.starts_with("$/data/0/status:"), "{e}");
+
+    // What the hand-written checker it replaces let through.
+    // `oneOf` is exactly one: a verification that is a key's and a token's at once matches two.
+    let account = json!({"id": "svc_acct_1", "name": "a", "role": "member", "created_at": 1});
+    let key = json!({"id": "key_1", "name": "k", "redacted_value": "sk-…", "scopes": [],
+        "created_at": 1, "expires_at": null, "last_used_at": null});
+    let token = json!({"jti": "j", "credential_id": "c", "issued_at": 1, "expires_at": 2});
+    let verified = "/components/schemas/VerifyResult";
+    let as_key = json!({"valid": true, "key": key, "service_account": account, "project": null});
+    assert_eq!(schemas.validate(verified, &as_key), Ok(()));
+    let mut both = as_key.clone();
+    both["token"] = token;
+    reject(
+        &schemas,
+        verified,
+        &both,
+        "matching two branches of its oneOf",
+    );
+    // minimum / maximum.
+    let status = |s: i64| json!({"message": "m", "code": "c", "status": s});
+    assert_eq!(schemas.validate(error, &status(404)), Ok(()));
+    reject(
+        &schemas,
+        error,
+        &status(-1),
+        "with a status below its minimum",
+    );
+    let new_key = "/components/schemas/CreateServiceAccountKeyRequest";
+    let lifetime = |s: i64| json!({ "expires_in_seconds": s });
+    assert_eq!(schemas.validate(new_key, &lifetime(600)), Ok(()));
+    reject(
+        &schemas,
+        new_key,
+        &lifetime(0),
+        "with a lifetime below its minimum",
+    );
+    let too_long = lifetime(315_360_001);
+    reject(
+        &schemas,
+        new_key,
+        &too_long,
+        "with a lifetime above its maximum",
+    );
+    // `additionalProperties: false` (the served document has none; this one is made for it),
+    // and a oneOf whose two branches both match, through a ref between components.
+    let made = Schemas::of(&json!({"components": {"schemas": {
+        "Closed": {"type": "object", "properties": {"a": {"type": "integer"}},
+            "additionalProperties": false},
+        "Either": {"oneOf": [{"$ref": "#/components/schemas/Closed"}, {"type": "object"}]},
+    }}}));
+    let closed_one = "/components/schemas/Closed";
+    assert_eq!(made.validate(closed_one, &json!({"a": 1})), Ok(()));
+    let e = reject(&made, closed_one, &json!({"a": 1, "b": 2}), "with b");
+    assert!(e.contains("'b'"), "{e}");
+    let either = "/components/schemas/Either";
+    reject(&made, either, &json!({"a": 1}), "matching both branches");
+    assert_eq!(made.validate(either, &json!({"b": 1})), Ok(()));
+
+    // Responses are checked against the document closed: a field must be documented.
+    let strict = Schemas::of(&closed(&doc));
+    let mut extra = valid.clone();
+    extra["owner"] = json!("someone");
+    assert_eq!(schemas.validate(&retrieve, &extra), Ok(()));
+    let e = reject(&strict, &retrieve, &extra, "with an undocumented field");
+    assert!(e.contains("'owner'"), "{e}");
+    assert_eq!(strict.validate(&retrieve, &valid), Ok(()));
+    reject(
+        &strict,
+        &list,
+        &page(&extra),
+        "with an undocumented field in an item",
+    );
+    // Through `allOf`, either member documents a field; through `oneOf`, the matching branch.
+    let created = format!(
+        "/paths/{}/post/responses/200/content/application~1json/schema",
+        segment("/v1/organization/projects/{project_id}/service_accounts")
+    );
+    let mut account = json!({"object": "organization.project.service_account", "id": "svc_acct_1",
+        "name": "a", "role": "member", "created_at": 1, "api_key": null});
+    assert_eq!(strict.validate(&created, &account), Ok(()));
+    account["api_key"] = json!({"object": "organization.project.service_account.api_key",
+        "value": "sk-svcacct-x", "name": "k", "created_at": 1, "id": "key_1"});
+    assert_eq!(strict.validate(&created, &account), Ok(()));
+    account["api_key"]["secret"] = json!("x");
+    reject(
+        &strict,
+        &created,
+        &account,
+        "with an undocumented field in api_key",
+    );
+    account["api_key"] = json!(null);
+    account["scopes"] = json!([]);
+    reject(&strict, &created, &account, "with an undocumented field");
+    let verify = format!(
+        "/paths/{}/post/responses/200/content/application~1json/schema",
+        segment("/v1/keys/verify")
+    );
+    assert_eq!(strict.validate(&verify, &as_key), Ok(()));
+    let mut odd = as_key.clone();
+    odd["reason"] = json!("unknown");
+    reject(&strict, &verify, &odd, "with a field of another branch");
+    // Free-form objects stay open: the document itself, permission maps.
+    let itself = format!(
+        "/paths/{}/get/responses/200/content/application~1json/schema",
+        segment("/openapi.json")
+    );
+    assert_eq!(strict.validate(&itself, &doc), Ok(()));
+    let with_permissions = json!({"id": "a", "name": "n", "created_at": "t", "updated_at": "t",
+        "permissions": {"credentials": {"read": true}}});
+    let kc_retrieve = format!(
+        "/paths/{}/get/responses/200/content/application~1json/schema",
+        segment("/organizations/{organization_id}/service-accounts/{service_account_id}")
+    );
+    assert_eq!(strict.validate(&kc_retrieve, &with_permissions), Ok(()));
 }
 
-/// Checks a response against the documented one for its operation and status.
-fn conforms(doc: &Value, method: &str, path: &str, r: &common::Resp) {
-    let op = &doc["paths"][path][method.to_lowercase()];
-    assert!(op.is_object(), "{method} {path} is not documented");
-    let status = r.status.as_u16().to_string();
-    let documented = &op["responses"][&status];
-    assert!(
-        documented.is_object(),
-        "{method} {path}: status {status} is not documented ({})",
-        r.text
-    );
-    match documented["content"].as_object() {
-        None => assert!(
-            r.text.is_empty(),
-            "{method} {path} {status}: undocumented body"
-        ),
-        Some(content) => {
-            let (media, body) = content.iter().next().unwrap();
-            if media == "application/json" {
-                let schema = &body["schema"];
-                if let Err(e) = check(doc, schema, &r.body, "$") {
-                    panic!("{method} {path} {status}: {e}\n{}", r.text);
+/// Real responses against the document, remembering which operations answered with success.
+struct Conformance<'d> {
+    doc: &'d Value,
+    schemas: Schemas,
+    succeeded: RefCell<BTreeSet<(String, String)>>,
+}
+
+impl<'d> Conformance<'d> {
+    fn of(doc: &'d Value) -> Self {
+        Self {
+            doc,
+            schemas: Schemas::of(&closed(doc)),
+            succeeded: RefCell::default(),
+        }
+    }
+
+    /// Checks a response against the documented one for its operation and status.
+    fn check(&self, method: &str, path: &str, r: &common::Resp) {
+        let lower = method.to_lowercase();
+        let op = &self.doc["paths"][path][&lower];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let status = r.status.as_u16().to_string();
+        let documented = &op["responses"][&status];
+        assert!(
+            documented.is_object(),
+            "{method} {path}: status {status} is not documented ({})",
+            r.text
+        );
+        match documented["content"].as_object() {
+            None => assert!(
+                r.text.is_empty(),
+                "{method} {path} {status}: undocumented body"
+            ),
+            Some(content) => {
+                let (media, _) = content.iter().next().unwrap();
+                let sent = r.header("content-type").unwrap_or_default();
+                assert!(
+                    sent.starts_with(media.as_str()),
+                    "{method} {path} {status}: documented as {media}, sent as {sent}"
+                );
+                if media == "application/json" {
+                    let pointer = format!(
+                        "/paths/{}/{lower}/responses/{status}/content/{}/schema",
+                        segment(path),
+                        segment(media)
+                    );
+                    if let Err(e) = self.schemas.validate(&pointer, &r.body) {
+                        panic!("{method} {path} {status}:\n{e}\n{}", r.text);
+                    }
                 }
             }
         }
+        if r.status.is_success() {
+            self.succeeded
+                .borrow_mut()
+                .insert((method.to_owned(), path.to_owned()));
+        }
+    }
+
+    /// Checks a request body the server accepted against the documented one.
+    fn accepted(&self, method: &str, path: &str, body: &Value) {
+        let pointer = format!(
+            "/paths/{}/{}/requestBody/content/application~1json/schema",
+            segment(path),
+            method.to_lowercase()
+        );
+        if let Err(e) = self.schemas.validate(&pointer, body) {
+            panic!("{method} {path}: an accepted request body does not conform:\n{e}\n{body}");
+        }
+    }
+
+    /// Documented operations no checked response succeeded on.
+    fn never_succeeded(&self) -> Vec<String> {
+        let succeeded = self.succeeded.borrow();
+        operations(self.doc)
+            .into_iter()
+            .filter(|(m, p, _)| !succeeded.contains(&(m.clone(), p.clone())))
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect()
     }
 }
 
@@ -333,11 +674,17 @@ fn conforms(doc: &Value, method: &str, path: &str, r: &common::Resp) {
 async fn real_responses_conform_to_the_document() {
     let app = TestApp::new().await;
     let doc = document(&app).await;
+    let conformance = Conformance::of(&doc);
     let key = app.admin_key.clone();
     let k = Some(key.as_str());
     let call = async |method: &str, template: &str, path: &str, body: Option<Value>| {
-        let r = app.send(method, path, k, body.map(|b| b.to_string())).await;
-        conforms(&doc, method, template, &r);
+        let r = app
+            .send(method, path, k, body.as_ref().map(Value::to_string))
+            .await;
+        conformance.check(method, template, &r);
+        if let (Some(body), true) = (&body, r.status.is_success()) {
+            conformance.accepted(method, template, body);
+        }
         r
     };
 
@@ -497,7 +844,7 @@ async fn real_responses_conform_to_the_document() {
     let anonymous = app
         .send("GET", "/v1/organization/projects", None, None)
         .await;
-    conforms(&doc, "GET", "/v1/organization/projects", &anonymous);
+    conformance.check("GET", "/v1/organization/projects", &anonymous);
 
     // Keycard dialect.
     let list = "/organizations/{organization_id}/service-accounts";
@@ -568,16 +915,16 @@ async fn real_responses_conform_to_the_document() {
             None,
         )
         .await;
-    conforms(&doc, "POST", "/service-account-token", &token);
+    conformance.check("POST", "/service-account-token", &token);
     let refused = app
         .token_request("grant_type=client_credentials", Some((id, "wrong")))
         .await;
-    conforms(&doc, "POST", "/service-account-token", &refused);
+    conformance.check("POST", "/service-account-token", &refused);
     let jwt = token.body["access_token"].as_str().unwrap().to_owned();
     let as_token = app.send("DELETE", &one_path, Some(&jwt), None).await;
-    conforms(&doc, "DELETE", &one, &as_token);
+    conformance.check("DELETE", &one, &as_token);
     let checked = app.send("GET", "/v1/auth/check", Some(&jwt), None).await;
-    conforms(&doc, "GET", "/v1/auth/check", &checked);
+    conformance.check("GET", "/v1/auth/check", &checked);
     let verified = app
         .send(
             "POST",
@@ -586,14 +933,14 @@ async fn real_responses_conform_to_the_document() {
             Some(json!({"key": jwt}).to_string()),
         )
         .await;
-    conforms(&doc, "POST", "/v1/keys/verify", &verified);
+    conformance.check("POST", "/v1/keys/verify", &verified);
     for path in [
         "/.well-known/jwks.json",
         "/.well-known/oauth-authorization-server",
         "/healthz",
     ] {
         let r = app.send("GET", path, None, None).await;
-        conforms(&doc, "GET", path, &r);
+        conformance.check("GET", path, &r);
     }
     call(
         "DELETE",
@@ -604,6 +951,248 @@ async fn real_responses_conform_to_the_document() {
     .await;
     call("DELETE", &one, &one_path, None).await;
     call("GET", &one, &one_path, None).await;
+
+    // The gateway check and verification, with a key of a fresh account and a fresh token.
+    let fresh = app.create_project("Docs gateway").await;
+    let (_, service_key, service_key_id) = app.create_account(&fresh, "gw").await;
+    let holder = app.kc_create_account("gw-token").await;
+    let issued = app
+        .kc_create_credential(holder["id"].as_str().unwrap(), "gw")
+        .await;
+    let jwt = app
+        .kc_token(
+            issued["client_id"].as_str().unwrap(),
+            issued["client_secret"].as_str().unwrap(),
+        )
+        .await;
+    for (method, template, path) in [
+        ("GET", "/v1/auth/check", "/v1/auth/check"),
+        ("POST", "/v1/auth/check", "/v1/auth/check"),
+        (
+            "GET",
+            "/v1/auth/check/{path}",
+            "/v1/auth/check/upstream/a/b",
+        ),
+        ("POST", "/v1/auth/check/{path}", "/v1/auth/check/upstream"),
+    ] {
+        for bearer in [
+            Some(service_key.as_str()),
+            Some(&jwt),
+            Some("sk-svcacct-nope"),
+            Some(&key),
+            None,
+        ] {
+            let r = app.send(method, path, bearer, None).await;
+            conformance.check(method, template, &r);
+        }
+    }
+    let verify = async |bearer: Option<&str>, body: &[u8]| {
+        let json = Some(("application/json", body.to_vec()));
+        let r = app
+            .request("POST", "/v1/keys/verify", bearer, &[], json)
+            .await;
+        conformance.check("POST", "/v1/keys/verify", &r);
+        r
+    };
+    let of = |value: &str| json!({ "key": value }).to_string().into_bytes();
+    assert_eq!(verify(k, &of(&service_key)).await.body["valid"], true);
+    let fresh_key = format!("/v1/organization/projects/{fresh}/api_keys/{service_key_id}");
+    call(
+        "DELETE",
+        &format!("{keys}/{{api_key_id}}"),
+        &fresh_key,
+        None,
+    )
+    .await;
+    assert_eq!(verify(k, &of(&service_key)).await.body["reason"], "revoked");
+    verify(k, b"{").await;
+    verify(k, &[b'x'; 70 * 1024]).await;
+    verify(None, &of(&service_key)).await;
+    verify(Some(&service_key), &of(&service_key)).await;
+    let (_, archived_key, _) = app.create_account(&fresh, "gw2").await;
+    let (gone, _, _) = app.create_account(&fresh, "gw3").await;
+    call(
+        "DELETE",
+        sa,
+        &format!("/v1/organization/projects/{fresh}/service_accounts/{gone}"),
+        None,
+    )
+    .await;
+    call(
+        "POST",
+        "/v1/organization/projects/{project_id}/archive",
+        &format!("/v1/organization/projects/{fresh}/archive"),
+        None,
+    )
+    .await;
+    let archived = verify(k, &of(&archived_key)).await;
+    assert_eq!(
+        archived.body["reason"], "project_archived",
+        "{}",
+        archived.text
+    );
+    call(
+        "GET",
+        "/v1/organization/projects",
+        "/v1/organization/projects?include_archived=true",
+        None,
+    )
+    .await;
+    call(
+        "GET",
+        keys,
+        &format!("/v1/organization/projects/{fresh}/api_keys?owner_project_access=any"),
+        None,
+    )
+    .await;
+    call(
+        "POST",
+        sas,
+        &format!("/v1/organization/projects/{fresh}/service_accounts"),
+        Some(json!({"name": "late"})),
+    )
+    .await;
+
+    // The audit log of all the above, filtered and not.
+    let audit = "/v1/organization/audit_logs";
+    for query in [
+        "",
+        "?limit=3",
+        &format!("?project_ids[]={project}&limit=100"),
+        "?event_types[]=project.created&event_types[]=api_key.deleted",
+        "?limit=0",
+        "?after=forged",
+        "?effective_at[gte]=soon",
+    ] {
+        call("GET", audit, &format!("{audit}{query}"), None).await;
+    }
+
+    // Errors the calls above did not meet: a read-only admin key writing, bodies that are not
+    // JSON objects, the Keycard dialect's refusals, OAuth's.
+    let read_only = call(
+        "POST",
+        admins,
+        admins,
+        Some(json!({"name": "ro", "scopes": ["api.management.read"]})),
+    )
+    .await;
+    let ro = read_only.body["value"].as_str().unwrap().to_owned();
+    let projects = "/v1/organization/projects";
+    let no = json!({"name": "no"}).to_string();
+    let r = app.send("POST", projects, Some(&ro), Some(no)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    conformance.check("POST", projects, &r);
+    let accounts = kc_accounts(KC_ORG);
+    let holder_path = format!("{accounts}/{}", holder["id"].as_str().unwrap());
+    let big = "x".repeat(70 * 1024);
+    let json = "application/json";
+    for (method, template, path, body) in [
+        ("POST", projects, projects, Some(("text/plain", "{}"))),
+        ("POST", projects, projects, Some((json, "[]"))),
+        ("POST", list, accounts.as_str(), Some(("text/plain", "{}"))),
+        ("POST", list, &accounts, Some((json, "{"))),
+        ("POST", list, &accounts, Some((json, big.as_str()))),
+        ("POST", list, &accounts, Some((json, r#"{"name": ""}"#))),
+        ("GET", list, &kc_accounts("nope"), None),
+        ("GET", list, &format!("{accounts}?limit=-1"), None),
+        ("PATCH", &one, &holder_path, Some((json, r#"{"name": 5}"#))),
+        (
+            "GET",
+            &format!("{creds}/{{credential_id}}"),
+            &format!("{cred_path}x"),
+            None,
+        ),
+    ] {
+        let body = body.map(|(t, b)| (t, b.as_bytes().to_vec()));
+        let r = app.request(method, path, k, &[], body).await;
+        assert!(r.status.is_client_error(), "{method} {path}: {}", r.text);
+        conformance.check(method, template, &r);
+    }
+    let odd_id = [("x-client-request-id", "not-a-uuid")];
+    let r = app.request("GET", &accounts, k, &odd_id, None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    conformance.check("GET", list, &r);
+    let r = app
+        .send("GET", &accounts, Some("sk-admin-nope"), None)
+        .await;
+    conformance.check("GET", list, &r);
+    let token_path = "/service-account-token";
+    for (form, basic) in [
+        ("", None),
+        ("grant_type=password", None),
+        ("grant_type=client_credentials", None),
+        (
+            "grant_type=client_credentials&client_id=a",
+            Some(("a", "b")),
+        ),
+    ] {
+        let r = app.token_request(form, basic).await;
+        assert!(r.status.is_client_error(), "{form}: {}", r.text);
+        conformance.check("POST", token_path, &r);
+    }
+
+    // A source that keeps failing authentication is refused with 429, in each dialect's
+    // envelope (in-process requests have no peer address unless given one).
+    let from = |method: &str, path: &str, bearer: Option<&str>, body: Option<(&str, &str)>| {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        if let Some((content_type, _)) = body {
+            req = req.header("content-type", content_type);
+        }
+        let body = Body::from(body.map(|(_, b)| b.to_owned()).unwrap_or_default());
+        let mut req = req.body(body).unwrap();
+        let peer = std::net::SocketAddr::from(([192, 0, 2, 1], 40000));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req
+    };
+    for _ in 0..100 {
+        let r = app
+            .raw(from("GET", projects, Some("sk-admin-nope"), None))
+            .await;
+        conformance.check("GET", projects, &r);
+        if r.status == 429 {
+            break;
+        }
+    }
+    let form = (
+        "application/x-www-form-urlencoded",
+        "grant_type=client_credentials",
+    );
+    let unknown = (json, r#"{"key": "sk-svcacct-nope"}"#);
+    let (check, verify_path) = ("/v1/auth/check", "/v1/keys/verify");
+    for (method, template, path, bearer, body) in [
+        ("GET", projects, projects, k, None),
+        ("GET", list, accounts.as_str(), k, None),
+        ("GET", check, check, Some(archived_key.as_str()), None),
+        ("POST", verify_path, verify_path, k, Some(unknown)),
+        ("POST", token_path, token_path, None, Some(form)),
+    ] {
+        let r = app.raw(from(method, path, bearer, body)).await;
+        assert_eq!(r.status, 429, "{method} {path}: {}", r.text);
+        conformance.check(method, template, &r);
+    }
+
+    // Meta: probes, the document and the page.
+    for path in [
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/app.js",
+        "/docs/app.css",
+    ] {
+        let r = app.send("GET", path, None, None).await;
+        conformance.check("GET", path, &r);
+    }
+
+    let missing = conformance.never_succeeded();
+    assert!(
+        missing.is_empty(),
+        "no successful response checked for {missing:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -295,7 +295,8 @@ pub struct JwksJson {
     keys: Vec<serde_json::Value>,
 }
 
-/// One public key, as [`crate::domain::jwt::public_jwk`] renders it.
+/// One public key (RFC 8037: an Ed25519 key as an `OKP` JWK).
+// Documentation only: `crate::domain::jwt::public_jwk` renders the keys.
 #[derive(utoipa::ToSchema)]
 #[schema(as = JsonWebKey)]
 #[allow(dead_code)]

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
+use utoipa::openapi::schema::{KnownFormat, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{ObjectBuilder, Ref};
 
 use super::error::ApiError;
 use super::extract::{AdminAuth, Query};
@@ -11,16 +13,141 @@ use super::render::ListJson;
 use crate::domain::audit::{self, AuditQuery, EventType};
 use crate::domain::ids::Kind;
 use crate::domain::time::Millis;
+use crate::http::openapi::one_of;
 use crate::http::openapi::tags::AUDIT_LOGS as TAG;
 use crate::http::AppState;
 
-/// One audit-log entry: `{id, object, type, effective_at, project?, actor, request,
-/// "<type>": {id, data? | changes_requested?}}`, rendered by `domain::audit::to_json` (the
-/// webhook sends the same JSON).
-#[derive(serde::Serialize, utoipa::ToSchema)]
+/// One audit-log entry, rendered by `domain::audit::to_json` (the webhook sends the same JSON);
+/// its schema is written out below, as the JSON is not built from a struct.
+#[derive(serde::Serialize)]
 #[serde(transparent)]
-#[schema(as = AuditLog, value_type = Object)]
 pub struct AuditLogJson(Value);
+
+impl utoipa::PartialSchema for AuditLogJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let actor = object()
+            .property("type", one_of(&["api_key", "system"]))
+            .required("type")
+            .property(
+                "api_key",
+                object()
+                    .property("id", string())
+                    .required("id")
+                    .property("type", one_of(&["admin", "service_account"]))
+                    .required("type")
+                    .property(
+                        "service_account",
+                        object().property("id", string()).required("id"),
+                    ),
+            )
+            .property("ip_address", nullable_string());
+        let request = object()
+            .property(
+                "id",
+                nullable_string().description(Some("keyplane's `x-request-id`.")),
+            )
+            .required("id")
+            .property("client_request_id", nullable_string())
+            .required("client_request_id")
+            .property("ip_address", nullable_string())
+            .required("ip_address");
+        let mut entry = object()
+            .description(Some(
+                "One audit-log entry (the audit webhook sends the same JSON). The details of \
+                 the change are under the key named by `type`.",
+            ))
+            .property("id", string())
+            .required("id")
+            .property("object", one_of(&["organization.audit_log"]))
+            .required("object")
+            .property("type", EventTypeName::schema())
+            .required("type")
+            .property("effective_at", seconds())
+            .required("effective_at")
+            .property(
+                "project",
+                object()
+                    .property("id", string())
+                    .required("id")
+                    .property("name", nullable_string())
+                    .required("name"),
+            )
+            .property("actor", actor)
+            .required("actor")
+            .property("request", request)
+            .required("request");
+        for t in EventType::ALL {
+            entry = entry.property(t.as_str(), Ref::from_schema_name(DETAILS));
+        }
+        entry.into()
+    }
+}
+
+impl utoipa::ToSchema for AuditLogJson {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AuditLog".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((DETAILS.to_owned(), details().into()));
+    }
+}
+
+/// The component every entry's `"<type>": {…}` refers to.
+const DETAILS: &str = "AuditLogDetails";
+
+/// What an audit-log entry says changed (`domain::audit::AuditEvent::details` and the ID).
+fn details() -> utoipa::openapi::Object {
+    object()
+        .description(Some("What changed; the key is the entry's `type`."))
+        .property(
+            "id",
+            string().description(Some("The changed object's ID (a signing key's `kid`).")),
+        )
+        .required("id")
+        .property(
+            "data",
+            object().description(Some("Creations: the new object's fields (never a secret).")),
+        )
+        .property(
+            "changes_requested",
+            object().description(Some("Updates: the fields the request changed.")),
+        )
+        .property(
+            "effective_at",
+            seconds().description(Some(
+                "`api_key.deleted`: when the key stops working (after its grace period).",
+            )),
+        )
+        .property(
+            "service_account_id",
+            string().description(Some("`credential.deleted`: the credential's account.")),
+        )
+        .build()
+}
+
+fn object() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Object)
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn nullable_string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+fn seconds() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+}
 
 /// The event types, as the `event_types[]` filter accepts them: the schema is built from
 /// `EventType::ALL`, so it lists exactly what the parser accepts.

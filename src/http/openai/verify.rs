@@ -89,10 +89,11 @@ fn token_actor(t: &TokenIdentity) -> String {
     format!("credential:{}", t.claims.cid)
 }
 
-/// An access token's identity: the same headers as a key's, with the credential that obtained
-/// the token in place of a key id. Not cached: tokens are checked against the store each time.
-/// The same check under any sub-path (the path may contain `/`), as Envoy's `ext_authz` sends
-/// it. Documentation only: the route is `{*path}`, served by [`check`].
+/// Check a service account's key or access token under any sub-path (for gateways).
+///
+/// The same check as `/v1/auth/check`, under any sub-path (the path may contain `/`), as
+/// Envoy's `ext_authz` sends it.
+// Documentation only: the route is `{*path}`, served by [`check`].
 #[utoipa::path(method(get, post), path = "/auth/check/{path}", tag = TAG,
     security(("service_key" = [])),
     params(
@@ -108,6 +109,8 @@ fn token_actor(t: &TokenIdentity) -> String {
 #[allow(dead_code)]
 pub async fn check_subpath() {}
 
+/// An access token's identity: the same headers as a key's, with the credential that obtained
+/// the token in place of a key id. Not cached: tokens are checked against the store each time.
 fn token_identity(t: &TokenIdentity) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
