@@ -128,6 +128,14 @@ fn details() -> utoipa::openapi::Object {
             "service_account_id",
             string().description(Some("`credential.deleted`: the credential's account.")),
         )
+        .property(
+            "revoked_api_key_ids",
+            utoipa::openapi::ArrayBuilder::new()
+                .items(string())
+                .description(Some(
+                "`service_account.deleted`: the API keys that stopped working with the account.",
+            )),
+        )
         .build()
 }
 
