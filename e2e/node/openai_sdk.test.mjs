@@ -812,6 +812,33 @@ test('keys: project API keys list, delete one key, verification follows', async 
   assert.equal((await gatewayCheck(undefined)).status, 401);
 });
 
+test('keys: expiry on the first key, then update scopes and expiry (openai 7 types both)', async () => {
+  const o = org();
+  const project = await o.projects.create({ name: uniqueName('node-key-update') });
+  const t0 = Math.floor(Date.now() / 1000);
+  const sa = await o.projects.serviceAccounts.create(project.id, { name: 'expiring', expires_in_seconds: 3600 });
+  assert.ok(sa.api_key.expires_at >= t0 + 3600 && sa.api_key.expires_at <= t0 + 3602, `${sa.api_key.expires_at}`);
+
+  const updated = await o.projects.apiKeys.update(sa.api_key.id, {
+    project_id: project.id,
+    scopes: ['api.model.read'],
+    expires_in_seconds: 600,
+  });
+  assert.equal(updated.object, 'organization.project.api_key');
+  assert.equal(updated.id, sa.api_key.id);
+  assert.ok(updated.expires_at >= t0 + 600 && updated.expires_at <= t0 + 602, `${updated.expires_at}`);
+  assert.deepEqual(updated.scopes, ['api.model.read']);
+  const got = await o.projects.apiKeys.retrieve(sa.api_key.id, { project_id: project.id });
+  assert.equal(got.expires_at, updated.expires_at);
+  assert.equal((await gatewayCheck(sa.api_key.value)).status, 204, 'a key with a later expiry still works');
+
+  await expectError(
+    o.projects.apiKeys.update(fakeId('key_'), { project_id: project.id, scopes: [] }),
+    OpenAI.NotFoundError,
+    404,
+  );
+});
+
 test('keys: admin API keys create, list both orders, retrieve, delete', async () => {
   const admin = org().adminAPIKeys;
   const created = await admin.create({ name: uniqueName('node-ci'), expires_in_seconds: 600 });
