@@ -10,7 +10,9 @@
 #
 # The servers log JSON at debug level to files; after the suites, every secret the suites
 # received (recorded by them in KEYPLANE_E2E_SECRETS_FILE) is looked for in those logs
-# (check_log_secrecy.py): one found, or none recorded, fails the run.
+# (check_log_secrecy.py): one found, or none recorded, fails the run. Every response the SDK
+# clients received (recorded by them in KEYPLANE_E2E_HTTP_RECORDS) is then validated against
+# OpenAI's own OpenAPI document (check_spec_conformance.py, spec/): a mismatch fails the run.
 #
 # Exits non-zero if the binary is missing, an install step fails, or any test fails.
 set -euo pipefail
@@ -51,6 +53,8 @@ export KEYPLANE_E2E_SECRETS_FILE="$SCRATCH/secrets.txt"
 export KEYPLANE_E2E_LOG_DIR="$SCRATCH/logs"
 mkdir -p "$KEYPLANE_E2E_LOG_DIR"
 : > "$KEYPLANE_E2E_SECRETS_FILE"
+export KEYPLANE_E2E_HTTP_RECORDS="$SCRATCH/http-records.jsonl"
+: > "$KEYPLANE_E2E_HTTP_RECORDS"
 export KEYPLANE_LOG_FORMAT=json KEYPLANE_LOG=debug
 # The suites' deliberate bad keys all come from 127.0.0.1; brute-force throttling has its
 # own test (tests/brute_force.rs), so it must not trip here.
@@ -61,7 +65,7 @@ VENV="$E2E_DIR/.venv"
 echo "e2e: preparing Python venv at $VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-  -r "$E2E_DIR/python/requirements.txt"
+  -r "$E2E_DIR/python/requirements.txt" -r "$E2E_DIR/spec/requirements.txt"
 
 # --- Node environment ----------------------------------------------------------------
 # Node 22 from the npm registry: the `node` package (pinned in node-runtime/package-lock.json)
@@ -97,8 +101,13 @@ echo "e2e: log secrecy"
 secrecy_rc=0
 "$VENV/bin/python" "$E2E_DIR/check_log_secrecy.py" "$KEYPLANE_E2E_SECRETS_FILE" "$KEYPLANE_E2E_LOG_DIR" || secrecy_rc=$?
 
-echo "e2e: python exit=$py_rc node exit=$node_rc log secrecy exit=$secrecy_rc"
-if [[ $py_rc -ne 0 || $node_rc -ne 0 || $secrecy_rc -ne 0 ]]; then
+echo "e2e: OpenAI spec conformance of the recorded responses"
+spec_rc=0
+"$VENV/bin/python" "$E2E_DIR/check_spec_conformance.py" --spec "$E2E_DIR/spec/openai-openapi-organization.yaml" \
+  "$KEYPLANE_E2E_HTTP_RECORDS" || spec_rc=$?
+
+echo "e2e: python exit=$py_rc node exit=$node_rc log secrecy exit=$secrecy_rc spec conformance exit=$spec_rc"
+if [[ $py_rc -ne 0 || $node_rc -ne 0 || $secrecy_rc -ne 0 || $spec_rc -ne 0 ]]; then
   echo "e2e: FAILED" >&2
   exit 1
 fi

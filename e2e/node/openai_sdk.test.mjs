@@ -11,6 +11,10 @@
 //                              appended to it, one a line
 //   KEYPLANE_E2E_LOG_DIR       if set, the server's stderr log is copied there at the end
 //                              (run.sh then checks that no recorded secret is in it)
+//   KEYPLANE_E2E_HTTP_RECORDS  if set, every response the SDK client (and the suite's own
+//                              gateway checks) receive is appended to it as a JSON line
+//                              {suite, method, path, query, status, content_type, body}; run.sh
+//                              then validates the OpenAI ones against OpenAI's spec
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -307,10 +311,41 @@ after(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+// ------------------------------------------------------------------------------ records
+// The SDK client is given this as its `fetch` option: each response is appended to
+// KEYPLANE_E2E_HTTP_RECORDS for check_spec_conformance.py (run.sh), unchanged for the caller.
+
+async function recordingFetch(input, init) {
+  const res = await fetch(input, init);
+  const file = process.env.KEYPLANE_E2E_HTTP_RECORDS;
+  if (file) {
+    const req = input instanceof Request ? input : null;
+    const url = new URL(req ? req.url : String(input));
+    const method = (init?.method ?? req?.method ?? 'GET').toUpperCase();
+    const entry = {
+      suite: 'node',
+      method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+      status: res.status,
+      content_type: res.headers.get('content-type'),
+      body: await res.clone().text(),
+    };
+    fs.appendFileSync(file, JSON.stringify(entry) + '\n');
+  }
+  return res;
+}
+
 // ------------------------------------------------------------------------------ helpers
 
 function makeClient(adminKey = server.adminKey) {
-  return new OpenAI({ baseURL: server.baseURL, adminAPIKey: adminKey, maxRetries: 0, timeout: 15_000 });
+  return new OpenAI({
+    baseURL: server.baseURL,
+    adminAPIKey: adminKey,
+    maxRetries: 0,
+    timeout: 15_000,
+    fetch: recordingFetch,
+  });
 }
 
 const org = () => makeClient().admin.organization;
@@ -782,7 +817,7 @@ test('errors: list parameter validation (limit, after)', async () => {
 
 async function gatewayCheck(key) {
   const headers = key === undefined ? {} : { Authorization: `Bearer ${key}` };
-  const r = await fetch(`${server.baseURL}/auth/check`, { headers, signal: AbortSignal.timeout(10_000) });
+  const r = await recordingFetch(`${server.baseURL}/auth/check`, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await r.text();
   if (key) assert.ok(!text.includes(key), 'a refused key was echoed');
   return r;
