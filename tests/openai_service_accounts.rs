@@ -57,6 +57,56 @@ async fn create_returns_the_key_once_in_the_documented_shape() {
     assert!(again.body.get("api_key").is_none());
 }
 
+/// The one-time key object carries `expires_at` (the SDKs type it: `openai` Python 3.x and
+/// Node 7.x), `null` for a key that never expires; OpenAI's spec allows the extra property.
+#[tokio::test]
+async fn new_keys_show_their_expiry() {
+    let app = TestApp::new().await;
+    let p = app.create_project("p").await;
+    let never = app.post(&accounts(&p), json!({"name": "forever"})).await;
+    assert_eq!(never.status, 200, "{}", never.text);
+    let key = never.body["api_key"].as_object().unwrap();
+    let mut fields: Vec<&str> = key.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["created_at", "expires_at", "id", "name", "object", "value"]
+    );
+    assert!(key["expires_at"].is_null());
+
+    let hour = app
+        .post(
+            &accounts(&p),
+            json!({"name": "hourly", "expires_in_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(hour.status, 200, "{}", hour.text);
+    let key = &hour.body["api_key"];
+    let created = key["created_at"].as_i64().unwrap();
+    assert_eq!(key["expires_at"].as_i64(), Some(created + 3600));
+
+    let url = format!("{}/{}/api_keys", accounts(&p), hour.id());
+    let more = app
+        .post(&url, json!({"name": "short", "expires_in_seconds": 600}))
+        .await;
+    assert_eq!(more.status, 200, "{}", more.text);
+    let created = more.body["created_at"].as_i64().unwrap();
+    assert_eq!(more.body["expires_at"].as_i64(), Some(created + 600));
+    let stored = app
+        .store
+        .api_key_by_hash(&KeyHash::of(more.body["value"].as_str().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        more.body["expires_at"].as_i64(),
+        stored.expires_at.map(|ms| ms / 1000)
+    );
+    let plain = app.post(&url, json!({})).await;
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    assert!(plain.body.get("expires_at").is_some_and(|v| v.is_null()));
+}
+
 #[tokio::test]
 async fn create_service_account_only_has_no_key_and_role_none() {
     let app = TestApp::new().await;

@@ -11,6 +11,10 @@
 //                              appended to it, one a line
 //   KEYPLANE_E2E_LOG_DIR       if set, the server's stderr log is copied there at the end
 //                              (run.sh then checks that no recorded secret is in it)
+//   KEYPLANE_E2E_HTTP_RECORDS  if set, every response the SDK client (and the suite's own
+//                              gateway checks) receive is appended to it as a JSON line
+//                              {suite, method, path, query, status, content_type, body}; run.sh
+//                              then validates the OpenAI ones against OpenAI's spec
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -307,21 +311,51 @@ after(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+// ------------------------------------------------------------------------------ records
+// The SDK client is given this as its `fetch` option: each response is appended to
+// KEYPLANE_E2E_HTTP_RECORDS for check_spec_conformance.py (run.sh), unchanged for the caller.
+
+async function recordingFetch(input, init) {
+  const res = await fetch(input, init);
+  const file = process.env.KEYPLANE_E2E_HTTP_RECORDS;
+  if (file) {
+    const req = input instanceof Request ? input : null;
+    const url = new URL(req ? req.url : String(input));
+    const method = (init?.method ?? req?.method ?? 'GET').toUpperCase();
+    const entry = {
+      suite: 'node',
+      method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+      status: res.status,
+      content_type: res.headers.get('content-type'),
+      body: await res.clone().text(),
+    };
+    fs.appendFileSync(file, JSON.stringify(entry) + '\n');
+  }
+  return res;
+}
+
 // ------------------------------------------------------------------------------ helpers
 
 function makeClient(adminKey = server.adminKey) {
-  return new OpenAI({ baseURL: server.baseURL, adminAPIKey: adminKey, maxRetries: 0, timeout: 15_000 });
+  return new OpenAI({
+    baseURL: server.baseURL,
+    adminAPIKey: adminKey,
+    maxRetries: 0,
+    timeout: 15_000,
+    fetch: recordingFetch,
+  });
 }
 
 const org = () => makeClient().admin.organization;
 
 const PROJECT_KEYS = ['archived_at', 'created_at', 'external_key_id', 'id', 'name', 'object', 'status'];
 const SA_KEYS = ['created_at', 'id', 'name', 'object', 'role'];
-const SA_API_KEY_KEYS = ['created_at', 'id', 'name', 'object', 'value'];
+const SA_API_KEY_KEYS = ['created_at', 'expires_at', 'id', 'name', 'object', 'value'];
 const LIST_KEYS = ['data', 'first_id', 'has_more', 'last_id', 'object'];
 
 const sortedKeys = (o) => Object.keys(o).sort();
-const keysWithout = (o, extra) => Object.keys(o).filter((k) => !extra.includes(k)).sort();
 
 function assertRequestId(headers) {
   assert.ok(headers.get('x-request-id'), 'missing x-request-id');
@@ -514,7 +548,8 @@ test('service accounts: create with and without a key', async () => {
   assertRecent(sa.created_at);
   const key = sa.api_key;
   assert.ok(key && typeof key === 'object');
-  assert.deepEqual(keysWithout(key, ['expires_at']), SA_API_KEY_KEYS);
+  assert.deepEqual(sortedKeys(key), SA_API_KEY_KEYS);
+  assert.equal(key.expires_at, null);
   assert.equal(key.object, 'organization.project.service_account.api_key');
   assert.match(key.id, KEY_ID_RE);
   assert.equal(typeof key.name, 'string');
@@ -654,7 +689,8 @@ test('service accounts: add a key (rotation)', async () => {
     .create(sa.id, { project_id: pid, name: 'rotated' })
     .withResponse();
   assert.equal(response.status, 200);
-  assert.deepEqual(keysWithout(second, ['expires_at']), SA_API_KEY_KEYS);
+  assert.deepEqual(sortedKeys(second), SA_API_KEY_KEYS);
+  assert.equal(second.expires_at, null);
   assert.equal(second.object, 'organization.project.service_account.api_key');
   assert.equal(second.name, 'rotated');
   assert.match(second.id, KEY_ID_RE);
@@ -781,7 +817,7 @@ test('errors: list parameter validation (limit, after)', async () => {
 
 async function gatewayCheck(key) {
   const headers = key === undefined ? {} : { Authorization: `Bearer ${key}` };
-  const r = await fetch(`${server.baseURL}/auth/check`, { headers, signal: AbortSignal.timeout(10_000) });
+  const r = await recordingFetch(`${server.baseURL}/auth/check`, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await r.text();
   if (key) assert.ok(!text.includes(key), 'a refused key was echoed');
   return r;
@@ -809,6 +845,33 @@ test('keys: project API keys list, delete one key, verification follows', async 
   assert.equal((await gatewayCheck(second.value)).status, 204, 'the rotated-in key still works');
   assert.equal((await gatewayCheck(makeKey('sk-svcacct-'))).status, 401);
   assert.equal((await gatewayCheck(undefined)).status, 401);
+});
+
+test('keys: expiry on the first key, then update scopes and expiry (openai 7 types both)', async () => {
+  const o = org();
+  const project = await o.projects.create({ name: uniqueName('node-key-update') });
+  const t0 = Math.floor(Date.now() / 1000);
+  const sa = await o.projects.serviceAccounts.create(project.id, { name: 'expiring', expires_in_seconds: 3600 });
+  assert.ok(sa.api_key.expires_at >= t0 + 3600 && sa.api_key.expires_at <= t0 + 3602, `${sa.api_key.expires_at}`);
+
+  const updated = await o.projects.apiKeys.update(sa.api_key.id, {
+    project_id: project.id,
+    scopes: ['api.model.read'],
+    expires_in_seconds: 600,
+  });
+  assert.equal(updated.object, 'organization.project.api_key');
+  assert.equal(updated.id, sa.api_key.id);
+  assert.ok(updated.expires_at >= t0 + 600 && updated.expires_at <= t0 + 602, `${updated.expires_at}`);
+  assert.deepEqual(updated.scopes, ['api.model.read']);
+  const got = await o.projects.apiKeys.retrieve(sa.api_key.id, { project_id: project.id });
+  assert.equal(got.expires_at, updated.expires_at);
+  assert.equal((await gatewayCheck(sa.api_key.value)).status, 204, 'a key with a later expiry still works');
+
+  await expectError(
+    o.projects.apiKeys.update(fakeId('key_'), { project_id: project.id, scopes: [] }),
+    OpenAI.NotFoundError,
+    404,
+  );
 });
 
 test('keys: admin API keys create, list both orders, retrieve, delete', async () => {

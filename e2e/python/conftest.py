@@ -12,6 +12,10 @@ Environment:
                              secrets, access tokens, admin keys) is appended to it, one a line
   KEYPLANE_E2E_LOG_DIR       if set, the server's stderr log is copied there at the end
                              (run.sh then checks that no recorded secret is in it)
+  KEYPLANE_E2E_HTTP_RECORDS  if set, every response the SDK clients (OpenAI and Keycard)
+                             receive is appended to it as a JSON line {suite, method, path,
+                             query, status, content_type, body}; run.sh then validates the
+                             OpenAI ones against OpenAI's spec (check_spec_conformance.py)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import json
 
 import httpx
 import httpx2
+import openai
 import pytest
 from openai import OpenAI
 
@@ -365,12 +370,39 @@ def _clean_openai_env():
     os.environ.update(saved)
 
 
+def http_recorder(suite: str):
+    """An httpx response event hook that appends each response to KEYPLANE_E2E_HTTP_RECORDS
+    (one JSON object a line), or None when that is not set."""
+    path = os.environ.get("KEYPLANE_E2E_HTTP_RECORDS")
+    if not path:
+        return None
+
+    def record(response) -> None:
+        response.read()
+        url = response.request.url
+        entry = {
+            "suite": suite,
+            "method": response.request.method,
+            "path": url.raw_path.decode("ascii").split("?", 1)[0],
+            "query": url.query.decode("ascii") if isinstance(url.query, bytes) else str(url.query),
+            "status": response.status_code,
+            "content_type": response.headers.get("content-type"),
+            "body": response.content.decode("utf-8", errors="replace"),
+        }
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    return record
+
+
 def make_client(server: Server, admin_key: str | None = None) -> OpenAI:
+    record = http_recorder("python")
     return OpenAI(
         base_url=server.base_url,
         admin_api_key=admin_key if admin_key is not None else server.admin_key,
         max_retries=0,
         timeout=15,
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [record]}) if record else None,
     )
 
 

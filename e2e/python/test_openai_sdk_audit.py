@@ -79,3 +79,22 @@ def test_audit_log_errors(org):
     with pytest.raises(openai.BadRequestError) as err:
         org.audit_logs.list(after="audit_log-unknown")
     assert err.value.body["param"] == "after"
+
+
+def test_audit_log_keyplane_only_events(org):
+    """What OpenAI's log has no words for lists like the rest: admin keys (keyplane has no
+    users, so the acting key's type is "admin") and operator commands (actor "system"). The
+    spec check holds these pages to OpenAI's schema too, with only those named deviations."""
+    key = org.admin_api_keys.create(name=unique_name("audited admin key"))
+    org.admin_api_keys.delete(key.id)
+    events = list(org.audit_logs.list(resource_ids=[key.id]))
+    assert [e.type for e in events] == ["admin_api_key.deleted", "admin_api_key.created"]
+    assert all(e.actor.type == "api_key" and e.actor.api_key.type == "admin" for e in events)
+
+    # The whole log, oldest included: the organization's default project and first admin key
+    # were made by the server itself (first start, or `keyplane organization create`).
+    everything = list(org.audit_logs.list(limit=100))
+    assert len({e.id for e in everything}) == len(everything)
+    by_system = [e.type for e in everything if e.actor.type == "system"]
+    assert sorted(by_system) == ["admin_api_key.created", "project.created"]
+    assert everything[-1].actor.type == "system"

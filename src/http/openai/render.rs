@@ -98,6 +98,11 @@ pub struct NewKeyJson {
     name: String,
     created_at: i64,
     id: String,
+    /// When the key stops working (`expires_in_seconds`), `null` if never. The SDKs type it
+    /// (`openai` Python 3.x, Node 7.x); the spec's `ProjectServiceAccountApiKey` leaves it out
+    /// but allows more properties.
+    #[schema(required = true)]
+    expires_at: Option<i64>,
 }
 
 impl From<IssuedKey> for NewKeyJson {
@@ -108,6 +113,7 @@ impl From<IssuedKey> for NewKeyJson {
             id: Kind::ApiKey.render_openai(&k.key.id),
             name: k.key.name,
             created_at: to_unix_seconds(k.key.created_at),
+            expires_at: k.key.expires_at.map(to_unix_seconds),
         }
     }
 }
