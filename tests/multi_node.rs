@@ -232,6 +232,35 @@ async fn three_nodes(db: &TestStore) -> (FullNode, FullNode, FullNode, String) {
     (a, b, c, key.expose().to_owned())
 }
 
+async fn delete_key(node: &FullNode, admin: &str, project: &str, key_id: &str) {
+    let (s, _) = node
+        .call(
+            "DELETE",
+            &format!("/v1/organization/projects/{project}/api_keys/{key_id}"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+/// Three nodes and a project to put keys in.
+async fn three_nodes_with_a_project(
+    db: &TestStore,
+) -> (FullNode, FullNode, FullNode, String, String) {
+    let (a, b, c, admin) = three_nodes(db).await;
+    let (_, p) = a
+        .call(
+            "POST",
+            "/v1/organization/projects",
+            &admin,
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let p = p["id"].as_str().unwrap().to_owned();
+    (a, b, c, admin, p)
+}
+
 async fn new_key(node: &FullNode, admin: &str, project: &str) -> (String, String, String) {
     let (s, sa) = node
         .call(
@@ -254,31 +283,14 @@ async fn a_change_on_one_node_stops_the_key_on_every_node_within_a_second() {
     let Some(db) = TestStore::postgres().await else {
         return;
     };
-    let (a, b, c, admin) = three_nodes(&db).await;
-    let (_, p) = a
-        .call(
-            "POST",
-            "/v1/organization/projects",
-            &admin,
-            Some(json!({"name": "p"})),
-        )
-        .await;
-    let p = p["id"].as_str().unwrap().to_owned();
+    let (a, b, c, admin, p) = three_nodes_with_a_project(&db).await;
 
     // Created on A, verified (and so cached) on B and C, deleted on C.
     let (_, key, key_id) = new_key(&a, &admin, &p).await;
     for n in [&a, &b, &c] {
         assert_eq!(n.check(&key).await, 204);
     }
-    let (s, _) = c
-        .call(
-            "DELETE",
-            &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    delete_key(&c, &admin, &p, &key_id).await;
     let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
 
@@ -332,16 +344,7 @@ async fn a_cut_notification_connection_does_not_let_a_dead_key_through() {
     let Some(db) = TestStore::postgres().await else {
         return;
     };
-    let (a, b, c, admin) = three_nodes(&db).await;
-    let (_, p) = a
-        .call(
-            "POST",
-            "/v1/organization/projects",
-            &admin,
-            Some(json!({"name": "p"})),
-        )
-        .await;
-    let p = p["id"].as_str().unwrap().to_owned();
+    let (a, b, c, admin, p) = three_nodes_with_a_project(&db).await;
     let url = db.pg.as_ref().unwrap().url.clone();
     let mut ops = sqlx::PgConnection::connect(&url).await.unwrap();
     let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -359,15 +362,7 @@ async fn a_cut_notification_connection_does_not_let_a_dead_key_through() {
             .unwrap()
             .rows_affected();
         assert!(cut_count >= 3, "round {round}: cut {cut_count} listeners");
-        let (s, _) = c
-            .call(
-                "DELETE",
-                &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
-                &admin,
-                None,
-            )
-            .await;
-        assert_eq!(s, 200);
+        delete_key(&c, &admin, &p, &key_id).await;
         let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
         assert!(
             took < Duration::from_secs(1),
@@ -398,16 +393,7 @@ async fn garbage_on_the_change_channel_does_not_end_the_feed() {
     let Some(db) = TestStore::postgres().await else {
         return;
     };
-    let (a, b, c, admin) = three_nodes(&db).await;
-    let (_, p) = a
-        .call(
-            "POST",
-            "/v1/organization/projects",
-            &admin,
-            Some(json!({"name": "p"})),
-        )
-        .await;
-    let p = p["id"].as_str().unwrap().to_owned();
+    let (a, b, c, admin, p) = three_nodes_with_a_project(&db).await;
     let (_, key, key_id) = new_key(&a, &admin, &p).await;
     for n in [&a, &b, &c] {
         assert_eq!(n.check(&key).await, 204);
@@ -441,15 +427,7 @@ async fn garbage_on_the_change_channel_does_not_end_the_feed() {
         assert_eq!(n.check(&key).await, 204, "still served from the cache");
     }
     // The feed still works: a delete on C reaches A and B within the bound.
-    let (s, _) = c
-        .call(
-            "DELETE",
-            &format!("/v1/organization/projects/{p}/api_keys/{key_id}"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    delete_key(&c, &admin, &p, &key_id).await;
     let took = until_refused_everywhere(&[&a, &b, &c], &key).await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
