@@ -429,7 +429,7 @@ async fn the_schema_check_is_not_vacuous() {
         "name": "a", "role": "member", "created_at": 1, "api_key": null});
     assert_eq!(strict.validate(&created, &account), Ok(()));
     account["api_key"] = json!({"object": "organization.project.service_account.api_key",
-        "value": "sk-svcacct-x", "name": "k", "created_at": 1, "id": "key_1"});
+        "value": "sk-svcacct-x", "name": "k", "created_at": 1, "id": "key_1", "expires_at": null});
     assert_eq!(strict.validate(&created, &account), Ok(()));
     account["api_key"]["secret"] = json!("x");
     reject(
