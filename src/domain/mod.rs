@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod outcomes;
 pub mod page;
 pub mod random;
 pub mod time;

@@ -1,7 +1,9 @@
 //! Prometheus metrics (text format 0.0.4), hand-written: the verification hot path records
 //! into pre-allocated, thread-sharded atomics (see [`cells`]), and a scrape renders them.
 //!
-//! One [`Metrics`] per [`crate::service::Service`], so in-process tests each see their own.
+//! One [`Metrics`] per service, so in-process tests each see their own. A leaf: it uses the
+//! domain and nothing else of ours; what a scrape needs from the cache and the store pools
+//! arrives as a [`Snapshot`].
 
 pub mod cells;
 pub mod http;
@@ -9,39 +11,42 @@ mod text;
 
 use cells::{Cells, HISTOGRAM_CELLS};
 
+use crate::domain::outcomes::{ClientFailure, Reason, TokenFailure};
+
 pub use text::render;
 
-/// Outcomes of key verification (`/v1/auth/check`, `/v1/keys/verify`), by reason.
-pub const KEY_OUTCOMES: [&str; 6] = [
-    "valid",
-    "unknown",
-    "malformed",
-    "expired",
-    "revoked",
-    "project_archived",
-];
+/// Each outcome family counts its success first, then every refusal in `ALL` order.
+const KEY_CELLS: usize = 1 + Reason::ALL.len();
+const TOKEN_CELLS: usize = 1 + TokenFailure::ALL.len();
+const GRANT_CELLS: usize = 1 + ClientFailure::ALL.len();
 
-/// Outcomes of access-token checks (auth/check, keys/verify and Keycard callers), by reason.
-pub const TOKEN_OUTCOMES: [&str; 10] = [
-    "valid",
-    "malformed",
-    "unknown_signing_key",
-    "bad_signature",
-    "wrong_issuer",
-    "wrong_audience",
-    "expired",
-    "credential_deleted",
-    "account_deleted",
-    "project_archived",
-];
+/// What a scrape reads from outside the metrics: handed in by whoever renders, so the metrics
+/// depend on nothing but the domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cache: CacheCounts,
+    pub pools: Vec<PoolGauge>,
+}
 
-/// Outcomes of the client-credentials grant.
-pub const GRANT_OUTCOMES: [&str; 4] = [
-    "issued",
-    "unknown_client",
-    "wrong_secret",
-    "account_deleted",
-];
+/// The verification cache: lookups since start and entries now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub negative_hits: u64,
+    pub misses: u64,
+    pub positive_entries: usize,
+    pub negative_entries: usize,
+}
+
+/// Connections of one database pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolGauge {
+    pub pool: &'static str,
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
 
 pub struct Metrics {
     pub http: http::HttpMetrics,
@@ -49,37 +54,41 @@ pub struct Metrics {
     outcomes: Cells,
     /// One histogram per store operation, then one error counter per operation.
     store: Cells,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self {
-            http: http::HttpMetrics::default(),
-            outcomes: Cells::new(KEY_OUTCOMES.len() + TOKEN_OUTCOMES.len() + GRANT_OUTCOMES.len()),
-            store: Cells::new(crate::store::metered::OPERATIONS.len() * (HISTOGRAM_CELLS + 1)),
-        }
-    }
+    /// The `operation` label of each store operation, by index.
+    store_operations: &'static [&'static str],
 }
 
 impl Metrics {
-    /// `outcome` indexes [`KEY_OUTCOMES`].
+    /// Metrics for a store whose operations are named `store_operations` (the index of a name
+    /// is what [`Self::store_call`] takes).
+    pub fn new(store_operations: &'static [&'static str]) -> Self {
+        Self {
+            http: http::HttpMetrics::default(),
+            outcomes: Cells::new(KEY_CELLS + TOKEN_CELLS + GRANT_CELLS),
+            store: Cells::new(store_operations.len() * (HISTOGRAM_CELLS + 1)),
+            store_operations,
+        }
+    }
+
+    /// A key verification: `None` when valid, else why not.
     #[inline]
-    pub fn key_verified(&self, outcome: usize) {
-        self.outcomes.add(outcome, 1);
+    pub fn key_verified(&self, refusal: Option<Reason>) {
+        self.outcomes.add(refusal.map_or(0, |r| 1 + r as usize), 1);
     }
 
-    /// `outcome` indexes [`TOKEN_OUTCOMES`].
-    pub fn token_checked(&self, outcome: usize) {
-        self.outcomes.add(KEY_OUTCOMES.len() + outcome, 1);
+    /// An access-token check: `None` when valid, else why not.
+    pub fn token_checked(&self, refusal: Option<TokenFailure>) {
+        let i = refusal.map_or(0, |r| 1 + r as usize);
+        self.outcomes.add(KEY_CELLS + i, 1);
     }
 
-    /// `outcome` indexes [`GRANT_OUTCOMES`].
-    pub fn token_granted(&self, outcome: usize) {
-        self.outcomes
-            .add(KEY_OUTCOMES.len() + TOKEN_OUTCOMES.len() + outcome, 1);
+    /// A client-credentials grant: `None` when a token was issued, else why not.
+    pub fn token_granted(&self, refusal: Option<ClientFailure>) {
+        let i = refusal.map_or(0, |r| 1 + r as usize);
+        self.outcomes.add(KEY_CELLS + TOKEN_CELLS + i, 1);
     }
 
-    /// `op` indexes [`crate::store::metered::OPERATIONS`].
+    /// `op` indexes the operation names given to [`Self::new`].
     pub fn store_call(&self, op: usize, micros: u64, failed: bool) {
         self.store.observe(op * HISTOGRAM_CELLS, micros);
         if failed {
@@ -88,6 +97,6 @@ impl Metrics {
     }
 
     fn store_errors_base(&self) -> usize {
-        crate::store::metered::OPERATIONS.len() * HISTOGRAM_CELLS
+        self.store_operations.len() * HISTOGRAM_CELLS
     }
 }

@@ -3,13 +3,13 @@
 use std::fmt::Write;
 
 use super::cells::{Histogram, LATENCY_BOUNDS_US};
-use super::{Metrics, GRANT_OUTCOMES, KEY_OUTCOMES, TOKEN_OUTCOMES};
-use crate::service::key_cache::KeyCache;
-use crate::store::metered::OPERATIONS;
-use crate::store::PoolStats;
+use super::{Metrics, Snapshot, KEY_CELLS, TOKEN_CELLS};
+use crate::domain::outcomes::{ClientFailure, Reason, TokenFailure};
 
-/// The whole exposition: HTTP, verification, cache, store and pools.
-pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
+/// The whole exposition: HTTP, verification, cache, store and pools (the last two from
+/// `snapshot`).
+pub fn render(m: &Metrics, snapshot: &Snapshot) -> String {
+    let (cache, pools) = (&snapshot.cache, &snapshot.pools);
     let mut out = String::with_capacity(16 * 1024);
     let o = &mut out;
 
@@ -45,7 +45,8 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "counter",
         "API key verifications (auth/check, keys/verify), by outcome.",
     );
-    for (i, r) in KEY_OUTCOMES.iter().enumerate() {
+    let key_outcomes = std::iter::once("valid").chain(Reason::ALL.map(Reason::as_str));
+    for (i, r) in key_outcomes.enumerate() {
         let _ = writeln!(
             o,
             "keyplane_key_verifications_total{{outcome=\"{r}\"}} {}",
@@ -58,8 +59,10 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "counter",
         "Access token checks (auth/check, keys/verify, Keycard callers), by outcome.",
     );
-    for (i, r) in TOKEN_OUTCOMES.iter().enumerate() {
-        let n = m.outcomes.get(KEY_OUTCOMES.len() + i);
+    let token_outcomes =
+        std::iter::once("valid").chain(TokenFailure::ALL.map(TokenFailure::as_str));
+    for (i, r) in token_outcomes.enumerate() {
+        let n = m.outcomes.get(KEY_CELLS + i);
         let _ = writeln!(
             o,
             "keyplane_token_verifications_total{{outcome=\"{r}\"}} {n}"
@@ -71,14 +74,14 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "counter",
         "Client-credentials token requests, by outcome.",
     );
-    for (i, r) in GRANT_OUTCOMES.iter().enumerate() {
-        let n = m
-            .outcomes
-            .get(KEY_OUTCOMES.len() + TOKEN_OUTCOMES.len() + i);
+    let grant_outcomes =
+        std::iter::once("issued").chain(ClientFailure::ALL.map(ClientFailure::as_str));
+    for (i, r) in grant_outcomes.enumerate() {
+        let n = m.outcomes.get(KEY_CELLS + TOKEN_CELLS + i);
         let _ = writeln!(o, "keyplane_token_grants_total{{outcome=\"{r}\"}} {n}");
     }
 
-    let (hits, negative_hits, misses) = cache.lookup_counts();
+    let (hits, negative_hits, misses) = (cache.hits, cache.negative_hits, cache.misses);
     header(o, "keyplane_verification_cache_lookups_total", "counter", "Verification cache lookups: hit (known key), negative_hit (known unknown), miss (store read).");
     let _ = writeln!(
         o,
@@ -92,7 +95,7 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         o,
         "keyplane_verification_cache_lookups_total{{result=\"miss\"}} {misses}"
     );
-    let (positive, negative) = cache.len();
+    let (positive, negative) = (cache.positive_entries, cache.negative_entries);
     header(
         o,
         "keyplane_verification_cache_entries",
@@ -114,7 +117,7 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "histogram",
         "Store calls, by operation.",
     );
-    for (i, op) in OPERATIONS.iter().enumerate() {
+    for (i, op) in m.store_operations.iter().enumerate() {
         let h = m.store.histogram(i * super::HISTOGRAM_CELLS);
         if h.count > 0 {
             histogram(
@@ -131,7 +134,7 @@ pub fn render(m: &Metrics, cache: &KeyCache, pools: &[PoolStats]) -> String {
         "counter",
         "Store calls that failed, by operation.",
     );
-    for (i, op) in OPERATIONS.iter().enumerate() {
+    for (i, op) in m.store_operations.iter().enumerate() {
         let n = m.store.get(m.store_errors_base() + i);
         if n > 0 {
             let _ = writeln!(o, "keyplane_store_errors_total{{operation=\"{op}\"}} {n}");

@@ -88,7 +88,7 @@ impl Service {
     }
 
     pub fn with_cache(store: Arc<dyn Store>, clock: Clock, settings: CacheSettings) -> Self {
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(crate::store::metered::OPERATIONS));
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let feed = store.subscribe();
         let cache = Arc::new(KeyCache::new(settings, feed.is_none()));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Service;
+use crate::metrics;
 use crate::store;
 
 /// Longer than this and the store counts as not answering.
@@ -40,6 +41,28 @@ impl Service {
 
     /// The metrics in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
-        crate::metrics::render(&self.metrics, &self.cache, &self.store.pool_stats())
+        let (hits, negative_hits, misses) = self.cache.lookup_counts();
+        let (positive_entries, negative_entries) = self.cache.len();
+        let snapshot = metrics::Snapshot {
+            cache: metrics::CacheCounts {
+                hits,
+                negative_hits,
+                misses,
+                positive_entries,
+                negative_entries,
+            },
+            pools: self
+                .store
+                .pool_stats()
+                .into_iter()
+                .map(|p| metrics::PoolGauge {
+                    pool: p.pool,
+                    size: p.size,
+                    idle: p.idle,
+                    max: p.max,
+                })
+                .collect(),
+        };
+        metrics::render(&self.metrics, &snapshot)
     }
 }

@@ -19,6 +19,8 @@ use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
 use crate::domain::jwt::{self, Claims};
 use crate::domain::model::{ServiceAccount, SigningKey};
+pub use crate::domain::outcomes::ClientFailure;
+use crate::domain::outcomes::TokenFailure;
 use crate::domain::random;
 use crate::domain::time::Millis;
 
@@ -56,30 +58,6 @@ impl Default for TokenSettings {
             ttl_seconds: 3600,
         }
     }
-}
-
-/// Why the token endpoint refused a client. All of them are `invalid_client` on the wire
-/// (RFC 6749 §5.2); the distinction is for logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientFailure {
-    UnknownClient,
-    WrongSecret,
-    AccountGone,
-}
-
-/// Why an access token was refused; the discriminant indexes
-/// [`crate::metrics::TOKEN_OUTCOMES`] (0 is "valid").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenFailure {
-    Malformed = 1,
-    UnknownSigningKey,
-    BadSignature,
-    WrongIssuer,
-    WrongAudience,
-    Expired,
-    CredentialDeleted,
-    AccountDeleted,
-    ProjectArchived,
 }
 
 #[derive(Debug, Clone)]
@@ -255,12 +233,7 @@ impl Service {
         secret: &str,
     ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
         let issued = self.grant(client_id, secret).await?;
-        self.metrics.token_granted(match &issued {
-            Ok(_) => 0,
-            Err(ClientFailure::UnknownClient) => 1,
-            Err(ClientFailure::WrongSecret) => 2,
-            Err(ClientFailure::AccountGone) => 3,
-        });
+        self.metrics.token_granted(issued.as_ref().err().copied());
         Ok(issued)
     }
 
@@ -319,10 +292,7 @@ impl Service {
     /// once, on every node: this reads the store rather than a cache). `None` when invalid.
     pub async fn verify_token(&self, token: &str) -> ServiceResult<Option<TokenIdentity>> {
         let checked = self.check_token(token).await?;
-        self.metrics.token_checked(match &checked {
-            Ok(_) => 0,
-            Err(why) => *why as usize,
-        });
+        self.metrics.token_checked(checked.as_ref().err().copied());
         Ok(checked.ok())
     }
 

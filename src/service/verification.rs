@@ -9,44 +9,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::domain::keys::{self, KeyHash, KeyKind};
+pub use crate::domain::outcomes::Reason;
 use crate::domain::time::Millis;
 
 use super::key_cache::{KeyContext, Lookup};
 use super::{Service, ServiceResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Unknown,
-    Malformed,
-    Expired,
-    Revoked,
-    ProjectArchived,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Unknown => "unknown",
-            Reason::Malformed => "malformed",
-            Reason::Expired => "expired",
-            Reason::Revoked => "revoked",
-            Reason::ProjectArchived => "project_archived",
-        }
-    }
-}
-
 /// A key the cache could not judge, hashed, for [`Service::verify_pending`].
 pub struct PendingKey(KeyHash);
 
-/// The index of a verdict in [`crate::metrics::KEY_OUTCOMES`].
-fn outcome(v: &Verdict) -> usize {
+/// The refusal a verdict counts under in the metrics (`None`: valid).
+fn refusal(v: &Verdict) -> Option<Reason> {
     match v {
-        Verdict::Valid(_) => 0,
-        Verdict::Invalid(Reason::Unknown) => 1,
-        Verdict::Invalid(Reason::Malformed) => 2,
-        Verdict::Invalid(Reason::Expired) => 3,
-        Verdict::Invalid(Reason::Revoked) => 4,
-        Verdict::Invalid(Reason::ProjectArchived) => 5,
+        Verdict::Valid(_) => None,
+        Verdict::Invalid(reason) => Some(*reason),
     }
 }
 
@@ -88,7 +64,7 @@ impl Service {
     pub fn verify_key_from_memory(&self, presented: &str) -> Result<Verdict, PendingKey> {
         match self.judge_from_memory(presented) {
             Ok(verdict) => {
-                self.metrics.key_verified(outcome(&verdict));
+                self.metrics.key_verified(refusal(&verdict));
                 Ok(verdict)
             }
             Err(hash) => Err(PendingKey(hash)),
@@ -100,7 +76,7 @@ impl Service {
     pub async fn verify_pending(&self, pending: PendingKey) -> ServiceResult<Verdict> {
         let ctx = self.fetch_context(pending.0).await?;
         let verdict = self.conclude(ctx);
-        self.metrics.key_verified(outcome(&verdict));
+        self.metrics.key_verified(refusal(&verdict));
         Ok(verdict)
     }
 
