@@ -210,42 +210,4 @@ impl Service {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// A new admin key for the organization labelled `label`, for the `admin-key create`
-    /// command (read-only: [`SCOPE_READ`] only). On a store that was never started it bootstraps the `default` organization
-    /// around the new key, so scripts can provision before the first `serve`.
-    pub async fn create_admin_key_for_label(
-        &self,
-        label: &str,
-        read_only: bool,
-    ) -> ServiceResult<PlainKey> {
-        let value = PlainKey::generate(KeyKind::Admin)?;
-        let org = match self.store.organization_by_label(label).await? {
-            Some(org) => org,
-            None if label == super::bootstrap::DEFAULT_ORG_LABEL && !read_only => {
-                match self.bootstrap(Some(value)).await? {
-                    super::Bootstrapped::Created { key, .. } => return Ok(key),
-                    super::Bootstrapped::AlreadyInitialised => {
-                        return Err(ServiceError::Internal(anyhow::anyhow!(
-                            "no organization labelled {label:?}"
-                        )))
-                    }
-                }
-            }
-            None => {
-                return Err(ServiceError::Internal(anyhow::anyhow!(
-                    "no organization labelled {label:?}"
-                )))
-            }
-        };
-        let scopes = if read_only {
-            admin_scopes(Some(vec![SCOPE_READ.to_owned()]))?
-        } else {
-            admin_scopes(None)?
-        };
-        let issued = self.mint_admin_key(&org.id, "CLI admin key", value, scopes)?;
-        let event = self.key_created_event(&Author::system(Some(&org.id)), &issued.key)?;
-        self.store.insert_api_key(&issued.key, &[event]).await?;
-        Ok(issued.value)
-    }
 }

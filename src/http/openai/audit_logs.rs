@@ -60,7 +60,7 @@ impl utoipa::PartialSchema for AuditLogJson {
             .required("id")
             .property("object", one_of(&["organization.audit_log"]))
             .required("object")
-            .property("type", EventTypeName::schema())
+            .property("type", params::EventTypeName::schema())
             .required("type")
             .property("effective_at", seconds())
             .required("effective_at")
@@ -155,25 +155,6 @@ fn seconds() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-}
-
-/// The event types, as the `event_types[]` filter accepts them: the schema is built from
-/// `EventType::ALL`, so it lists exactly what the parser accepts.
-pub struct EventTypeName;
-
-impl utoipa::PartialSchema for EventTypeName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(EventType::ALL.iter().map(|t| t.as_str())))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for EventTypeName {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "AuditLogEventType".into()
-    }
 }
 
 /// List the organization's audit log, newest first.

@@ -5,6 +5,8 @@
 
 use utoipa::IntoParams;
 
+use crate::domain::audit::EventType;
+
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
@@ -101,6 +103,25 @@ pub struct Grace {
     grace_period_seconds: Option<i64>,
 }
 
+/// The event types, as the `event_types[]` filter accepts them: the schema is built from
+/// `EventType::ALL`, so it lists exactly what the parser accepts.
+pub struct EventTypeName;
+
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EventType::ALL.iter().map(|t| t.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventTypeName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AuditLogEventType".into()
+    }
+}
+
 /// Filters and cursors of the audit log (arrays repeat their key: `event_types[]=a&event_types[]=b`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -129,7 +150,7 @@ pub struct AuditFilter {
     project_ids: Option<Vec<String>>,
     /// Only events of these types.
     #[param(rename = "event_types[]", inline)]
-    event_types: Option<Vec<crate::http::openai::audit_logs::EventTypeName>>,
+    event_types: Option<Vec<EventTypeName>>,
     /// Only events made by these admin keys (`key_…`).
     #[param(rename = "actor_ids[]")]
     actor_ids: Option<Vec<String>>,
