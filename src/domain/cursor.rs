@@ -36,14 +36,17 @@ impl CursorSigner {
         Self { secret }
     }
 
-    fn tag(&self, payload: &str) -> [u8; 32] {
-        // new_from_slice accepts any key length for HMAC; the fallback is unreachable.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.secret) {
-            Ok(m) => m,
-            Err(_) => return [0; 32],
-        };
+    /// The HMAC of `payload`, ready to finalize or verify.
+    fn mac(&self, payload: &str) -> Option<Hmac<Sha256>> {
+        // new_from_slice accepts any key length for HMAC; None is unreachable.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
         mac.update(payload.as_bytes());
-        mac.finalize().into_bytes().into()
+        Some(mac)
+    }
+
+    fn tag(&self, payload: &str) -> [u8; 32] {
+        self.mac(payload)
+            .map_or([0; 32], |mac| mac.finalize().into_bytes().into())
     }
 
     /// A cursor for `id` in the list called `scope` (e.g. `sa:<org id>`).
@@ -66,15 +69,12 @@ impl CursorSigner {
         }
         let (payload, tag) = raw.split_at(raw.len() - TAG_BYTES);
         let payload = std::str::from_utf8(payload).map_err(|_| BadCursor)?;
-        let expected = self.tag(payload);
-        // Constant time: the tag must not leak byte by byte through response timing.
-        let diff = expected[..TAG_BYTES]
-            .iter()
-            .zip(tag)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff != 0 {
-            return Err(BadCursor);
-        }
+        // The tag is the MAC's first TAG_BYTES, compared in constant time (it must not leak
+        // byte by byte through response timing).
+        self.mac(payload)
+            .ok_or(BadCursor)?
+            .verify_truncated_left(tag)
+            .map_err(|_| BadCursor)?;
         let (s, id) = payload.rsplit_once('|').ok_or(BadCursor)?;
         if s != scope {
             return Err(BadCursor);
