@@ -144,7 +144,7 @@ impl From<Record> for Line {
                 service_account_id: o(x.service_account_id),
                 name: x.name,
                 scopes: x.scopes,
-                key_hash: hex(x.hash.as_bytes()),
+                key_hash: hex::encode(x.hash.as_bytes()),
                 redacted_value: x.redacted_value,
                 created_at: x.created_at,
                 expires_at: x.expires_at,
@@ -156,7 +156,7 @@ impl From<Record> for Line {
                 organization_id: s(x.organization_id),
                 service_account_id: s(x.service_account_id),
                 client_id: x.client_id,
-                secret_hash: hex(x.secret_hash.as_bytes()),
+                secret_hash: hex::encode(x.secret_hash.as_bytes()),
                 name: x.name,
                 description: x.description,
                 created_at: x.created_at,
@@ -341,18 +341,8 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
     }))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
+    hex::decode(s).ok()
 }
 
 fn write_line(out: &mut (impl Write + ?Sized), line: &Line) -> anyhow::Result<()> {
@@ -475,7 +465,7 @@ mod tests {
     #[test]
     fn hex_round_trips_and_rejects_junk() {
         let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex(&b), "0001abff");
+        assert_eq!(hex::encode(b), "0001abff");
         assert_eq!(unhex("0001abff").unwrap(), b);
         assert!(unhex("abc").is_none());
         assert!(unhex("zz").is_none());

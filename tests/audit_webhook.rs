@@ -96,12 +96,7 @@ fn verify_signature(headers: &HeaderMap, body: &[u8]) {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let want = hex::encode(mac.finalize().into_bytes());
     assert_eq!(v1, want, "signature verifies with the shared secret");
 }
 

@@ -43,16 +43,9 @@ impl RequestId {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut s = String::with_capacity(4 + 8 + 16);
         s.push_str("req_");
-        push_hex(&mut s, u64::from(prefix), 8);
-        push_hex(&mut s, n, 16);
+        s.push_str(&hex::encode(prefix.to_be_bytes()));
+        s.push_str(&hex::encode(n.to_be_bytes()));
         Self(s)
-    }
-}
-
-fn push_hex(s: &mut String, v: u64, digits: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
-        s.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
     }
 }
 

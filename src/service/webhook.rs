@@ -68,12 +68,8 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(64);
-    for b in tag {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    format!("t={timestamp},v1={hex}")
+    let v1 = hex::encode(mac.finalize().into_bytes());
+    format!("t={timestamp},v1={v1}")
 }
 
 /// Events one round claims; a lease must outlast sending them all.
