@@ -41,10 +41,16 @@ impl RequestId {
             u32::from_be_bytes(b)
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut s = String::with_capacity(4 + 8 + 16);
+        let mut raw = [0u8; 12];
+        raw[..4].copy_from_slice(&prefix.to_be_bytes());
+        raw[4..].copy_from_slice(&n.to_be_bytes());
+        // Into a stack buffer: one id per request, so no allocation beyond the id itself.
+        let mut digits = [0u8; 24];
+        let mut s = String::with_capacity(4 + digits.len());
         s.push_str("req_");
-        s.push_str(&hex::encode(prefix.to_be_bytes()));
-        s.push_str(&hex::encode(n.to_be_bytes()));
+        if hex::encode_to_slice(raw, &mut digits).is_ok() {
+            s.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+        }
         Self(s)
     }
 }
@@ -131,5 +137,25 @@ pub fn principal_actor(p: &Principal) -> String {
     match &p.access {
         Access::AdminKey(id) | Access::AdminReader(id) => Kind::ApiKey.render_openai(id),
         Access::ServiceAccount(id) => format!("service_account:{}", id.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_are_req_prefix_and_counter_in_hex() {
+        let (a, b) = (RequestId::generate().0, RequestId::generate().0);
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 28, "{id}");
+            assert!(id.starts_with("req_"));
+            assert!(id[4..]
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        }
+        assert_eq!(a[..12], b[..12], "one prefix per process");
+        let n = |id: &str| u64::from_str_radix(&id[12..], 16).unwrap();
+        assert!(n(&b) > n(&a));
     }
 }
