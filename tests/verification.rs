@@ -16,6 +16,12 @@ async fn check(app: &TestApp, method: &str, path: &str, key: Option<&str>) -> co
     app.send(method, path, key, None).await
 }
 
+async fn valid_checks(app: &TestApp) -> f64 {
+    let m = app.send("GET", "/metrics", None, None).await;
+    common::prometheus::Exposition::parse(&m.text)
+        .value("keyplane_key_verifications_total", &[("outcome", "valid")])
+}
+
 async fn verify(app: &TestApp, key: &str) -> serde_json::Value {
     let r = app.post("/v1/keys/verify", json!({ "key": key })).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -378,7 +384,14 @@ async fn last_used_at_is_written_in_batches_at_most_once_a_minute() {
 async fn keys_of_other_organizations_are_unknown_to_verify() {
     let app = TestApp::new().await;
     let p = app.create_project("p").await;
-    let (_, value, _) = app.create_account(&p, "svc").await;
+    let (_, value, key_id) = app.create_account(&p, "svc").await;
+    // The gateway check is not organization-scoped: the key is valid for its own gateway.
+    assert_eq!(
+        check(&app, "GET", "/v1/auth/check", Some(&value))
+            .await
+            .status,
+        204
+    );
     let b = app.other_org("b").await;
     let r = app
         .raw(
@@ -389,11 +402,31 @@ async fn keys_of_other_organizations_are_unknown_to_verify() {
         )
         .await;
     assert_eq!(r.body, json!({"valid": false, "reason": "unknown"}));
-    // The gateway check is not organization-scoped: the key is valid for its own gateway.
+    // Nor is it counted as a valid verification, or its state told once it is revoked.
+    let before = valid_checks(&app).await;
+    let as_b = |key: &str| {
+        Request::post("/v1/keys/verify")
+            .header("authorization", format!("Bearer {b}"))
+            .body(Body::from(json!({"key": key}).to_string()))
+            .unwrap()
+    };
+    app.raw(as_b(&value)).await;
+    assert_eq!(valid_checks(&app).await, before);
     assert_eq!(
-        check(&app, "GET", "/v1/auth/check", Some(&value))
+        app.delete(&format!("/v1/organization/projects/{p}/api_keys/{key_id}"))
             .await
             .status,
-        204
+        200
+    );
+    assert_eq!(
+        verify(&app, &value).await["reason"],
+        "revoked",
+        "its own organization sees why"
+    );
+    let r = app.raw(as_b(&value)).await;
+    assert_eq!(
+        r.body,
+        json!({"valid": false, "reason": "unknown"}),
+        "a stranger does not"
     );
 }

@@ -296,6 +296,19 @@ impl Service {
         Ok(checked.ok())
     }
 
+    /// [`Self::verify_token`] on behalf of organization `org` (`/v1/keys/verify`): another
+    /// organization's token is `None`, like an invalid one.
+    pub async fn verify_token_in(
+        &self,
+        org: &Id,
+        token: &str,
+    ) -> ServiceResult<Option<TokenIdentity>> {
+        Ok(self
+            .verify_token(token)
+            .await?
+            .filter(|t| &t.account.organization_id == org))
+    }
+
     async fn check_token(&self, token: &str) -> ServiceResult<Result<TokenIdentity, TokenFailure>> {
         use TokenFailure as F;
         let Ok(kid) = jwt::key_id(token) else {

@@ -8,6 +8,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::domain::ids::Id;
 use crate::domain::keys::{self, KeyHash, KeyKind};
 pub use crate::domain::outcomes::Reason;
 use crate::domain::time::Millis;
@@ -48,13 +49,22 @@ pub fn judge(ctx: &Arc<KeyContext>, now: Millis) -> Verdict {
 }
 
 impl Service {
-    /// Verifies a service-account key (admin keys authenticate the admin API only and are
-    /// "unknown" here). Store trouble is an error (503), never a verdict.
-    pub async fn verify_key(&self, presented: &str) -> ServiceResult<Verdict> {
-        match self.verify_key_from_memory(presented) {
-            Ok(verdict) => Ok(verdict),
-            Err(pending) => self.verify_pending(pending).await,
-        }
+    /// Verifies a key on behalf of organization `org` (`/v1/keys/verify`): a key of another
+    /// organization is `Unknown`, decided before anything else, so its state (revoked,
+    /// expired) is not told to a stranger, its use is not noted, and the check counts as a
+    /// refusal, like every other object of theirs. Admin keys are `Unknown` here too. Store
+    /// trouble is an error (503), never a verdict.
+    pub async fn verify_key_in(&self, org: &Id, presented: &str) -> ServiceResult<Verdict> {
+        let verdict = match keys::parse(presented) {
+            Ok(KeyKind::ServiceAccount) => match self.key_context(KeyHash::of(presented)).await? {
+                Some(ctx) if &ctx.key.organization_id == org => self.conclude(Some(ctx)),
+                _ => Verdict::Invalid(Reason::Unknown),
+            },
+            Ok(KeyKind::Admin) => Verdict::Invalid(Reason::Unknown),
+            Err(_) => Verdict::Invalid(Reason::Malformed),
+        };
+        self.metrics.key_verified(refusal(&verdict));
+        Ok(verdict)
     }
 
     /// The verdict when it needs no store read (malformed, admin, cached either way), else

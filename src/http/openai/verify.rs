@@ -358,14 +358,21 @@ pub async fn verify(
     };
     let presented = body.key.trim();
     let verdict = if jwt::looks_like_jwt(presented) {
-        match app.service.verify_token(presented).await? {
-            Some(t) if t.account.organization_id == who.organization_id => describe_token(&t),
-            _ => invalid(Reason::Unknown),
+        match app
+            .service
+            .verify_token_in(&who.organization_id, presented)
+            .await?
+        {
+            Some(t) => describe_token(&t),
+            None => invalid(Reason::Unknown),
         }
     } else {
-        match app.service.verify_key(presented).await? {
-            Verdict::Valid(ctx) if ctx.key.organization_id == who.organization_id => describe(&ctx),
-            Verdict::Valid(_) => invalid(Reason::Unknown),
+        match app
+            .service
+            .verify_key_in(&who.organization_id, presented)
+            .await?
+        {
+            Verdict::Valid(ctx) => describe(&ctx),
             Verdict::Invalid(reason) => invalid(reason),
         }
     };
