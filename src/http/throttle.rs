@@ -23,11 +23,10 @@ use tower::{Layer, Service};
 
 use super::gateway::{self, Admission};
 use super::keycard::error::KcError;
+// The token endpoint: its credentials may be in the form body, not in `Authorization`.
+use super::keycard::token::TOKEN_PATH;
 use super::openai::error::ApiError;
 use crate::service::throttle::{AuthThrottle, Cidr};
-
-/// The token endpoint: its credentials may be in the form body, not in `Authorization`.
-const TOKEN_PATH: &str = "/service-account-token";
 
 /// Put on a response whose request presented a credential that was refused without a 401
 /// (`/v1/keys/verify` answers 200 `valid: false`): it counts as a failure of the source.
