@@ -45,21 +45,21 @@ pub struct TlsFiles {
 
 /// `KEYPLANE_AUDIT_WEBHOOK_URL` and `KEYPLANE_AUDIT_WEBHOOK_SECRET`.
 #[derive(Clone)]
-pub struct WebhookSettings {
+pub struct AuditWebhookConfig {
     pub url: String,
     pub secret: String,
 }
 
-impl fmt::Debug for WebhookSettings {
+impl fmt::Debug for AuditWebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSettings")
+        f.debug_struct("AuditWebhookConfig")
             .field("url", &self.url)
             .field("secret", &"<redacted>")
             .finish()
     }
 }
 
-impl WebhookSettings {
+impl AuditWebhookConfig {
     /// The delivery settings the service runs with (default backoff and timeout).
     pub fn delivery(&self) -> crate::service::WebhookSettings {
         crate::service::WebhookSettings::new(self.url.clone(), self.secret.clone())
@@ -77,7 +77,7 @@ pub struct Config {
     pub tokens: TokenSettings,
     /// Serve HTTPS with these files; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
-    pub audit_webhook: Option<WebhookSettings>,
+    pub audit_webhook: Option<AuditWebhookConfig>,
     /// How long slow clients may take to send a request (slowloris).
     pub read_timeouts: ReadTimeouts,
     /// Brute-force throttling of failed authentications, and the proxies trusted to name
@@ -225,7 +225,7 @@ fn tls(src: &Sources) -> Result<Option<TlsFiles>, String> {
     }
 }
 
-fn audit_webhook(src: &Sources) -> Result<Option<WebhookSettings>, String> {
+fn audit_webhook(src: &Sources) -> Result<Option<AuditWebhookConfig>, String> {
     let url = http_url(src, "audit_webhook_url")?;
     let secret = src.get("audit_webhook_secret");
     match (url, secret) {
@@ -242,7 +242,7 @@ fn audit_webhook(src: &Sources) -> Result<Option<WebhookSettings>, String> {
             "{} must be at least 16 characters",
             s.origin
         )),
-        (Some(url), Some(s)) => Ok(Some(WebhookSettings {
+        (Some(url), Some(s)) => Ok(Some(AuditWebhookConfig {
             url,
             secret: s.text,
         })),

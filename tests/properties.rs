@@ -13,7 +13,7 @@ use keyplane::domain::cursor::CursorSigner;
 use keyplane::domain::ids::{Id, Kind, ID_LEN};
 use keyplane::domain::jwt::{self, Claims};
 use keyplane::domain::keys::{self, KeyHash, KeyKind, PlainKey};
-use keyplane::http::keycard::extract::Body as KcBody;
+use keyplane::http::keycard::extract::KcJson;
 use keyplane::http::keycard::service_accounts::{CreateBody, UpdateBody};
 use keyplane::http::openai::extract::{parse_json, JsonBody};
 use proptest::prelude::*;
@@ -370,7 +370,7 @@ proptest! {
             if let Err(e) = JsonBody::<Shaped>::from_request(json_request(bytes.clone()), &()).await {
                 assert_openai_4xx(e.into_response()).await;
             }
-            if let Err(e) = KcBody::<CreateBody>::from_request(json_request(bytes), &()).await {
+            if let Err(e) = KcJson::<CreateBody>::from_request(json_request(bytes), &()).await {
                 assert_keycard_4xx(e.into_response()).await;
             }
         });

@@ -2,7 +2,7 @@
 
 /// What a TOML value must be; environment variables are always text and parsed the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum ValueKind {
     Text,
     Integer,
 }
@@ -11,7 +11,7 @@ pub enum Kind {
 pub struct Setting {
     /// The TOML key; the environment variable is `KEYPLANE_` + this in upper case.
     pub key: &'static str,
-    pub kind: Kind,
+    pub kind: ValueKind,
     /// Shown by `config check` when the setting is unset.
     pub default: &'static str,
     pub meaning: &'static str,
@@ -28,7 +28,7 @@ impl Setting {
 const fn text(key: &'static str, default: &'static str, meaning: &'static str) -> Setting {
     Setting {
         key,
-        kind: Kind::Text,
+        kind: ValueKind::Text,
         default,
         meaning,
         secret: false,
@@ -38,7 +38,7 @@ const fn text(key: &'static str, default: &'static str, meaning: &'static str) -
 const fn integer(key: &'static str, default: &'static str, meaning: &'static str) -> Setting {
     Setting {
         key,
-        kind: Kind::Integer,
+        kind: ValueKind::Integer,
         default,
         meaning,
         secret: false,
@@ -48,7 +48,7 @@ const fn integer(key: &'static str, default: &'static str, meaning: &'static str
 const fn secret(key: &'static str, meaning: &'static str) -> Setting {
     Setting {
         key,
-        kind: Kind::Text,
+        kind: ValueKind::Text,
         default: "-",
         meaning,
         secret: true,

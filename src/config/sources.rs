@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::settings::{self, Kind, Setting, SETTINGS};
+use super::settings::{self, Setting, ValueKind, SETTINGS};
 use super::ConfigError;
 
 /// A setting's raw text and a label naming its origin, for error messages.
@@ -61,15 +61,15 @@ impl Sources {
                 continue;
             };
             match (setting.kind, value) {
-                (Kind::Integer, toml::Value::Integer(n)) => {
+                (ValueKind::Integer, toml::Value::Integer(n)) => {
                     from_file.insert(setting.key, n.to_string());
                 }
-                (Kind::Text, toml::Value::String(s)) => {
+                (ValueKind::Text, toml::Value::String(s)) => {
                     from_file.insert(setting.key, s);
                 }
                 (kind, other) => problems.push(format!(
                     "{key} in {shown}: must be {}, not {}",
-                    if kind == Kind::Integer {
+                    if kind == ValueKind::Integer {
                         "an integer"
                     } else {
                         "a string"

@@ -56,8 +56,8 @@ impl Dialect {
             )))
             .build();
         Self {
-            envelope: crate::http::keycard::error::Body::name().into_owned(),
-            envelope_schema: crate::http::keycard::error::Body::schema(),
+            envelope: crate::http::keycard::error::KcErrorBody::name().into_owned(),
+            envelope_schema: crate::http::keycard::error::KcErrorBody::schema(),
             security: KEYCARD_BEARER,
             forbids_writes: true,
             headers: vec![request_id],

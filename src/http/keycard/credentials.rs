@@ -7,11 +7,11 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::KcError;
-use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
+use super::extract::{parse_id, wants_permissions, window, Caller, KcJson, KcPath};
 use super::params;
 use super::render::{self, CreatedCredentialJson, CredentialJson, ListJson};
 use crate::domain::ids::Id;
-use crate::http::openai::extract::{present, Query};
+use crate::http::openai::extract::{present, QueryPairs};
 use crate::http::openapi::tags::KEYCARD_CREDENTIALS as TAG;
 use crate::http::AppState;
 use crate::service::{CredentialChanges, NewCredential};
@@ -43,7 +43,7 @@ pub async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, account)): KcPath<(String, String)>,
-    Body(body): Body<CreateBody>,
+    KcJson(body): KcJson<CreateBody>,
 ) -> Result<Response, KcError> {
     let account = parse_id(&account, "Service account")?;
     let issued = app
@@ -72,7 +72,7 @@ pub async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, account)): KcPath<(String, String)>,
-    query: Query,
+    query: QueryPairs,
 ) -> Result<Response, KcError> {
     let account = parse_id(&account, "Service account")?;
     let signer = app.service.cursor_signer().await?;
@@ -109,7 +109,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, account, credential)): KcPath<(String, String, String)>,
-    query: Query,
+    query: QueryPairs,
 ) -> Result<Response, KcError> {
     let (account, id) = ids(&account, &credential)?;
     let c = app.service.credential(&who, &account, &id).await?;
@@ -141,7 +141,7 @@ pub async fn update(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, account, credential)): KcPath<(String, String, String)>,
-    Body(body): Body<UpdateBody>,
+    KcJson(body): KcJson<UpdateBody>,
 ) -> Result<Response, KcError> {
     let (account, id) = ids(&account, &credential)?;
     let c = app

@@ -20,7 +20,7 @@ pub struct KcError {
 /// `{"message", "code", "status"}`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = KeycardError)]
-pub struct Body<'a> {
+pub struct KcErrorBody<'a> {
     message: &'a str,
     /// Stable machine-readable code, e.g. `not_found`, `invalid_cursor`, `forbidden`.
     code: &'a str,
@@ -61,7 +61,7 @@ impl KcError {
 
 impl IntoResponse for KcError {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = KcErrorBody {
             message: &self.message,
             code: self.code,
             status: self.status.as_u16(),

@@ -15,7 +15,7 @@ use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
 use crate::domain::jwt;
 use crate::domain::page::{Window, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::http::openai::extract::{bearer_token, ApiPath, JsonBody, Query};
+use crate::http::openai::extract::{bearer_token, ApiPath, JsonBody, QueryPairs};
 use crate::http::AppState;
 use crate::service::{Access, Principal, ServiceError};
 
@@ -128,7 +128,7 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Id, KcError> {
 
 /// `expand=permissions` (also `expand[]=permissions`, repeated or comma-separated). Unknown
 /// values are ignored, as the API promises.
-pub fn wants_permissions(query: &Query) -> bool {
+pub fn wants_permissions(query: &QueryPairs) -> bool {
     query
         .all("expand")
         .chain(query.all("expand[]"))
@@ -137,7 +137,7 @@ pub fn wants_permissions(query: &Query) -> bool {
 }
 
 /// `limit`, `after`, `before` of a list whose cursors were signed for `scope`.
-pub fn window(query: &Query, signer: &CursorSigner, scope: &str) -> Result<Window, KcError> {
+pub fn window(query: &QueryPairs, signer: &CursorSigner, scope: &str) -> Result<Window, KcError> {
     let limit = match query.get("limit") {
         None => DEFAULT_LIMIT,
         Some(raw) => {
@@ -181,14 +181,14 @@ pub fn window(query: &Query, signer: &CursorSigner, scope: &str) -> Result<Windo
 }
 
 /// A JSON object body, parsed (and limited) exactly as in the OpenAI dialect.
-pub struct Body<T>(pub T);
+pub struct KcJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for KcJson<T> {
     type Rejection = KcError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, KcError> {
         let JsonBody(v) = JsonBody::<T>::from_request(req, state).await?;
-        Ok(Body(v))
+        Ok(KcJson(v))
     }
 }
 

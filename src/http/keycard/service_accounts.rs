@@ -7,10 +7,10 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::KcError;
-use super::extract::{parse_id, wants_permissions, window, Body, Caller, KcPath};
+use super::extract::{parse_id, wants_permissions, window, Caller, KcJson, KcPath};
 use super::params;
 use super::render::{self, AccountJson, ListJson};
-use crate::http::openai::extract::{present, Query};
+use crate::http::openai::extract::{present, QueryPairs};
 use crate::http::openapi::tags::KEYCARD_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
 use crate::service::{NewOrgAccount, OrgAccountChanges};
@@ -42,7 +42,7 @@ pub struct CreateBody {
 pub async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
-    Body(body): Body<CreateBody>,
+    KcJson(body): KcJson<CreateBody>,
 ) -> Result<Response, KcError> {
     let account = app
         .service
@@ -64,7 +64,7 @@ pub async fn create(
 pub async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,
-    query: Query,
+    query: QueryPairs,
 ) -> Result<Response, KcError> {
     let signer = app.service.cursor_signer().await?;
     let scope = cursor_scope(&who.organization_id);
@@ -90,7 +90,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, id)): KcPath<(String, String)>,
-    query: Query,
+    query: QueryPairs,
 ) -> Result<Response, KcError> {
     let id = parse_id(&id, "Service account")?;
     let account = app.service.org_service_account(&who, &id).await?;
@@ -123,7 +123,7 @@ pub async fn update(
     State(app): State<AppState>,
     Caller(who): Caller,
     KcPath((_, id)): KcPath<(String, String)>,
-    Body(body): Body<UpdateBody>,
+    KcJson(body): KcJson<UpdateBody>,
 ) -> Result<Response, KcError> {
     let id = parse_id(&id, "Service account")?;
     let account = app

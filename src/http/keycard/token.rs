@@ -321,8 +321,8 @@ pub struct JwkDoc {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = TAG,
     responses(
         (status = 200, description = "The key set.", body = JwksJson),
-        (status = 500, description = "Unexpected server error.", body = super::error::Body),
-        (status = 503, description = "The store is temporarily unavailable.", body = super::error::Body),
+        (status = 500, description = "Unexpected server error.", body = super::error::KcErrorBody),
+        (status = 503, description = "The store is temporarily unavailable.", body = super::error::KcErrorBody),
     ))]
 pub async fn jwks(State(app): State<AppState>) -> Result<Response, KcError> {
     let keys = app.service.published_keys().await?;

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, Query};
+use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, QueryPairs};
 use super::params;
 use super::render::{AdminApiKeyJson, DeletedJson, ListJson};
 use crate::domain::ids::Kind;
@@ -40,7 +40,7 @@ pub struct CreateBody {
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
-    query: Query,
+    query: QueryPairs,
 ) -> ApiResult<ListJson<AdminApiKeyJson>> {
     let mut page = query.page(Kind::ApiKey)?;
     page.descending = match query.get("order") {

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
+use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, QueryPairs};
 use super::params;
 use super::render::{DeletedJson, ListJson, ProjectApiKeyJson};
 use crate::domain::ids::{Id, Kind};
@@ -35,7 +35,7 @@ fn ids(project_id: &str, key_id: &str) -> Result<(Id, Id), ApiError> {
     ))
 }
 
-fn owner_access(query: &Query) -> Result<OwnerAccess, ApiError> {
+fn owner_access(query: &QueryPairs) -> Result<OwnerAccess, ApiError> {
     match query.get("owner_project_access") {
         None | Some("any") => Ok(OwnerAccess::Any),
         Some("active") => Ok(OwnerAccess::Active),
@@ -56,7 +56,7 @@ pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
     ApiPath(project_id): ApiPath<String>,
-    query: Query,
+    query: QueryPairs,
 ) -> ApiResult<ListJson<ProjectApiKeyJson>> {
     let project = parse_id(Kind::Project, &project_id)?;
     let page = query.page(Kind::ApiKey)?;
@@ -126,7 +126,7 @@ pub async fn delete(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
     ApiPath((project_id, key_id)): ApiPath<(String, String)>,
-    query: Query,
+    query: QueryPairs,
 ) -> ApiResult<DeletedJson> {
     let (project, key) = ids(&project_id, &key_id)?;
     let grace = query.integer("grace_period_seconds")?;

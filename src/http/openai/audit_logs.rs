@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{KnownFormat, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{ObjectBuilder, Ref};
 
 use super::error::ApiError;
-use super::extract::{AdminAuth, Query};
+use super::extract::{AdminAuth, QueryPairs};
 use super::params;
 use super::render::ListJson;
 use crate::domain::audit::{self, AuditQuery, EventType};
@@ -164,7 +164,7 @@ fn seconds() -> ObjectBuilder {
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
-    query: Query,
+    query: QueryPairs,
 ) -> Result<Json<ListJson<AuditLogJson>>, ApiError> {
     let filter = parse(&query)?;
     let page = app.service.list_audit_logs(&who, &filter).await?;
@@ -178,7 +178,7 @@ pub async fn list(
 /// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`. A value with
 /// a NUL names nothing keyplane stores (and PostgreSQL text cannot hold one): it becomes the
 /// empty string, which matches nothing either.
-fn many(query: &Query, name: &str) -> Vec<String> {
+fn many(query: &QueryPairs, name: &str) -> Vec<String> {
     let bracketed = format!("{name}[]");
     query
         .all(&bracketed)
@@ -187,7 +187,7 @@ fn many(query: &Query, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse(query: &Query) -> Result<AuditQuery, ApiError> {
+fn parse(query: &QueryPairs) -> Result<AuditQuery, ApiError> {
     let mut q = AuditQuery {
         limit: query.limit()?,
         ..AuditQuery::default()

@@ -22,12 +22,12 @@ pub struct ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = OpenAiError)]
 pub struct Envelope<'a> {
-    error: Body<'a>,
+    error: ErrorBody<'a>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = OpenAiErrorBody)]
-pub struct Body<'a> {
+pub struct ErrorBody<'a> {
     message: &'a str,
     /// `invalid_request_error` or `server_error`.
     #[serde(rename = "type")]
@@ -169,7 +169,7 @@ fn is_deterministic(status: StatusCode) -> bool {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Envelope {
-            error: Body {
+            error: ErrorBody {
                 message: &self.message,
                 kind: self.kind,
                 param: self.param.as_deref(),

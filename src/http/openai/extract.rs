@@ -271,14 +271,14 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// Decoded query string. Repeated keys keep the last value; unknown keys are ignored.
-pub struct Query(Vec<(String, String)>);
+pub struct QueryPairs(Vec<(String, String)>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Query {
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
-        Ok(Query(
+        Ok(QueryPairs(
             form_urlencoded::parse(raw.as_bytes())
                 .into_owned()
                 .collect(),
@@ -286,7 +286,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-impl Query {
+impl QueryPairs {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, Query};
+use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, QueryPairs};
 use super::params;
 use super::render::{ListJson, ProjectJson};
 use crate::domain::ids::Kind;
@@ -73,7 +73,7 @@ pub async fn create(
 pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
-    query: Query,
+    query: QueryPairs,
 ) -> ApiResult<ListJson<ProjectJson>> {
     let page = query.page(Kind::Project)?;
     let include_archived = query.bool("include_archived")?.unwrap_or(false);

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, Query};
+use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, QueryPairs};
 use super::params;
 use super::render::{
     CreatedServiceAccountJson, DeletedJson, ListJson, NewKeyJson, ServiceAccountJson,
@@ -122,7 +122,7 @@ pub async fn list(
     State(app): State<AppState>,
     AdminAuth(who): AdminAuth,
     ApiPath(project_id): ApiPath<String>,
-    query: Query,
+    query: QueryPairs,
 ) -> ApiResult<ListJson<ServiceAccountJson>> {
     let project = parse_id(Kind::Project, &project_id)?;
     let page = query.page(Kind::ServiceAccount)?;
