@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
 mod audit_sql;
+mod delegate;
 pub mod metered;
 mod postgres;
 mod postgres_notify;
