@@ -78,8 +78,8 @@ pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, boo
 }
 
 /// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row`,
-/// `key_row`, `credential_row` and `signing_key_row` for `$row`; `$scopes` decodes the scopes
-/// column.
+/// `key_row`, `credential_row`, `signing_key_row` and `audit_row` for `$row`; `$scopes` decodes
+/// the scopes column.
 macro_rules! decode_rows {
     ($row:ty, $scopes:path) => {
         fn id_col(row: &$row, col: &'static str) -> StoreResult<Id> {
@@ -175,6 +175,26 @@ macro_rules! decode_rows {
                 created_at: row.try_get("created_at")?,
                 retired_at: row.try_get("retired_at")?,
             })
+        }
+
+        fn audit_row(row: &$row) -> StoreResult<$crate::domain::audit::AuditEntry> {
+            $crate::store::audit_sql::RawAudit {
+                id: row.try_get("id")?,
+                organization_id: row.try_get("organization_id")?,
+                event_type: row.try_get("event_type")?,
+                effective_at: row.try_get("effective_at")?,
+                project_id: row.try_get("project_id")?,
+                project_name: row.try_get("project_name")?,
+                resource_id: row.try_get("resource_id")?,
+                actor_type: row.try_get("actor_type")?,
+                actor_id: row.try_get("actor_id")?,
+                request_id: row.try_get("request_id")?,
+                client_request_id: row.try_get("client_request_id")?,
+                ip_address: row.try_get("ip_address")?,
+                details: row.try_get("details")?,
+                webhook_pending: row.try_get("webhook_pending")?,
+            }
+            .into_entry()
         }
     };
 }

@@ -1,15 +1,14 @@
 //! The audit log: writing events inside the change they describe, listing them, and the webhook
 //! delivery queue.
 
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::PostgresStore;
+use super::{audit_row, bind_args, PostgresStore, DIALECT};
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::page::Page;
 use crate::domain::time::Millis;
-use crate::store::audit_sql::{Bind, RawAudit};
+use crate::store::binds::{audit_values, Arg};
 use crate::store::{audit_sql, StoreError, StoreResult};
 
 pub(super) const AUDIT_SELECT: &str = "SELECT e.id, e.organization_id, e.event_type, \
@@ -18,43 +17,10 @@ pub(super) const AUDIT_SELECT: &str = "SELECT e.id, e.organization_id, e.event_t
      e.details::text AS details, e.webhook_pending, e.webhook_attempts \
      FROM audit_events e LEFT JOIN projects p ON p.id = e.project_id";
 
-const AUDIT_DIALECT: audit_sql::Dialect = audit_sql::Dialect {
-    placeholder: |n| format!("${n}"),
-    ts: |p| format!("kp_ts({p})"),
-};
-
-fn bind_all(
-    mut q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(n) => q.bind(n),
-        };
-    }
-    q
-}
-
-pub(super) fn audit_row(row: &PgRow) -> StoreResult<AuditEntry> {
-    RawAudit {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("organization_id")?,
-        event_type: row.try_get("event_type")?,
-        effective_at: row.try_get("effective_at")?,
-        project_id: row.try_get("project_id")?,
-        project_name: row.try_get("project_name")?,
-        resource_id: row.try_get("resource_id")?,
-        actor_type: row.try_get("actor_type")?,
-        actor_id: row.try_get("actor_id")?,
-        request_id: row.try_get("request_id")?,
-        client_request_id: row.try_get("client_request_id")?,
-        ip_address: row.try_get("ip_address")?,
-        details: row.try_get("details")?,
-        webhook_pending: row.try_get("webhook_pending")?,
-    }
-    .into_entry()
-}
+const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, organization_id, event_type, \
+     effective_at, project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
+     ip_address, details, webhook_pending, webhook_next_at) \
+     VALUES ($1, $2, $3, kp_ts($4), $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, kp_ts($14))";
 
 /// Writes audit events inside the caller's transaction, so they commit or vanish with the
 /// change they describe.
@@ -63,28 +29,9 @@ pub(super) async fn insert_audit(
     events: &[AuditEvent],
 ) -> StoreResult<()> {
     for e in events {
-        sqlx::query(
-            "INSERT INTO audit_events (id, organization_id, event_type, effective_at, \
-             project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
-             ip_address, details, webhook_pending, webhook_next_at) \
-             VALUES ($1, $2, $3, kp_ts($4), $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, kp_ts($14))",
-        )
-        .bind(e.id.as_str())
-        .bind(e.organization_id.as_ref().map(Id::as_str))
-        .bind(e.event_type.as_str())
-        .bind(e.effective_at)
-        .bind(e.project_id.as_ref().map(Id::as_str))
-        .bind(&e.resource_id)
-        .bind(e.actor.type_str())
-        .bind(e.actor.rendered_id())
-        .bind(&e.origin.request_id)
-        .bind(&e.origin.client_request_id)
-        .bind(e.origin.ip_address.map(|ip| ip.to_string()))
-        .bind(e.details.to_string())
-        .bind(e.notify_webhook)
-        .bind(e.notify_webhook.then_some(e.effective_at))
-        .execute(&mut *conn)
-        .await?;
+        bind_args(sqlx::query(INSERT_AUDIT), audit_values(e))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -109,16 +56,10 @@ impl PostgresStore {
                 .ok_or(StoreError::UnknownCursor)?,
             ),
         };
-        let (clause, binds) = audit_sql::list_clause(&AUDIT_DIALECT, org, query, cursor);
+        let (clause, binds) = audit_sql::list_clause(&DIALECT, org, query, cursor);
         let sql = format!("{AUDIT_SELECT}{clause}");
-        let rows = bind_all(sqlx::query(&sql), binds)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(audit_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut page = Page::from_overfetch(items, query.limit);
+        let args = binds.into_iter().map(Arg::from).collect();
+        let mut page = self.fetch_page(&sql, args, query.limit, audit_row).await?;
         // A `before` page was read oldest first; the list is newest first.
         if query.before.is_some() {
             page.items.reverse();

@@ -4,14 +4,13 @@
 use sqlx::PgConnection;
 
 use super::audit::insert_audit;
-use super::pages::window_rows;
-use super::{credential_row, PostgresStore, CREDENTIAL_COLS};
+use super::{bind_args, credential_row, window_rows, PostgresStore, CREDENTIAL_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Credential;
 use crate::domain::page::{Window, WindowPage};
 use crate::domain::time::Millis;
-use crate::store::rows::expect_one;
+use crate::store::binds::{args, credential_values};
 use crate::store::sqlx_error::duplicate_on;
 use crate::store::{StoreError, StoreResult};
 
@@ -37,25 +36,13 @@ pub(super) async fn insert_credential(
             return Err(StoreError::Conflict("service account is gone"));
         }
     }
-    sqlx::query(
-        "INSERT INTO credentials (id, organization_id, service_account_id, client_id, secret_hash, \
-         name, description, created_at, updated_at, last_used_at, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, kp_ts($8), kp_ts($9), kp_ts($10), kp_ts($11))",
-    )
-    .bind(c.id.as_str())
-    .bind(c.organization_id.as_str())
-    .bind(c.service_account_id.as_str())
-    .bind(&c.client_id)
-    .bind(c.secret_hash.as_bytes())
-    .bind(&c.name)
-    .bind(&c.description)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.last_used_at)
-    .bind(c.deleted_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| duplicate_on(e, "client_id"))?;
+    let sql = "INSERT INTO credentials (id, organization_id, service_account_id, client_id, \
+         secret_hash, name, description, created_at, updated_at, last_used_at, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, kp_ts($8), kp_ts($9), kp_ts($10), kp_ts($11))";
+    bind_args(sqlx::query(sql), credential_values(c))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| duplicate_on(e, "client_id"))?;
     Ok(())
 }
 
@@ -82,13 +69,8 @@ impl PostgresStore {
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = $1 AND organization_id = $2 \
              AND service_account_id = $3 AND deleted_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(credential_row).transpose()
+        self.fetch_opt(&sql, args![id, org, account], credential_row)
+            .await
     }
 
     pub(super) async fn credential_by_client_id(
@@ -101,11 +83,7 @@ impl PostgresStore {
         let sql = format!(
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = $1 AND deleted_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(credential_row).transpose()
+        self.fetch_opt(&sql, args![client_id], credential_row).await
     }
 
     pub(super) async fn list_credentials(
@@ -130,24 +108,23 @@ impl PostgresStore {
         credential: &Credential,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let c = credential;
+        self.update_one(
             "UPDATE credentials SET name = $1, description = $2, updated_at = kp_ts($3) \
              WHERE id = $4 AND organization_id = $5 AND service_account_id = $6 \
              AND deleted_at IS NULL",
+            args![
+                &c.name,
+                &c.description,
+                c.updated_at,
+                &c.id,
+                &c.organization_id,
+                &c.service_account_id,
+            ],
+            "credential is not live",
+            audit,
         )
-        .bind(&credential.name)
-        .bind(&credential.description)
-        .bind(credential.updated_at)
-        .bind(credential.id.as_str())
-        .bind(credential.organization_id.as_str())
-        .bind(credential.service_account_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "credential is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn delete_credential(
@@ -158,21 +135,14 @@ impl PostgresStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        self.update_one(
             "UPDATE credentials SET deleted_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND service_account_id = $4 AND deleted_at IS NULL",
+            args![at, id, org, account],
+            "credential is not live",
+            audit,
         )
-        .bind(at)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "credential is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {

@@ -4,15 +4,17 @@
 use sqlx::PgConnection;
 
 use super::audit::insert_audit;
-use super::pages::cursor_seq;
 use super::projects::lock_active_project;
-use super::{account_row, key_row, PostgresStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K};
+use super::{
+    account_row, bind_args, cursor_seq, key_row, PostgresStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K,
+};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
+use crate::store::binds::{args, key_values};
 use crate::store::rows::{attach_owners, corrupt, expect_one};
 use crate::store::{StoreError, StoreResult};
 
@@ -42,26 +44,13 @@ pub(super) async fn insert_key(
             Some(None) => {}
         }
     }
-    sqlx::query(
-        "INSERT INTO api_keys (id, organization_id, kind, project_id, service_account_id, name, scopes, \
-         key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, kp_ts($10), kp_ts($11), kp_ts($12), kp_ts($13))",
-    )
-    .bind(key.id.as_str())
-    .bind(key.organization_id.as_str())
-    .bind(key.kind.as_str())
-    .bind(key.project_id.as_ref().map(Id::as_str))
-    .bind(key.service_account_id.as_ref().map(Id::as_str))
-    .bind(&key.name)
-    .bind(&key.scopes)
-    .bind(key.hash.as_bytes())
-    .bind(&key.redacted_value)
-    .bind(key.created_at)
-    .bind(key.expires_at)
-    .bind(key.last_used_at)
-    .bind(key.revoked_at)
-    .execute(&mut *conn)
-    .await?;
+    let sql = "INSERT INTO api_keys (id, organization_id, kind, project_id, service_account_id, \
+         name, scopes, key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, kp_ts($10), kp_ts($11), kp_ts($12), \
+         kp_ts($13))";
+    bind_args(sqlx::query(sql), key_values(key))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -80,21 +69,12 @@ impl PostgresStore {
 
     pub(super) async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
-        let row = sqlx::query(&sql)
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(key_row).transpose()
+        self.fetch_opt(&sql, args![hash.as_bytes()], key_row).await
     }
 
     pub(super) async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1 AND organization_id = $2");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(key_row).transpose()
+        self.fetch_opt(&sql, args![id, org], key_row).await
     }
 
     pub(super) async fn list_project_api_keys(
@@ -122,15 +102,8 @@ impl PostgresStore {
              WHERE k.project_id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL \
              AND s.deleted_at IS NULL{role} AND k.seq > $3 ORDER BY k.seq LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(project.as_str())
-            .bind(org.as_str())
-            .bind(after)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let keys = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
-        let page = Page::from_overfetch(keys, page.limit);
+        let args = args![project, org, after, i64::from(page.limit) + 1];
+        let page = self.fetch_page(&sql, args, page.limit, key_row).await?;
         let owner_ids: Vec<String> = page
             .items
             .iter()
@@ -170,14 +143,8 @@ impl PostgresStore {
             "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = $1 AND kind = 'admin' \
              AND revoked_at IS NULL AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
-            .bind(org.as_str())
-            .bind(from)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let args = args![org, from, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, key_row).await
     }
 
     pub(super) async fn update_api_key(
@@ -185,21 +152,14 @@ impl PostgresStore {
         key: &ApiKey,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        self.update_one(
             "UPDATE api_keys SET scopes = $1, expires_at = kp_ts($2) \
              WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
+            args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
+            "key is deleted",
+            audit,
         )
-        .bind(&key.scopes)
-        .bind(key.expires_at)
-        .bind(key.id.as_str())
-        .bind(key.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "key is deleted")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn revoke_api_key(
@@ -209,20 +169,14 @@ impl PostgresStore {
         effective: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        self.update_one(
             "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND kind = 'service_account' AND revoked_at IS NULL",
+            args![effective, id, org],
+            "key is deleted",
+            audit,
         )
-        .bind(effective)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "key is deleted")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn revoke_admin_key(

@@ -7,8 +7,10 @@
 //! requests.
 //!
 //! The `Store` methods live in a file per aggregate (organizations, projects,
-//! service_accounts, keys, credentials, signing, audit, transfer; pages holds the pagination
-//! queries) as inherent methods, which `store/delegate.rs` forwards the trait to.
+//! service_accounts, keys, credentials, signing, audit, transfer) as inherent methods, which
+//! `store/delegate.rs` forwards the trait to. What both backends share is generated or called
+//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments and row
+//! values (`binds`).
 
 use std::str::FromStr;
 
@@ -17,18 +19,23 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
-use super::{postgres_notify, schema, Change, PoolSettings, StoreEvent, StoreResult};
+use super::audit_sql::Dialect;
+use super::binds::Arg;
+use super::rows::expect_one;
+use super::{postgres_notify, schema, Change, PoolSettings, StoreError, StoreEvent, StoreResult};
+use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
     ApiKey, Credential, Organization, Project, Role, ServiceAccount, SigningKey,
 };
+use crate::domain::page::{Page, Window, WindowPage};
+use audit::insert_audit;
 
 mod audit;
 mod credentials;
 mod keys;
 mod organizations;
-mod pages;
 mod projects;
 mod service_accounts;
 mod signing;
@@ -101,8 +108,83 @@ impl PostgresStore {
 
 super::rows::decode_rows!(PgRow, scopes_col);
 
+super::pages::paging_fns!(PgPool, PgRow, DIALECT);
+
 fn scopes_col(row: &PgRow) -> StoreResult<Vec<String>> {
     Ok(row.try_get("scopes")?)
+}
+
+/// Numbered placeholders; bound milliseconds become `timestamptz` through `kp_ts`.
+const DIALECT: Dialect = Dialect {
+    placeholder: |n| format!("${n}"),
+    ts: |p| format!("kp_ts({p})"),
+};
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `args` in order.
+fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
+    for arg in args {
+        q = match arg {
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::OptInt(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
+            Arg::Texts(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+/// The shapes every read and write of the aggregates takes.
+impl PostgresStore {
+    /// The row `sql` selects, if any, decoded.
+    async fn fetch_opt<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = bind_args(sqlx::query(sql), args)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A page of at most `limit` rows; `sql` asks for one more, which tells that more follow.
+    async fn fetch_page<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        limit: u32,
+        decode: fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let rows = bind_args(sqlx::query(sql), args)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, limit))
+    }
+
+    /// A guarded single-row write and its audit events, in one transaction: when `sql`
+    /// touches no row its guard failed, and the answer is `Conflict(why)` with nothing
+    /// written.
+    async fn update_one(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        why: &'static str,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = bind_args(sqlx::query(sql), args).execute(&mut *tx).await?;
+        expect_one(done.rows_affected(), why)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 impl PostgresStore {

@@ -3,14 +3,21 @@
 use super::audit::insert_audit;
 use super::keys::insert_key;
 use super::projects::insert_project;
-use super::{organization_row, PostgresStore};
+use super::{bind_args, organization_row, PostgresStore};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, Organization, Project};
+use crate::store::binds::{args, organization_values};
 use crate::store::{StoreError, StoreResult};
 
 /// Serialises organization creation across nodes (first start on an empty database).
 const ORG_CREATION_LOCK: i64 = 0x6b65_7970_6c61_6e65; // "keyplane"
+
+pub(super) const INSERT_ORGANIZATION: &str =
+    "INSERT INTO organizations (id, label, name, created_at) VALUES ($1, $2, $3, kp_ts($4))";
+
+const SELECT_ORGANIZATION: &str =
+    "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations";
 
 impl PostgresStore {
     pub(super) async fn create_organization(
@@ -34,16 +41,10 @@ impl PostgresStore {
                 return Ok(false);
             }
         }
-        let inserted = sqlx::query(
-            "INSERT INTO organizations (id, label, name, created_at) VALUES ($1, $2, $3, kp_ts($4)) \
-             ON CONFLICT (label) DO NOTHING",
-        )
-        .bind(org.id.as_str())
-        .bind(&org.label)
-        .bind(&org.name)
-        .bind(org.created_at)
-        .execute(&mut *tx)
-        .await?;
+        let sql = format!("{INSERT_ORGANIZATION} ON CONFLICT (label) DO NOTHING");
+        let inserted = bind_args(sqlx::query(&sql), organization_values(org))
+            .execute(&mut *tx)
+            .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Duplicate("organization label"));
         }
@@ -62,23 +63,13 @@ impl PostgresStore {
         if label.contains('\0') {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE label = $1",
-        )
-        .bind(label)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(organization_row).transpose()
+        let sql = format!("{SELECT_ORGANIZATION} WHERE label = $1");
+        self.fetch_opt(&sql, args![label], organization_row).await
     }
 
     pub(super) async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query(
-            "SELECT id, label, name, kp_ms(created_at) AS created_at FROM organizations WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(organization_row).transpose()
+        let sql = format!("{SELECT_ORGANIZATION} WHERE id = $1");
+        self.fetch_opt(&sql, args![id], organization_row).await
     }
 
     pub(super) async fn is_empty(&self) -> StoreResult<bool> {

@@ -3,30 +3,21 @@
 use sqlx::PgConnection;
 
 use super::audit::insert_audit;
-use super::pages::cursor_seq;
-use super::{project_row, PostgresStore, PROJECT_COLS};
+use super::{bind_args, cursor_seq, project_row, PostgresStore, PROJECT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Project;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
-use crate::store::rows::expect_one;
+use crate::store::binds::{args, project_values};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn insert_project(conn: &mut PgConnection, p: &Project) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO projects (id, organization_id, name, external_key_id, is_default, created_at, archived_at) \
-         VALUES ($1, $2, $3, $4, $5, kp_ts($6), kp_ts($7))",
-    )
-    .bind(p.id.as_str())
-    .bind(p.organization_id.as_str())
-    .bind(&p.name)
-    .bind(&p.external_key_id)
-    .bind(p.is_default)
-    .bind(p.created_at)
-    .bind(p.archived_at)
-    .execute(&mut *conn)
-    .await?;
+    let sql = "INSERT INTO projects (id, organization_id, name, external_key_id, is_default, \
+         created_at, archived_at) VALUES ($1, $2, $3, $4, $5, kp_ts($6), kp_ts($7))";
+    bind_args(sqlx::query(sql), project_values(p))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -64,12 +55,7 @@ impl PostgresStore {
     pub(super) async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
         let sql =
             format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1 AND organization_id = $2");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(project_row).transpose()
+        self.fetch_opt(&sql, args![id, org], project_row).await
     }
 
     pub(super) async fn list_projects(
@@ -90,18 +76,8 @@ impl PostgresStore {
             "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = $1 AND seq > $2 \
              AND ($3 OR archived_at IS NULL) ORDER BY seq LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(org.as_str())
-            .bind(after)
-            .bind(include_archived)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(project_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let args = args![org, after, include_archived, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, project_row).await
     }
 
     pub(super) async fn update_project(
@@ -109,21 +85,19 @@ impl PostgresStore {
         project: &Project,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        self.update_one(
             "UPDATE projects SET name = $1, external_key_id = $2 \
              WHERE id = $3 AND organization_id = $4 AND archived_at IS NULL",
+            args![
+                &project.name,
+                &project.external_key_id,
+                &project.id,
+                &project.organization_id,
+            ],
+            "project is not active",
+            audit,
         )
-        .bind(&project.name)
-        .bind(&project.external_key_id)
-        .bind(project.id.as_str())
-        .bind(project.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "project is not active")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn archive_project(
@@ -133,19 +107,13 @@ impl PostgresStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        self.update_one(
             "UPDATE projects SET archived_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
              AND archived_at IS NULL AND NOT is_default",
+            args![at, id, org],
+            "project is not archivable",
+            audit,
         )
-        .bind(at)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "project is not archivable")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }

@@ -3,14 +3,14 @@
 
 use super::audit::insert_audit;
 use super::keys::insert_key;
-use super::pages::{cursor_seq, window_rows};
 use super::projects::lock_active_project;
-use super::{account_row, PostgresStore, ACCOUNT_COLS};
+use super::{account_row, bind_args, cursor_seq, window_rows, PostgresStore, ACCOUNT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, ServiceAccount};
 use crate::domain::page::{Page, PageRequest, Window, WindowPage};
 use crate::domain::time::Millis;
+use crate::store::binds::{account_values, args};
 use crate::store::rows::{expect_one, with_revoked_keys};
 use crate::store::StoreResult;
 
@@ -25,20 +25,12 @@ impl PostgresStore {
         if let Some(project) = &account.project_id {
             lock_active_project(&mut tx, &account.organization_id, project).await?;
         }
-        sqlx::query(
-            "INSERT INTO service_accounts (id, organization_id, project_id, name, description, role, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8))",
-        )
-        .bind(account.id.as_str())
-        .bind(account.organization_id.as_str())
-        .bind(account.project_id.as_ref().map(Id::as_str))
-        .bind(&account.name)
-        .bind(&account.description)
-        .bind(account.role.as_str())
-        .bind(account.created_at)
-        .bind(account.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        let sql = "INSERT INTO service_accounts (id, organization_id, project_id, name, \
+             description, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8))";
+        bind_args(sqlx::query(sql), account_values(account))
+            .execute(&mut *tx)
+            .await?;
         if let Some(key) = first_key {
             insert_key(&mut tx, key, true).await?;
         }
@@ -56,12 +48,7 @@ impl PostgresStore {
             "SELECT {ACCOUNT_COLS} FROM service_accounts \
              WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(account_row).transpose()
+        self.fetch_opt(&sql, args![id, org], account_row).await
     }
 
     pub(super) async fn list_project_service_accounts(
@@ -82,18 +69,8 @@ impl PostgresStore {
             "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = $1 \
              AND organization_id = $2 AND deleted_at IS NULL AND seq > $3 ORDER BY seq LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(project.as_str())
-            .bind(org.as_str())
-            .bind(after)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(account_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let args = args![project, org, after, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, account_row).await
     }
 
     pub(super) async fn update_service_account(
@@ -101,23 +78,22 @@ impl PostgresStore {
         account: &ServiceAccount,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE service_accounts SET name = $1, description = $2, role = $3, updated_at = kp_ts($4) \
-             WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
+        let a = account;
+        self.update_one(
+            "UPDATE service_accounts SET name = $1, description = $2, role = $3, \
+             updated_at = kp_ts($4) WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
+            args![
+                &a.name,
+                &a.description,
+                a.role.as_str(),
+                a.updated_at,
+                &a.id,
+                &a.organization_id,
+            ],
+            "service account is not live",
+            audit,
         )
-        .bind(&account.name)
-        .bind(&account.description)
-        .bind(account.role.as_str())
-        .bind(account.updated_at)
-        .bind(account.id.as_str())
-        .bind(account.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(done.rows_affected(), "service account is not live")?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     pub(super) async fn delete_service_account(

@@ -2,25 +2,22 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::audit::{audit_row, insert_audit, AUDIT_SELECT};
+use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
 use super::keys::insert_key;
+use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
-    account_row, credential_row, key_row, organization_row, project_row, PostgresStore,
-    ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
+    account_row, audit_row, bind_args, credential_row, key_row, organization_row, project_row,
+    PostgresStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
 };
-use crate::domain::ids::Id;
+use crate::store::binds::{account_values, args, organization_values};
 use crate::store::{Record, RecordSink, RecordSource, StoreError, StoreResult};
 
 async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<()> {
     match record {
         Record::Organization(org) => {
-            sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES ($1, $2, $3, kp_ts($4))")
-                .bind(org.id.as_str())
-                .bind(&org.label)
-                .bind(&org.name)
-                .bind(org.created_at)
+            bind_args(sqlx::query(INSERT_ORGANIZATION), organization_values(org))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -29,22 +26,14 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
             account: a,
             deleted_at,
         } => {
-            sqlx::query(
-                "INSERT INTO service_accounts (id, organization_id, project_id, name, description, role, \
-                 created_at, updated_at, deleted_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8), kp_ts($9))",
-            )
-            .bind(a.id.as_str())
-            .bind(a.organization_id.as_str())
-            .bind(a.project_id.as_ref().map(Id::as_str))
-            .bind(&a.name)
-            .bind(&a.description)
-            .bind(a.role.as_str())
-            .bind(a.created_at)
-            .bind(a.updated_at)
-            .bind(deleted_at)
-            .execute(&mut *conn)
-            .await?;
+            let sql = "INSERT INTO service_accounts (id, organization_id, project_id, name, \
+                 description, role, created_at, updated_at, deleted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, kp_ts($7), kp_ts($8), kp_ts($9))";
+            let mut args = account_values(a);
+            args.extend(args![*deleted_at]);
+            bind_args(sqlx::query(sql), args)
+                .execute(&mut *conn)
+                .await?;
         }
         Record::ApiKey(k) => insert_key(conn, k, false).await?,
         Record::Credential(c) => insert_credential(conn, c, false).await?,

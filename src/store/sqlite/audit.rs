@@ -1,15 +1,14 @@
 //! The audit log: writing events inside the change they describe, listing them, and the webhook
 //! delivery queue.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::SqliteStore;
+use super::{audit_row, bind_args, SqliteStore, DIALECT};
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::page::Page;
 use crate::domain::time::Millis;
-use crate::store::audit_sql::{Bind, RawAudit};
+use crate::store::binds::{audit_values, Arg};
 use crate::store::{audit_sql, StoreError, StoreResult};
 
 pub(super) const AUDIT_SELECT: &str =
@@ -18,43 +17,10 @@ pub(super) const AUDIT_SELECT: &str =
      e.request_id, e.client_request_id, e.ip_address, e.details, e.webhook_pending, \
      e.webhook_attempts FROM audit_events e LEFT JOIN projects p ON p.id = e.project_id";
 
-const AUDIT_DIALECT: audit_sql::Dialect = audit_sql::Dialect {
-    placeholder: |_| "?".to_owned(),
-    ts: |p| p.to_owned(),
-};
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(n) => q.bind(n),
-        };
-    }
-    q
-}
-
-pub(super) fn audit_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
-    RawAudit {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("organization_id")?,
-        event_type: row.try_get("event_type")?,
-        effective_at: row.try_get("effective_at")?,
-        project_id: row.try_get("project_id")?,
-        project_name: row.try_get("project_name")?,
-        resource_id: row.try_get("resource_id")?,
-        actor_type: row.try_get("actor_type")?,
-        actor_id: row.try_get("actor_id")?,
-        request_id: row.try_get("request_id")?,
-        client_request_id: row.try_get("client_request_id")?,
-        ip_address: row.try_get("ip_address")?,
-        details: row.try_get("details")?,
-        webhook_pending: row.try_get("webhook_pending")?,
-    }
-    .into_entry()
-}
+const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, organization_id, event_type, \
+     effective_at, project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
+     ip_address, details, webhook_pending, webhook_next_at) \
+     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /// Writes audit events inside the caller's transaction, so they commit or vanish with the
 /// change they describe.
@@ -63,28 +29,9 @@ pub(super) async fn insert_audit(
     events: &[AuditEvent],
 ) -> StoreResult<()> {
     for e in events {
-        sqlx::query(
-            "INSERT INTO audit_events (id, organization_id, event_type, effective_at, \
-             project_id, resource_id, actor_type, actor_id, request_id, client_request_id, \
-             ip_address, details, webhook_pending, webhook_next_at) \
-             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.organization_id.as_ref().map(Id::as_str))
-        .bind(e.event_type.as_str())
-        .bind(e.effective_at)
-        .bind(e.project_id.as_ref().map(Id::as_str))
-        .bind(&e.resource_id)
-        .bind(e.actor.type_str())
-        .bind(e.actor.rendered_id())
-        .bind(&e.origin.request_id)
-        .bind(&e.origin.client_request_id)
-        .bind(e.origin.ip_address.map(|ip| ip.to_string()))
-        .bind(e.details.to_string())
-        .bind(e.notify_webhook)
-        .bind(e.notify_webhook.then_some(e.effective_at))
-        .execute(&mut *conn)
-        .await?;
+        bind_args(sqlx::query(INSERT_AUDIT), audit_values(e))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -109,16 +56,10 @@ impl SqliteStore {
                 .ok_or(StoreError::UnknownCursor)?,
             ),
         };
-        let (clause, binds) = audit_sql::list_clause(&AUDIT_DIALECT, org, query, cursor);
+        let (clause, binds) = audit_sql::list_clause(&DIALECT, org, query, cursor);
         let sql = format!("{AUDIT_SELECT}{clause}");
-        let rows = bind_all(sqlx::query(&sql), binds)
-            .fetch_all(&self.reader)
-            .await?;
-        let items = rows
-            .iter()
-            .map(audit_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut page = Page::from_overfetch(items, query.limit);
+        let args = binds.into_iter().map(Arg::from).collect();
+        let mut page = self.fetch_page(&sql, args, query.limit, audit_row).await?;
         // A `before` page was read oldest first; the list is newest first.
         if query.before.is_some() {
             page.items.reverse();
@@ -132,33 +73,32 @@ impl SqliteStore {
         lease_until: Millis,
         limit: u32,
     ) -> StoreResult<Vec<(AuditEntry, u32)>> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let sql = format!(
-                        "{AUDIT_SELECT} WHERE e.webhook_pending = 1 AND e.webhook_next_at <= ? \
-             ORDER BY e.seq LIMIT ?"
-                    );
-                    let rows = sqlx::query(&sql)
-                        .bind(now)
-                        .bind(i64::from(limit))
-                        .fetch_all(&mut *conn)
+        self.write((), move |conn, ()| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{AUDIT_SELECT} WHERE e.webhook_pending = 1 AND e.webhook_next_at <= ? \
+                     ORDER BY e.seq LIMIT ?"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let entry = audit_row(row)?;
+                    let attempts: i64 = row.try_get("webhook_attempts")?;
+                    sqlx::query("UPDATE audit_events SET webhook_next_at = ? WHERE id = ?")
+                        .bind(lease_until)
+                        .bind(entry.event.id.as_str())
+                        .execute(&mut *conn)
                         .await?;
-                    let mut claimed = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let entry = audit_row(row)?;
-                        let attempts: i64 = row.try_get("webhook_attempts")?;
-                        sqlx::query("UPDATE audit_events SET webhook_next_at = ? WHERE id = ?")
-                            .bind(lease_until)
-                            .bind(entry.event.id.as_str())
-                            .execute(&mut *conn)
-                            .await?;
-                        claimed.push((entry, u32::try_from(attempts).unwrap_or(u32::MAX)));
-                    }
-                    Ok(claimed)
-                })
+                    claimed.push((entry, u32::try_from(attempts).unwrap_or(u32::MAX)));
+                }
+                Ok(claimed)
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn finish_webhook_delivery(
@@ -166,31 +106,30 @@ impl SqliteStore {
         id: &Id,
         outcome: &DeliveryOutcome,
     ) -> StoreResult<()> {
-        let (id, outcome) = (id.clone(), outcome.clone());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let q = match &outcome {
-                        DeliveryOutcome::Delivered { at } => sqlx::query(
-                            "UPDATE audit_events SET webhook_pending = 0, webhook_next_at = NULL, \
-                 webhook_delivered_at = ?, webhook_error = NULL WHERE id = ?",
-                        )
-                        .bind(*at),
-                        DeliveryOutcome::Failed {
-                            next_attempt_at,
-                            error,
-                        } => sqlx::query(
-                            "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
-                 webhook_next_at = ?, webhook_error = ? WHERE id = ?",
-                        )
-                        .bind(*next_attempt_at)
-                        .bind(error.as_str()),
-                    };
-                    q.bind(id.as_str()).execute(&mut *conn).await?;
-                    Ok(())
-                })
+        let input = (id.clone(), outcome.clone());
+        self.write(input, |conn, (id, outcome)| {
+            Box::pin(async move {
+                let q = match &outcome {
+                    DeliveryOutcome::Delivered { at } => sqlx::query(
+                        "UPDATE audit_events SET webhook_pending = 0, webhook_next_at = NULL, \
+                         webhook_delivered_at = ?, webhook_error = NULL WHERE id = ?",
+                    )
+                    .bind(*at),
+                    DeliveryOutcome::Failed {
+                        next_attempt_at,
+                        error,
+                    } => sqlx::query(
+                        "UPDATE audit_events SET webhook_attempts = webhook_attempts + 1, \
+                         webhook_next_at = ?, webhook_error = ? WHERE id = ?",
+                    )
+                    .bind(*next_attempt_at)
+                    .bind(error.as_str()),
+                };
+                q.bind(id.as_str()).execute(&mut *conn).await?;
+                Ok(())
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn pending_webhook_deliveries(&self) -> StoreResult<u64> {

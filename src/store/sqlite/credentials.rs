@@ -2,13 +2,13 @@
 //! delete and usage times.
 
 use super::audit::insert_audit;
-use super::pages::window_rows;
-use super::{credential_row, SqliteStore, CREDENTIAL_COLS};
+use super::{bind_args, credential_row, window_rows, SqliteStore, CREDENTIAL_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Credential;
 use crate::domain::page::{Window, WindowPage};
 use crate::domain::time::Millis;
+use crate::store::binds::{args, credential_values};
 use crate::store::rows::expect_one;
 use crate::store::sqlx_error::duplicate_on;
 use crate::store::StoreResult;
@@ -29,24 +29,11 @@ pub(super) async fn insert_credential(
     };
     let sql =
         format!("INSERT INTO credentials ({CREDENTIAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?{guard}");
-    let mut q = sqlx::query(&sql)
-        .bind(c.id.as_str())
-        .bind(c.organization_id.as_str())
-        .bind(c.service_account_id.as_str())
-        .bind(&c.client_id)
-        .bind(c.secret_hash.as_bytes())
-        .bind(&c.name)
-        .bind(&c.description)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.last_used_at)
-        .bind(c.deleted_at);
+    let mut args = credential_values(c);
     if guarded {
-        q = q
-            .bind(c.service_account_id.as_str())
-            .bind(c.organization_id.as_str());
+        args.extend(args![&c.service_account_id, &c.organization_id]);
     }
-    let done = q
+    let done = bind_args(sqlx::query(&sql), args)
         .execute(&mut *conn)
         .await
         .map_err(|e| duplicate_on(e, "client_id"))?;
@@ -59,20 +46,15 @@ impl SqliteStore {
         credential: &Credential,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (credential, audit) = (credential.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (credential, audit) = (&credential, &audit[..]);
-                    expect_one(
-                        insert_credential(&mut *conn, credential, true).await?,
-                        "service account is gone",
-                    )?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
+        let input = (credential.clone(), audit.to_vec());
+        self.write(input, |conn, (credential, audit)| {
+            Box::pin(async move {
+                let inserted = insert_credential(&mut *conn, &credential, true).await?;
+                expect_one(inserted, "service account is gone")?;
+                insert_audit(&mut *conn, &audit).await
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn credential(
@@ -85,13 +67,8 @@ impl SqliteStore {
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = ? AND organization_id = ? \
              AND service_account_id = ? AND deleted_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(credential_row).transpose()
+        self.fetch_opt(&sql, args![id, org, account], credential_row)
+            .await
     }
 
     pub(super) async fn credential_by_client_id(
@@ -101,11 +78,7 @@ impl SqliteStore {
         let sql = format!(
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = ? AND deleted_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(credential_row).transpose()
+        self.fetch_opt(&sql, args![client_id], credential_row).await
     }
 
     pub(super) async fn list_credentials(
@@ -130,30 +103,23 @@ impl SqliteStore {
         credential: &Credential,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (credential, audit) = (credential.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (credential, audit) = (&credential, &audit[..]);
-                    let done = sqlx::query(
-                        "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
+        let c = credential;
+        self.update_one(
+            "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
              WHERE id = ? AND organization_id = ? AND service_account_id = ? \
              AND deleted_at IS NULL",
-                    )
-                    .bind(&credential.name)
-                    .bind(&credential.description)
-                    .bind(credential.updated_at)
-                    .bind(credential.id.as_str())
-                    .bind(credential.organization_id.as_str())
-                    .bind(credential.service_account_id.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    expect_one(done.rows_affected(), "credential is not live")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+            args![
+                &c.name,
+                &c.description,
+                c.updated_at,
+                &c.id,
+                &c.organization_id,
+                &c.service_account_id,
+            ],
+            "credential is not live",
+            audit,
+        )
+        .await
     }
 
     pub(super) async fn delete_credential(
@@ -164,48 +130,32 @@ impl SqliteStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (org, account, id, audit) = (org.clone(), account.clone(), id.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (org, account, id, audit) = (&org, &account, &id, &audit[..]);
-                    let done = sqlx::query(
+        self.update_one(
             "UPDATE credentials SET deleted_at = ? WHERE id = ? AND organization_id = ? \
              AND service_account_id = ? AND deleted_at IS NULL",
+            args![at, id, org, account],
+            "credential is not live",
+            audit,
         )
-        .bind(at)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .bind(account.as_str())
-        .execute(&mut *conn)
-        .await?;
-                    expect_one(done.rows_affected(), "credential is not live")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+        .await
     }
 
     pub(super) async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
-        let usage = usage.to_vec();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let usage = &usage[..];
-                    for (id, at) in usage {
-                        sqlx::query(
-                "UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) \
-                 WHERE id = ?",
-            )
-            .bind(at)
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await?;
-                    }
-                    Ok(())
-                })
+        self.write(usage.to_vec(), |conn, usage| {
+            Box::pin(async move {
+                for (id, at) in usage {
+                    sqlx::query(
+                        "UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) \
+                         WHERE id = ?",
+                    )
+                    .bind(at)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
             })
-            .await
+        })
+        .await
     }
 }

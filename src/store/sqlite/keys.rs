@@ -2,20 +2,18 @@
 //! lists, updates, revocation and usage times.
 
 use super::audit::insert_audit;
-use super::pages::cursor_seq;
-use super::{account_row, key_row, SqliteStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K};
+use super::{
+    account_row, bind_args, cursor_seq, key_row, SqliteStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K,
+};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
+use crate::store::binds::{args, key_values};
 use crate::store::rows::{attach_owners, expect_one};
 use crate::store::StoreResult;
-
-fn scopes_json(key: &ApiKey) -> String {
-    serde_json::to_string(&key.scopes).unwrap_or_else(|_| "[]".to_owned())
-}
 
 /// `guarded`: for a service-account key, insert only while the account is live (import skips
 /// the guard to bring revoked keys of deleted accounts along).
@@ -36,26 +34,14 @@ pub(super) async fn insert_key(
         }
     };
     let sql = format!("INSERT INTO api_keys ({KEY_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?{guard}");
-    let mut q = sqlx::query(&sql)
-        .bind(key.id.as_str())
-        .bind(key.organization_id.as_str())
-        .bind(key.kind.as_str())
-        .bind(key.project_id.as_ref().map(Id::as_str))
-        .bind(key.service_account_id.as_ref().map(Id::as_str))
-        .bind(&key.name)
-        .bind(scopes_json(key))
-        .bind(key.hash.as_bytes())
-        .bind(&key.redacted_value)
-        .bind(key.created_at)
-        .bind(key.expires_at)
-        .bind(key.last_used_at)
-        .bind(key.revoked_at);
+    let mut args = key_values(key);
     if guarded {
-        q = q
-            .bind(key.service_account_id.as_ref().map(Id::as_str))
-            .bind(key.organization_id.as_str());
+        args.extend(args![key.service_account_id.as_ref(), &key.organization_id]);
     }
-    Ok(q.execute(&mut *conn).await?.rows_affected())
+    let done = bind_args(sqlx::query(&sql), args)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 impl SqliteStore {
@@ -64,39 +50,24 @@ impl SqliteStore {
         key: &ApiKey,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (key, audit) = (key.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (key, audit) = (&key, &audit[..]);
-                    expect_one(
-                        insert_key(&mut *conn, key, true).await?,
-                        "service account is not live",
-                    )?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
+        self.write((key.clone(), audit.to_vec()), |conn, (key, audit)| {
+            Box::pin(async move {
+                let inserted = insert_key(&mut *conn, &key, true).await?;
+                expect_one(inserted, "service account is not live")?;
+                insert_audit(&mut *conn, &audit).await
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?");
-        let row = sqlx::query(&sql)
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(key_row).transpose()
+        self.fetch_opt(&sql, args![hash.as_bytes()], key_row).await
     }
 
     pub(super) async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ? AND organization_id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(key_row).transpose()
+        self.fetch_opt(&sql, args![id, org], key_row).await
     }
 
     pub(super) async fn list_project_api_keys(
@@ -124,15 +95,8 @@ impl SqliteStore {
              WHERE k.project_id = ? AND k.organization_id = ? AND k.revoked_at IS NULL \
              AND s.deleted_at IS NULL{role} AND k.seq > ? ORDER BY k.seq LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
-            .bind(project.as_str())
-            .bind(org.as_str())
-            .bind(after)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.reader)
-            .await?;
-        let keys = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
-        let page = Page::from_overfetch(keys, page.limit);
+        let args = args![project, org, after, i64::from(page.limit) + 1];
+        let page = self.fetch_page(&sql, args, page.limit, key_row).await?;
         // The owners, in one query.
         let owner_ids: Vec<&str> = page
             .items
@@ -177,14 +141,8 @@ impl SqliteStore {
             "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = ? AND kind = 'admin' \
              AND revoked_at IS NULL AND seq {cmp} ? ORDER BY seq {order} LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
-            .bind(org.as_str())
-            .bind(from)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.reader)
-            .await?;
-        let items = rows.iter().map(key_row).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let args = args![org, from, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, key_row).await
     }
 
     pub(super) async fn update_api_key(
@@ -192,27 +150,14 @@ impl SqliteStore {
         key: &ApiKey,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (key, audit) = (key.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (key, audit) = (&key, &audit[..]);
-                    let done = sqlx::query(
-                        "UPDATE api_keys SET scopes = ?, expires_at = ? \
+        self.update_one(
+            "UPDATE api_keys SET scopes = ?, expires_at = ? \
              WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
-                    )
-                    .bind(scopes_json(key))
-                    .bind(key.expires_at)
-                    .bind(key.id.as_str())
-                    .bind(key.organization_id.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    expect_one(done.rows_affected(), "key is deleted")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+            args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
+            "key is deleted",
+            audit,
+        )
+        .await
     }
 
     pub(super) async fn revoke_api_key(
@@ -222,26 +167,14 @@ impl SqliteStore {
         effective: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (org, id, audit) = (&org, &id, &audit[..]);
-                    let done = sqlx::query(
-                        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
+        self.update_one(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
              AND kind = 'service_account' AND revoked_at IS NULL",
-                    )
-                    .bind(effective)
-                    .bind(id.as_str())
-                    .bind(org.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    expect_one(done.rows_affected(), "key is deleted")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+            args![effective, id, org],
+            "key is deleted",
+            audit,
+        )
+        .await
     }
 
     pub(super) async fn revoke_admin_key(
@@ -254,12 +187,7 @@ impl SqliteStore {
         // One statement on the single writer: the "another usable write-capable key remains"
         // check and the revocation cannot interleave with a concurrent delete. Read-only keys
         // do not count: with only those left, the organization could change nothing.
-        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (org, id, audit) = (&org, &id, &audit[..]);
-                    let done = sqlx::query(
+        self.update_one(
             "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND organization_id = ?3 \
              AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
                SELECT 1 FROM api_keys o WHERE o.organization_id = ?3 AND o.kind = 'admin' \
@@ -267,42 +195,29 @@ impl SqliteStore {
                AND (o.expires_at IS NULL OR o.expires_at > ?1) \
                AND (o.scopes = '[]' OR EXISTS (\
                  SELECT 1 FROM json_each(o.scopes) s WHERE s.value = ?4)))",
+            args![now, id, org, SCOPE_WRITE],
+            "no other usable write-capable admin key",
+            audit,
         )
-        .bind(now)
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .bind(SCOPE_WRITE)
-        .execute(&mut *conn)
-        .await?;
-                    expect_one(
-                        done.rows_affected(),
-                        "no other usable write-capable admin key",
-                    )?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+        .await
     }
 
     pub(super) async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
-        let usage = usage.to_vec();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let usage = &usage[..];
-                    for (id, at) in usage {
-                        sqlx::query(
-                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
-            )
-            .bind(at)
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await?;
-                    }
-                    Ok(())
-                })
+        self.write(usage.to_vec(), |conn, usage| {
+            Box::pin(async move {
+                for (id, at) in usage {
+                    sqlx::query(
+                        "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) \
+                         WHERE id = ?",
+                    )
+                    .bind(at)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
             })
-            .await
+        })
+        .await
     }
 }

@@ -6,8 +6,10 @@
 //! concurrently with the writer (WAL).
 //!
 //! The `Store` methods live in a file per aggregate (organizations, projects,
-//! service_accounts, keys, credentials, signing, audit, transfer; pages holds the pagination
-//! queries) as inherent methods, which `store/delegate.rs` forwards the trait to.
+//! service_accounts, keys, credentials, signing, audit, transfer) as inherent methods, which
+//! `store/delegate.rs` forwards the trait to. What both backends share is generated or called
+//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments and row
+//! values (`binds`).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,22 +21,26 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
-use super::rows::corrupt;
-use super::{schema, Change, PoolSettings, StoreEvent, StoreResult};
+use super::audit_sql::Dialect;
+use super::binds::Arg;
+use super::rows::{corrupt, expect_one};
+use super::{schema, Change, PoolSettings, StoreError, StoreEvent, StoreResult};
+use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
     ApiKey, Credential, Organization, Project, Role, ServiceAccount, SigningKey,
 };
-use writer::Writer;
+use crate::domain::page::{Page, Window, WindowPage};
+use audit::insert_audit;
+use writer::{WorkFuture, Writer};
 
 mod audit;
 mod credentials;
 mod keys;
 mod organizations;
-mod pages;
 mod projects;
 mod service_accounts;
 mod signing;
@@ -120,11 +126,104 @@ impl SqliteStore {
 }
 
 super::rows::decode_rows!(SqliteRow, scopes_col);
+super::pages::paging_fns!(SqlitePool, SqliteRow, DIALECT);
+
+/// SQLite's placeholders are positional `?`; timestamps are stored as milliseconds already.
+const DIALECT: Dialect = Dialect {
+    placeholder: |_| "?".to_owned(),
+    ts: |p| p.to_owned(),
+};
 
 /// SQLite keeps scopes as a JSON array in a text column.
 fn scopes_col(row: &SqliteRow) -> StoreResult<Vec<String>> {
     let raw: String = row.try_get("scopes")?;
     serde_json::from_str(&raw).map_err(|_| corrupt("scopes"))
+}
+
+/// How a list (scopes) is stored: a JSON array in a text column.
+fn json_array(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds `args` in order.
+fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
+    for arg in args {
+        q = match arg {
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::OptInt(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
+            Arg::Texts(v) => q.bind(json_array(&v)),
+        };
+    }
+    q
+}
+
+/// The shapes every read and write of the aggregates takes.
+impl SqliteStore {
+    /// The row `sql` selects, if any, decoded.
+    async fn fetch_opt<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        decode: fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = bind_args(sqlx::query(sql), args)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A page of at most `limit` rows; `sql` asks for one more, which tells that more follow.
+    async fn fetch_page<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        limit: u32,
+        decode: fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let rows = bind_args(sqlx::query(sql), args)
+            .fetch_all(&self.reader)
+            .await?;
+        let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, limit))
+    }
+
+    /// Runs `work` as one job of the writer (group commit, see `writer`). What it needs goes
+    /// in `input`, owned: the job runs on the writer task, after the caller's borrows.
+    async fn write<I, R, F>(&self, input: I, work: F) -> StoreResult<R>
+    where
+        I: Send + 'static,
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, I) -> WorkFuture<'c, R> + Send + 'static,
+    {
+        self.writer.write(move |conn| work(conn, input)).await
+    }
+
+    /// A guarded single-row write and its audit events, as one job: when `sql` touches no row
+    /// its guard failed, and the answer is `Conflict(why)` with nothing written.
+    async fn update_one(
+        &self,
+        sql: &'static str,
+        args: Vec<Arg>,
+        why: &'static str,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        self.write((args, audit.to_vec()), move |conn, (args, audit)| {
+            Box::pin(async move {
+                let done = bind_args(sqlx::query(sql), args)
+                    .execute(&mut *conn)
+                    .await?;
+                expect_one(done.rows_affected(), why)?;
+                insert_audit(&mut *conn, &audit).await
+            })
+        })
+        .await
+    }
 }
 
 impl SqliteStore {

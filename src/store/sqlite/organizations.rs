@@ -3,11 +3,15 @@
 use super::audit::insert_audit;
 use super::keys::insert_key;
 use super::projects::insert_project;
-use super::{organization_row, SqliteStore};
+use super::{bind_args, organization_row, SqliteStore};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, Organization, Project};
+use crate::store::binds::{args, organization_values};
 use crate::store::StoreResult;
+
+pub(super) const INSERT_ORGANIZATION: &str =
+    "INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)";
 
 impl SqliteStore {
     pub(super) async fn create_organization(
@@ -18,17 +22,16 @@ impl SqliteStore {
         only_if_empty: bool,
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
-        let (org, default_project, admin_key, audit) = (
+        let input = (
             org.clone(),
             default_project.clone(),
             admin_key.clone(),
             audit.to_vec(),
         );
-        self.writer
-            .write(move |conn| {
+        self.write(
+            input,
+            move |conn, (org, default_project, admin_key, audit)| {
                 Box::pin(async move {
-                    let (org, default_project, admin_key, audit) =
-                        (&org, &default_project, &admin_key, &audit[..]);
                     if only_if_empty {
                         let existing: i64 =
                             sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
@@ -38,42 +41,30 @@ impl SqliteStore {
                             return Ok(false);
                         }
                     }
-                    sqlx::query(
-                        "INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)",
-                    )
-                    .bind(org.id.as_str())
-                    .bind(&org.label)
-                    .bind(&org.name)
-                    .bind(org.created_at)
-                    .execute(&mut *conn)
-                    .await?;
-                    insert_project(&mut *conn, default_project).await?;
-                    insert_key(&mut *conn, admin_key, true).await?;
-                    insert_audit(&mut *conn, audit).await?;
+                    bind_args(sqlx::query(INSERT_ORGANIZATION), organization_values(&org))
+                        .execute(&mut *conn)
+                        .await?;
+                    insert_project(&mut *conn, &default_project).await?;
+                    insert_key(&mut *conn, &admin_key, true).await?;
+                    insert_audit(&mut *conn, &audit).await?;
                     Ok(true)
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     pub(super) async fn organization_by_label(
         &self,
         label: &str,
     ) -> StoreResult<Option<Organization>> {
-        let row =
-            sqlx::query("SELECT id, label, name, created_at FROM organizations WHERE label = ?")
-                .bind(label)
-                .fetch_optional(&self.reader)
-                .await?;
-        row.as_ref().map(organization_row).transpose()
+        let sql = "SELECT id, label, name, created_at FROM organizations WHERE label = ?";
+        self.fetch_opt(sql, args![label], organization_row).await
     }
 
     pub(super) async fn organization(&self, id: &Id) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query("SELECT id, label, name, created_at FROM organizations WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(organization_row).transpose()
+        let sql = "SELECT id, label, name, created_at FROM organizations WHERE id = ?";
+        self.fetch_opt(sql, args![id], organization_row).await
     }
 
     pub(super) async fn is_empty(&self) -> StoreResult<bool> {

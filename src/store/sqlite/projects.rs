@@ -1,14 +1,13 @@
 //! Projects: insert, read, list, rename and archive.
 
 use super::audit::insert_audit;
-use super::pages::cursor_seq;
-use super::{project_row, SqliteStore, PROJECT_COLS};
+use super::{bind_args, cursor_seq, project_row, SqliteStore, PROJECT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Project;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
-use crate::store::rows::expect_one;
+use crate::store::binds::{args, project_values};
 use crate::store::StoreResult;
 
 pub(super) async fn insert_project(
@@ -16,14 +15,7 @@ pub(super) async fn insert_project(
     project: &Project,
 ) -> StoreResult<()> {
     let sql = format!("INSERT INTO projects ({PROJECT_COLS}) VALUES (?,?,?,?,?,?,?)");
-    sqlx::query(&sql)
-        .bind(project.id.as_str())
-        .bind(project.organization_id.as_str())
-        .bind(&project.name)
-        .bind(&project.external_key_id)
-        .bind(project.is_default)
-        .bind(project.created_at)
-        .bind(project.archived_at)
+    bind_args(sqlx::query(&sql), project_values(project))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -35,28 +27,20 @@ impl SqliteStore {
         project: &Project,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (project, audit) = (project.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (project, audit) = (&project, &audit[..]);
-                    insert_project(&mut *conn, project).await?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
+        let input = (project.clone(), audit.to_vec());
+        self.write(input, |conn, (project, audit)| {
+            Box::pin(async move {
+                insert_project(&mut *conn, &project).await?;
+                insert_audit(&mut *conn, &audit).await
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
         let sql =
             format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ? AND organization_id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(project_row).transpose()
+        self.fetch_opt(&sql, args![id, org], project_row).await
     }
 
     pub(super) async fn list_projects(
@@ -77,18 +61,8 @@ impl SqliteStore {
             "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = ? AND seq > ? \
              AND (? OR archived_at IS NULL) ORDER BY seq LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
-            .bind(org.as_str())
-            .bind(after)
-            .bind(include_archived)
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.reader)
-            .await?;
-        let items = rows
-            .iter()
-            .map(project_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let args = args![org, after, include_archived, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, project_row).await
     }
 
     pub(super) async fn update_project(
@@ -96,27 +70,19 @@ impl SqliteStore {
         project: &Project,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (project, audit) = (project.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (project, audit) = (&project, &audit[..]);
-                    let done = sqlx::query(
-                        "UPDATE projects SET name = ?, external_key_id = ? \
+        self.update_one(
+            "UPDATE projects SET name = ?, external_key_id = ? \
              WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
-                    )
-                    .bind(&project.name)
-                    .bind(&project.external_key_id)
-                    .bind(project.id.as_str())
-                    .bind(project.organization_id.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    expect_one(done.rows_affected(), "project is not active")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+            args![
+                &project.name,
+                &project.external_key_id,
+                &project.id,
+                &project.organization_id,
+            ],
+            "project is not active",
+            audit,
+        )
+        .await
     }
 
     pub(super) async fn archive_project(
@@ -126,25 +92,13 @@ impl SqliteStore {
         at: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (org, id, audit) = (org.clone(), id.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (org, id, audit) = (&org, &id, &audit[..]);
-                    let done = sqlx::query(
-                        "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
+        self.update_one(
+            "UPDATE projects SET archived_at = ? WHERE id = ? AND organization_id = ? \
              AND archived_at IS NULL AND is_default = 0",
-                    )
-                    .bind(at)
-                    .bind(id.as_str())
-                    .bind(org.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    expect_one(done.rows_affected(), "project is not archivable")?;
-                    insert_audit(&mut *conn, audit).await?;
-                    Ok(())
-                })
-            })
-            .await
+            args![at, id, org],
+            "project is not archivable",
+            audit,
+        )
+        .await
     }
 }

@@ -24,70 +24,66 @@ impl SqliteStore {
         retire_others_at: Option<Millis>,
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
-        let (key, audit) = (key.clone(), audit.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (key, audit) = (&key, &audit[..]);
-                    if let Some(at) = retire_others_at {
-                        sqlx::query(
-                            "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL",
-                        )
+        self.write((key.clone(), audit.to_vec()), move |conn, (key, audit)| {
+            Box::pin(async move {
+                if let Some(at) = retire_others_at {
+                    sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
                         .bind(at)
                         .execute(&mut *conn)
                         .await?;
+                }
+                // One statement: even another process writing the same file (SQLite's file lock
+                // serialises writers) cannot slip a key in between the check and the insert.
+                let guard = match retire_others_at {
+                    Some(_) => "",
+                    None => {
+                        " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)"
                     }
-                    // One statement: even another process writing the same file (SQLite's file lock
-                    // serialises writers) cannot slip a key in between the check and the insert.
-                    let guard = match retire_others_at {
-            Some(_) => "",
-            None => " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
-        };
-                    let sql = format!(
-                        "INSERT INTO signing_keys ({SIGNING_KEY_COLS}) SELECT ?,?,?,?,?,?{guard}"
-                    );
-                    let done = sqlx::query(&sql)
-                        .bind(&key.kid)
-                        .bind(&key.algorithm)
-                        .bind(&key.private_key)
-                        .bind(&key.public_key)
-                        .bind(key.created_at)
-                        .bind(key.retired_at)
-                        .execute(&mut *conn)
-                        .await?;
-                    let inserted = done.rows_affected() == 1;
-                    if inserted {
-                        insert_audit(&mut *conn, audit).await?;
-                    }
-                    Ok(inserted)
-                })
+                };
+                let sql = format!(
+                    "INSERT INTO signing_keys ({SIGNING_KEY_COLS}) SELECT ?,?,?,?,?,?{guard}"
+                );
+                let done = sqlx::query(&sql)
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.private_key)
+                    .bind(&key.public_key)
+                    .bind(key.created_at)
+                    .bind(key.retired_at)
+                    .execute(&mut *conn)
+                    .await?;
+                let inserted = done.rows_affected() == 1;
+                if inserted {
+                    insert_audit(&mut *conn, &audit).await?;
+                }
+                Ok(inserted)
             })
-            .await
+        })
+        .await
     }
 
     pub(super) async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        let (name, candidate) = (name.to_owned(), candidate.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO server_secrets (name, value, created_at) \
-             VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) \
-             ON CONFLICT (name) DO NOTHING",
-                    )
+        let input = (name.to_owned(), candidate.to_vec());
+        self.write(input, |conn, (name, candidate)| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value, created_at) \
+                     VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&name)
+                .bind(candidate)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
                     .bind(&name)
-                    .bind(candidate)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
-                        .bind(&name)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished"))
-                        })
-                })
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Other(anyhow::anyhow!("server secret {name:?} vanished"))
+                    })
             })
-            .await
+        })
+        .await
     }
 }

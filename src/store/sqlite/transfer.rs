@@ -2,28 +2,22 @@
 
 use sqlx::Row;
 
-use super::audit::{audit_row, insert_audit, AUDIT_SELECT};
+use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
 use super::keys::insert_key;
+use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
-    account_row, credential_row, key_row, organization_row, project_row, SqliteStore, ACCOUNT_COLS,
-    CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
+    account_row, audit_row, bind_args, credential_row, key_row, organization_row, project_row,
+    SqliteStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
 };
-use crate::domain::ids::Id;
+use crate::store::binds::{account_values, args, organization_values};
 use crate::store::{Record, RecordSink, RecordSource, StoreError, StoreResult};
 
-async fn insert_record(
-    conn: &mut sqlx::SqliteConnection,
-    record: &Record,
-) -> StoreResult<()> {
+async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> StoreResult<()> {
     match record {
         Record::Organization(org) => {
-            sqlx::query("INSERT INTO organizations (id, label, name, created_at) VALUES (?,?,?,?)")
-                .bind(org.id.as_str())
-                .bind(&org.label)
-                .bind(&org.name)
-                .bind(org.created_at)
+            bind_args(sqlx::query(INSERT_ORGANIZATION), organization_values(org))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -33,16 +27,9 @@ async fn insert_record(
             deleted_at,
         } => {
             let sql = format!("INSERT INTO service_accounts ({ACCOUNT_COLS}, deleted_at) VALUES (?,?,?,?,?,?,?,?,?)");
-            sqlx::query(&sql)
-                .bind(a.id.as_str())
-                .bind(a.organization_id.as_str())
-                .bind(a.project_id.as_ref().map(Id::as_str))
-                .bind(&a.name)
-                .bind(&a.description)
-                .bind(a.role.as_str())
-                .bind(a.created_at)
-                .bind(a.updated_at)
-                .bind(deleted_at)
+            let mut args = account_values(a);
+            args.extend(args![*deleted_at]);
+            bind_args(sqlx::query(&sql), args)
                 .execute(&mut *conn)
                 .await?;
         }
