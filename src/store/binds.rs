@@ -199,3 +199,61 @@ pub fn audit_values(e: &AuditEvent) -> Vec<Arg> {
         e.notify_webhook.then_some(e.effective_at),
     ]
 }
+
+/// Generates, for a backend whose statements are `Query<'q>` (a type alias at the call site)
+/// and whose rows are `$row`: `bind_args`, and on `$store` the read shapes `fetch_opt` and
+/// `fetch_page` on its pool field `$pool`. `$list` turns an [`Arg::Texts`] into what the
+/// backend binds for a list. A macro for the same reason as `rows::decode_rows!`.
+macro_rules! query_fns {
+    ($store:ty, $row:ty, $pool:ident, $list:expr) => {
+        /// Binds `args` in order.
+        fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
+            use $crate::store::binds::Arg;
+            for arg in args {
+                q = match arg {
+                    Arg::Text(v) => q.bind(v),
+                    Arg::OptText(v) => q.bind(v),
+                    Arg::Int(v) => q.bind(v),
+                    Arg::OptInt(v) => q.bind(v),
+                    Arg::Bool(v) => q.bind(v),
+                    Arg::Bytes(v) => q.bind(v),
+                    Arg::Texts(v) => q.bind($list(v)),
+                };
+            }
+            q
+        }
+
+        impl $store {
+            /// The row `sql` selects, if any, decoded.
+            async fn fetch_opt<T>(
+                &self,
+                sql: &str,
+                args: Vec<Arg>,
+                decode: fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<Option<T>> {
+                let row = bind_args(sqlx::query(sql), args)
+                    .fetch_optional(&self.$pool)
+                    .await?;
+                row.as_ref().map(decode).transpose()
+            }
+
+            /// A page of at most `limit` rows; `sql` asks for one more, which tells that more
+            /// follow.
+            async fn fetch_page<T>(
+                &self,
+                sql: &str,
+                args: Vec<Arg>,
+                limit: u32,
+                decode: fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<$crate::domain::page::Page<T>> {
+                let rows = bind_args(sqlx::query(sql), args)
+                    .fetch_all(&self.$pool)
+                    .await?;
+                let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+                Ok($crate::domain::page::Page::from_overfetch(items, limit))
+            }
+        }
+    };
+}
+
+pub(super) use query_fns;

@@ -9,8 +9,8 @@
 //! The `Store` methods live in a file per aggregate (organizations, projects,
 //! service_accounts, keys, credentials, signing, audit, transfer) as inherent methods, which
 //! `store/delegate.rs` forwards the trait to. What both backends share is generated or called
-//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments and row
-//! values (`binds`).
+//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments, row values
+//! and the read shapes (`binds`).
 
 use std::str::FromStr;
 
@@ -29,7 +29,7 @@ use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
     ApiKey, Credential, Organization, Project, Role, ServiceAccount, SigningKey,
 };
-use crate::domain::page::{Page, Window, WindowPage};
+use crate::domain::page::{Window, WindowPage};
 use audit::insert_audit;
 
 mod audit;
@@ -122,52 +122,10 @@ const DIALECT: Dialect = Dialect {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `args` in order.
-fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
-    for arg in args {
-        q = match arg {
-            Arg::Text(v) => q.bind(v),
-            Arg::OptText(v) => q.bind(v),
-            Arg::Int(v) => q.bind(v),
-            Arg::OptInt(v) => q.bind(v),
-            Arg::Bool(v) => q.bind(v),
-            Arg::Bytes(v) => q.bind(v),
-            Arg::Texts(v) => q.bind(v),
-        };
-    }
-    q
-}
+super::binds::query_fns!(PostgresStore, PgRow, pool, std::convert::identity);
 
-/// The shapes every read and write of the aggregates takes.
+/// The shapes the aggregates' writes take.
 impl PostgresStore {
-    /// The row `sql` selects, if any, decoded.
-    async fn fetch_opt<T>(
-        &self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Option<T>> {
-        let row = bind_args(sqlx::query(sql), args)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(decode).transpose()
-    }
-
-    /// A page of at most `limit` rows; `sql` asks for one more, which tells that more follow.
-    async fn fetch_page<T>(
-        &self,
-        sql: &str,
-        args: Vec<Arg>,
-        limit: u32,
-        decode: fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Page<T>> {
-        let rows = bind_args(sqlx::query(sql), args)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, limit))
-    }
-
     /// A guarded single-row write and its audit events, in one transaction: when `sql`
     /// touches no row its guard failed, and the answer is `Conflict(why)` with nothing
     /// written.

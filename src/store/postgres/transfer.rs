@@ -1,6 +1,6 @@
 //! Export and import of every row (`keyplane export` / `import`).
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
@@ -8,10 +8,10 @@ use super::keys::insert_key;
 use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
-    account_row, audit_row, bind_args, credential_row, key_row, organization_row, project_row,
-    PostgresStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
+    bind_args, record_row, PostgresStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
 };
 use crate::store::binds::{account_values, args, organization_values};
+use crate::store::rows::export_queries;
 use crate::store::{Record, RecordSink, RecordSource, StoreError, StoreResult};
 
 async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<()> {
@@ -54,45 +54,19 @@ impl PostgresStore {
         sqlx::query("SET LOCAL statement_timeout = 0")
             .execute(&mut *tx)
             .await?;
-        let mut n = 0u64;
-        let mut emit = |r: Record| -> StoreResult<()> {
-            n += 1;
-            sink(r).map_err(StoreError::Other)
-        };
-        let tables: [(&str, String); 5] = [
-            (
-                "organizations",
-                "id, label, name, kp_ms(created_at) AS created_at".to_owned(),
-            ),
-            ("projects", PROJECT_COLS.to_owned()),
-            (
-                "service_accounts",
-                format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
-            ),
-            ("api_keys", KEY_COLS.to_owned()),
-            ("credentials", CREDENTIAL_COLS.to_owned()),
+        let cols = [
+            "id, label, name, kp_ms(created_at) AS created_at",
+            PROJECT_COLS,
+            &format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
+            KEY_COLS,
+            CREDENTIAL_COLS,
         ];
-        for (table, cols) in &tables {
-            let sql = format!("SELECT {cols} FROM {table} ORDER BY seq");
+        let mut n = 0u64;
+        for (table, sql) in export_queries(cols, AUDIT_SELECT) {
             let mut rows = sqlx::query(&sql).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                emit(match *table {
-                    "organizations" => Record::Organization(organization_row(&row)?),
-                    "projects" => Record::Project(project_row(&row)?),
-                    "service_accounts" => Record::ServiceAccount {
-                        account: account_row(&row)?,
-                        deleted_at: row.try_get("deleted_at")?,
-                    },
-                    "api_keys" => Record::ApiKey(key_row(&row)?),
-                    _ => Record::Credential(credential_row(&row)?),
-                })?;
-            }
-        }
-        {
-            let sql = format!("{AUDIT_SELECT} ORDER BY e.seq");
-            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                emit(Record::AuditEvent(audit_row(&row)?.event))?;
+                n += 1;
+                sink(record_row(table, &row)?).map_err(StoreError::Other)?;
             }
         }
         tx.commit().await?;

@@ -8,8 +8,8 @@
 //! The `Store` methods live in a file per aggregate (organizations, projects,
 //! service_accounts, keys, credentials, signing, audit, transfer) as inherent methods, which
 //! `store/delegate.rs` forwards the trait to. What both backends share is generated or called
-//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments and row
-//! values (`binds`).
+//! from `store/`: row decoding (`rows`), pagination (`pages`), statement arguments, row values
+//! and the read shapes (`binds`).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,7 +33,7 @@ use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::model::{
     ApiKey, Credential, Organization, Project, Role, ServiceAccount, SigningKey,
 };
-use crate::domain::page::{Page, Window, WindowPage};
+use crate::domain::page::{Window, WindowPage};
 use audit::insert_audit;
 use writer::{WorkFuture, Writer};
 
@@ -147,52 +147,12 @@ fn json_array(list: &[String]) -> String {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds `args` in order.
-fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
-    for arg in args {
-        q = match arg {
-            Arg::Text(v) => q.bind(v),
-            Arg::OptText(v) => q.bind(v),
-            Arg::Int(v) => q.bind(v),
-            Arg::OptInt(v) => q.bind(v),
-            Arg::Bool(v) => q.bind(v),
-            Arg::Bytes(v) => q.bind(v),
-            Arg::Texts(v) => q.bind(json_array(&v)),
-        };
-    }
-    q
-}
+super::binds::query_fns!(SqliteStore, SqliteRow, reader, |v: Vec<String>| json_array(
+    &v
+));
 
-/// The shapes every read and write of the aggregates takes.
+/// The shapes the aggregates' writes take.
 impl SqliteStore {
-    /// The row `sql` selects, if any, decoded.
-    async fn fetch_opt<T>(
-        &self,
-        sql: &str,
-        args: Vec<Arg>,
-        decode: fn(&SqliteRow) -> StoreResult<T>,
-    ) -> StoreResult<Option<T>> {
-        let row = bind_args(sqlx::query(sql), args)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(decode).transpose()
-    }
-
-    /// A page of at most `limit` rows; `sql` asks for one more, which tells that more follow.
-    async fn fetch_page<T>(
-        &self,
-        sql: &str,
-        args: Vec<Arg>,
-        limit: u32,
-        decode: fn(&SqliteRow) -> StoreResult<T>,
-    ) -> StoreResult<Page<T>> {
-        let rows = bind_args(sqlx::query(sql), args)
-            .fetch_all(&self.reader)
-            .await?;
-        let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, limit))
-    }
-
     /// Runs `work` as one job of the writer (group commit, see `writer`). What it needs goes
     /// in `input`, owned: the job runs on the writer task, after the caller's borrows.
     async fn write<I, R, F>(&self, input: I, work: F) -> StoreResult<R>
