@@ -4,7 +4,7 @@
 use sqlx::PgConnection;
 
 use super::audit::insert_audit;
-use super::{bind_args, credential_row, window_rows, PostgresStore, CREDENTIAL_COLS};
+use super::{bind_args, credential_row, PostgresStore, CREDENTIAL_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Credential;
@@ -92,8 +92,7 @@ impl PostgresStore {
         account: &Id,
         window: &Window,
     ) -> StoreResult<WindowPage<Credential>> {
-        window_rows(
-            &self.pool,
+        self.window_rows(
             ("credentials", CREDENTIAL_COLS),
             "organization_id = $2 AND service_account_id = $3",
             &[org.as_str(), account.as_str()],

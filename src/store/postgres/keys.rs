@@ -5,9 +5,7 @@ use sqlx::PgConnection;
 
 use super::audit::insert_audit;
 use super::projects::lock_active_project;
-use super::{
-    account_row, bind_args, cursor_seq, key_row, PostgresStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K,
-};
+use super::{account_row, bind_args, key_row, PostgresStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
@@ -84,14 +82,14 @@ impl PostgresStore {
         access: OwnerAccess,
         page: &PageRequest,
     ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
-        let after = cursor_seq(
-            &self.pool,
-            "api_keys",
-            "organization_id = $2 AND project_id = $3",
-            &page.after,
-            &[org.as_str(), project.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "api_keys",
+                "organization_id = $2 AND project_id = $3",
+                page.after.as_ref(),
+                &[org.as_str(), project.as_str()],
+            )
+            .await?;
         let role = match access {
             OwnerAccess::Active => " AND s.role <> 'none'",
             OwnerAccess::Inactive => " AND s.role = 'none'",
@@ -128,11 +126,10 @@ impl PostgresStore {
         let cursor = match &page.after {
             None => None,
             Some(_) => Some(
-                cursor_seq(
-                    &self.pool,
+                self.cursor_seq(
                     "api_keys",
                     "organization_id = $2 AND kind = 'admin'",
-                    &page.after,
+                    page.after.as_ref(),
                     &[org.as_str()],
                 )
                 .await?,

@@ -108,7 +108,7 @@ impl PostgresStore {
 
 super::rows::decode_rows!(PgRow, scopes_col);
 
-super::pages::paging_fns!(PgPool, PgRow, DIALECT);
+super::pages::paging_fns!(PostgresStore, pool, PgRow, DIALECT);
 
 fn scopes_col(row: &PgRow) -> StoreResult<Vec<String>> {
     Ok(row.try_get("scopes")?)

@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 
 use super::audit::insert_audit;
-use super::{bind_args, cursor_seq, project_row, PostgresStore, PROJECT_COLS};
+use super::{bind_args, project_row, PostgresStore, PROJECT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Project;
@@ -64,14 +64,14 @@ impl PostgresStore {
         include_archived: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Project>> {
-        let after = cursor_seq(
-            &self.pool,
-            "projects",
-            "organization_id = $2",
-            &page.after,
-            &[org.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "projects",
+                "organization_id = $2",
+                page.after.as_ref(),
+                &[org.as_str()],
+            )
+            .await?;
         let sql = format!(
             "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = $1 AND seq > $2 \
              AND ($3 OR archived_at IS NULL) ORDER BY seq LIMIT $4"

@@ -4,7 +4,7 @@
 use super::audit::insert_audit;
 use super::keys::insert_key;
 use super::projects::lock_active_project;
-use super::{account_row, bind_args, cursor_seq, window_rows, PostgresStore, ACCOUNT_COLS};
+use super::{account_row, bind_args, PostgresStore, ACCOUNT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, ServiceAccount};
@@ -57,14 +57,14 @@ impl PostgresStore {
         project: &Id,
         page: &PageRequest,
     ) -> StoreResult<Page<ServiceAccount>> {
-        let after = cursor_seq(
-            &self.pool,
-            "service_accounts",
-            "organization_id = $2 AND project_id = $3",
-            &page.after,
-            &[org.as_str(), project.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "service_accounts",
+                "organization_id = $2 AND project_id = $3",
+                page.after.as_ref(),
+                &[org.as_str(), project.as_str()],
+            )
+            .await?;
         let sql = format!(
             "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = $1 \
              AND organization_id = $2 AND deleted_at IS NULL AND seq > $3 ORDER BY seq LIMIT $4"
@@ -145,8 +145,7 @@ impl PostgresStore {
         org: &Id,
         window: &Window,
     ) -> StoreResult<WindowPage<ServiceAccount>> {
-        window_rows(
-            &self.pool,
+        self.window_rows(
             ("service_accounts", ACCOUNT_COLS),
             "organization_id = $2",
             &[org.as_str()],

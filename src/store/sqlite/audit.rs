@@ -9,7 +9,7 @@ use crate::domain::ids::Id;
 use crate::domain::page::Page;
 use crate::domain::time::Millis;
 use crate::store::binds::{audit_values, Arg};
-use crate::store::{audit_sql, StoreError, StoreResult};
+use crate::store::{audit_sql, StoreResult};
 
 pub(super) const AUDIT_SELECT: &str =
     "SELECT e.id, e.organization_id, e.event_type, e.effective_at, \
@@ -44,17 +44,14 @@ impl SqliteStore {
     ) -> StoreResult<Page<AuditEntry>> {
         let cursor = match query.before.as_ref().or(query.after.as_ref()) {
             None => None,
-            Some(id) => Some(
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT seq FROM audit_events WHERE id = ? \
-                     AND (organization_id = ? OR organization_id IS NULL)",
+            // Installation-wide events are visible to every organization.
+            Some(id) => {
+                let scope = "(organization_id = ? OR organization_id IS NULL)";
+                Some(
+                    self.cursor_seq("audit_events", scope, Some(id), &[org.as_str()])
+                        .await?,
                 )
-                .bind(id.as_str())
-                .bind(org.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-                .ok_or(StoreError::UnknownCursor)?,
-            ),
+            }
         };
         let (clause, binds) = audit_sql::list_clause(&DIALECT, org, query, cursor);
         let sql = format!("{AUDIT_SELECT}{clause}");

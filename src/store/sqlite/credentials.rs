@@ -2,7 +2,7 @@
 //! delete and usage times.
 
 use super::audit::insert_audit;
-use super::{bind_args, credential_row, window_rows, SqliteStore, CREDENTIAL_COLS};
+use super::{bind_args, credential_row, SqliteStore, CREDENTIAL_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Credential;
@@ -87,8 +87,7 @@ impl SqliteStore {
         account: &Id,
         window: &Window,
     ) -> StoreResult<WindowPage<Credential>> {
-        window_rows(
-            &self.reader,
+        self.window_rows(
             ("credentials", CREDENTIAL_COLS),
             "organization_id = ? AND service_account_id = ?",
             &[org.as_str(), account.as_str()],

@@ -2,9 +2,7 @@
 //! lists, updates, revocation and usage times.
 
 use super::audit::insert_audit;
-use super::{
-    account_row, bind_args, cursor_seq, key_row, SqliteStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K,
-};
+use super::{account_row, bind_args, key_row, SqliteStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
@@ -77,14 +75,14 @@ impl SqliteStore {
         access: OwnerAccess,
         page: &PageRequest,
     ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
-        let after = cursor_seq(
-            &self.reader,
-            "api_keys",
-            "organization_id = ? AND project_id = ?",
-            &page.after,
-            &[org.as_str(), project.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "api_keys",
+                "organization_id = ? AND project_id = ?",
+                page.after.as_ref(),
+                &[org.as_str(), project.as_str()],
+            )
+            .await?;
         let role = match access {
             OwnerAccess::Active => " AND s.role <> 'none'",
             OwnerAccess::Inactive => " AND s.role = 'none'",
@@ -126,11 +124,10 @@ impl SqliteStore {
         let cursor = match &page.after {
             None => None,
             Some(_) => Some(
-                cursor_seq(
-                    &self.reader,
+                self.cursor_seq(
                     "api_keys",
                     "organization_id = ? AND kind = 'admin'",
-                    &page.after,
+                    page.after.as_ref(),
                     &[org.as_str()],
                 )
                 .await?,

@@ -126,7 +126,7 @@ impl SqliteStore {
 }
 
 super::rows::decode_rows!(SqliteRow, scopes_col);
-super::pages::paging_fns!(SqlitePool, SqliteRow, DIALECT);
+super::pages::paging_fns!(SqliteStore, reader, SqliteRow, DIALECT);
 
 /// SQLite's placeholders are positional `?`; timestamps are stored as milliseconds already.
 const DIALECT: Dialect = Dialect {

@@ -1,7 +1,7 @@
 //! Projects: insert, read, list, rename and archive.
 
 use super::audit::insert_audit;
-use super::{bind_args, cursor_seq, project_row, SqliteStore, PROJECT_COLS};
+use super::{bind_args, project_row, SqliteStore, PROJECT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::Project;
@@ -49,14 +49,14 @@ impl SqliteStore {
         include_archived: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Project>> {
-        let after = cursor_seq(
-            &self.reader,
-            "projects",
-            "organization_id = ?",
-            &page.after,
-            &[org.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "projects",
+                "organization_id = ?",
+                page.after.as_ref(),
+                &[org.as_str()],
+            )
+            .await?;
         let sql = format!(
             "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = ? AND seq > ? \
              AND (? OR archived_at IS NULL) ORDER BY seq LIMIT ?"

@@ -3,7 +3,7 @@
 
 use super::audit::insert_audit;
 use super::keys::insert_key;
-use super::{account_row, bind_args, cursor_seq, window_rows, SqliteStore, ACCOUNT_COLS};
+use super::{account_row, bind_args, SqliteStore, ACCOUNT_COLS};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::model::{ApiKey, ServiceAccount};
@@ -70,14 +70,14 @@ impl SqliteStore {
     ) -> StoreResult<Page<ServiceAccount>> {
         // Deleted accounts still resolve as cursors, so a client paging while another deletes
         // the last account it saw carries on instead of failing.
-        let after = cursor_seq(
-            &self.reader,
-            "service_accounts",
-            "organization_id = ? AND project_id = ?",
-            &page.after,
-            &[org.as_str(), project.as_str()],
-        )
-        .await?;
+        let after = self
+            .cursor_seq(
+                "service_accounts",
+                "organization_id = ? AND project_id = ?",
+                page.after.as_ref(),
+                &[org.as_str(), project.as_str()],
+            )
+            .await?;
         let sql = format!(
             "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = ? \
              AND organization_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?"
@@ -159,8 +159,7 @@ impl SqliteStore {
         org: &Id,
         window: &Window,
     ) -> StoreResult<WindowPage<ServiceAccount>> {
-        window_rows(
-            &self.reader,
+        self.window_rows(
             ("service_accounts", ACCOUNT_COLS),
             "organization_id = ?",
             &[org.as_str()],
