@@ -4,8 +4,10 @@
 //! credentials, …) instead of one impl block of a thousand lines, without repeating forty-odd
 //! forwarding signatures in each backend.
 //!
-//! `Self::name` resolves to the inherent method (inherent items come before trait items), so
-//! a backend that forgets one fails to compile instead of recursing.
+//! `Self::name` resolves to the inherent method (inherent items come before trait items). Had
+//! a backend no such method, it would resolve to the trait's own and recurse forever; so the
+//! macro also names every method where `Store` is not in scope, where only an inherent one
+//! can answer, and a missing one fails to compile.
 
 /// `impl Store for $store` by forwarding to `$store`'s inherent methods.
 macro_rules! impl_store {
@@ -20,11 +22,11 @@ macro_rules! impl_store {
             use $crate::domain::page::{Page, PageRequest, Window, WindowPage};
             use $crate::domain::time::Millis;
             use $crate::store::{
-                Change, PoolStats, RecordSink, RecordSource, Store, StoreEvent, StoreResult,
+                Change, PoolStats, RecordSink, RecordSource, StoreEvent, StoreResult,
             };
 
             #[async_trait::async_trait]
-            impl Store for $store {
+            impl $crate::store::Store for $store {
                 async fn close(&self) {
                     Self::close(self).await
                 }
@@ -305,6 +307,58 @@ macro_rules! impl_store {
                 fn pool_stats(&self) -> Vec<PoolStats> {
                     Self::pool_stats(self)
                 }
+            }
+
+            /// Every forwarded method is an inherent one (see the module comment).
+            #[allow(dead_code)]
+            fn inherent_methods() {
+                let _ = (
+                    <$store>::close,
+                    <$store>::create_organization,
+                    <$store>::organization_by_label,
+                    <$store>::insert_project,
+                    <$store>::project,
+                    <$store>::list_projects,
+                    <$store>::update_project,
+                    <$store>::archive_project,
+                    <$store>::insert_service_account,
+                    <$store>::service_account,
+                    <$store>::list_project_service_accounts,
+                    <$store>::update_service_account,
+                    <$store>::delete_service_account,
+                    <$store>::insert_api_key,
+                    <$store>::api_key_by_hash,
+                    <$store>::organization,
+                    <$store>::api_key,
+                    <$store>::list_project_api_keys,
+                    <$store>::list_admin_keys,
+                    <$store>::update_api_key,
+                    <$store>::revoke_api_key,
+                    <$store>::revoke_admin_key,
+                    <$store>::record_key_usage,
+                    <$store>::publish,
+                    <$store>::subscribe,
+                    <$store>::list_org_service_accounts,
+                    <$store>::insert_credential,
+                    <$store>::credential,
+                    <$store>::credential_by_client_id,
+                    <$store>::list_credentials,
+                    <$store>::update_credential,
+                    <$store>::delete_credential,
+                    <$store>::record_credential_usage,
+                    <$store>::signing_keys,
+                    <$store>::insert_signing_key,
+                    <$store>::server_secret,
+                    <$store>::list_audit_events,
+                    <$store>::claim_webhook_deliveries,
+                    <$store>::finish_webhook_delivery,
+                    <$store>::pending_webhook_deliveries,
+                    <$store>::is_empty,
+                    <$store>::export,
+                    <$store>::import,
+                    <$store>::applied_schema_version,
+                    <$store>::pool_stats,
+                );
             }
         };
     };
