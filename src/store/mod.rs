@@ -7,7 +7,10 @@
 //! [`StoreError::Conflict`] and the service re-reads to explain why.
 
 mod audit_sql;
+mod binds;
+mod delegate;
 pub mod metered;
+mod pages;
 mod postgres;
 mod postgres_notify;
 mod rows;

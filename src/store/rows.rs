@@ -77,9 +77,30 @@ pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, boo
     }
 }
 
+/// What an export reads, in order: each table (parents before children) with the columns the
+/// backend selects from it (`cols`, in the same order), then the audit trail; every table in
+/// creation order. Pairs each statement with the table name [`decode_rows!`]'s `record_row`
+/// takes.
+pub(super) fn export_queries(cols: [&str; 5], audit_select: &str) -> Vec<(&'static str, String)> {
+    const TABLES: [&str; 5] = [
+        "organizations",
+        "projects",
+        "service_accounts",
+        "api_keys",
+        "credentials",
+    ];
+    let mut queries: Vec<_> = TABLES
+        .iter()
+        .zip(cols)
+        .map(|(table, cols)| (*table, format!("SELECT {cols} FROM {table} ORDER BY seq")))
+        .collect();
+    queries.push(("audit_events", format!("{audit_select} ORDER BY e.seq")));
+    queries
+}
+
 /// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row`,
-/// `key_row`, `credential_row` and `signing_key_row` for `$row`; `$scopes` decodes the scopes
-/// column.
+/// `key_row`, `credential_row`, `signing_key_row`, `audit_row` and `record_row` for `$row`;
+/// `$scopes` decodes the scopes column.
 macro_rules! decode_rows {
     ($row:ty, $scopes:path) => {
         fn id_col(row: &$row, col: &'static str) -> StoreResult<Id> {
@@ -174,6 +195,42 @@ macro_rules! decode_rows {
                 public_key: row.try_get("public_key")?,
                 created_at: row.try_get("created_at")?,
                 retired_at: row.try_get("retired_at")?,
+            })
+        }
+
+        fn audit_row(row: &$row) -> StoreResult<$crate::domain::audit::AuditEntry> {
+            $crate::store::audit_sql::RawAudit {
+                id: row.try_get("id")?,
+                organization_id: row.try_get("organization_id")?,
+                event_type: row.try_get("event_type")?,
+                effective_at: row.try_get("effective_at")?,
+                project_id: row.try_get("project_id")?,
+                project_name: row.try_get("project_name")?,
+                resource_id: row.try_get("resource_id")?,
+                actor_type: row.try_get("actor_type")?,
+                actor_id: row.try_get("actor_id")?,
+                request_id: row.try_get("request_id")?,
+                client_request_id: row.try_get("client_request_id")?,
+                ip_address: row.try_get("ip_address")?,
+                details: row.try_get("details")?,
+                webhook_pending: row.try_get("webhook_pending")?,
+            }
+            .into_entry()
+        }
+
+        /// A row of an exported table as its [`Record`](crate::store::Record).
+        fn record_row(table: &str, row: &$row) -> StoreResult<$crate::store::Record> {
+            use $crate::store::Record;
+            Ok(match table {
+                "organizations" => Record::Organization(organization_row(row)?),
+                "projects" => Record::Project(project_row(row)?),
+                "service_accounts" => Record::ServiceAccount {
+                    account: account_row(row)?,
+                    deleted_at: row.try_get("deleted_at")?,
+                },
+                "api_keys" => Record::ApiKey(key_row(row)?),
+                "credentials" => Record::Credential(credential_row(row)?),
+                _ => Record::AuditEvent(audit_row(row)?.event),
             })
         }
     };

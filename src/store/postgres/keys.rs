@@ -1,0 +1,232 @@
+//! API keys: insert (guarded by the owning account), lookups by id and hash, the project and admin
+//! lists, updates, revocation and usage times.
+
+use sqlx::PgConnection;
+
+use super::audit::insert_audit;
+use super::projects::lock_active_project;
+use super::{account_row, bind_args, key_row, PostgresStore, ACCOUNT_COLS, KEY_COLS, KEY_COLS_K};
+use crate::domain::audit::AuditEvent;
+use crate::domain::ids::Id;
+use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
+use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::time::Millis;
+use crate::store::binds::{args, key_values};
+use crate::store::rows::{attach_owners, corrupt, expect_one};
+use crate::store::{StoreError, StoreResult};
+
+/// Inserts a key. For a guarded service-account key, first locks the account (and its
+/// project) so a concurrent delete or archive cannot commit between the check and the insert.
+/// Import passes `guarded: false` to bring revoked keys of deleted accounts along.
+pub(super) async fn insert_key(
+    conn: &mut PgConnection,
+    key: &ApiKey,
+    guarded: bool,
+) -> StoreResult<()> {
+    if guarded && key.kind == KeyKind::ServiceAccount {
+        let project: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT project_id FROM service_accounts \
+             WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR SHARE",
+        )
+        .bind(key.service_account_id.as_ref().map(Id::as_str))
+        .bind(key.organization_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        match project {
+            None => return Err(StoreError::Conflict("service account is not live")),
+            Some(Some(project)) => {
+                let project = Id::parse(&project).ok_or_else(|| corrupt("project_id"))?;
+                lock_active_project(conn, &key.organization_id, &project).await?;
+            }
+            Some(None) => {}
+        }
+    }
+    let sql = "INSERT INTO api_keys (id, organization_id, kind, project_id, service_account_id, \
+         name, scopes, key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, kp_ts($10), kp_ts($11), kp_ts($12), \
+         kp_ts($13))";
+    bind_args(sqlx::query(sql), key_values(key))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    pub(super) async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_key(&mut tx, key, true).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        self.fetch_opt(&sql, args![hash.as_bytes()], key_row).await
+    }
+
+    pub(super) async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1 AND organization_id = $2");
+        self.fetch_opt(&sql, args![id, org], key_row).await
+    }
+
+    pub(super) async fn list_project_api_keys(
+        &self,
+        org: &Id,
+        project: &Id,
+        access: OwnerAccess,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
+        let after = self
+            .cursor_seq(
+                "api_keys",
+                "organization_id = $2 AND project_id = $3",
+                page.after.as_ref(),
+                &[org.as_str(), project.as_str()],
+            )
+            .await?;
+        let role = match access {
+            OwnerAccess::Active => " AND s.role <> 'none'",
+            OwnerAccess::Inactive => " AND s.role = 'none'",
+            OwnerAccess::Any => "",
+        };
+        let sql = format!(
+            "SELECT {KEY_COLS_K} FROM api_keys k JOIN service_accounts s ON s.id = k.service_account_id \
+             WHERE k.project_id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL \
+             AND s.deleted_at IS NULL{role} AND k.seq > $3 ORDER BY k.seq LIMIT $4"
+        );
+        let args = args![project, org, after, i64::from(page.limit) + 1];
+        let page = self.fetch_page(&sql, args, page.limit, key_row).await?;
+        let owner_ids: Vec<String> = page
+            .items
+            .iter()
+            .filter_map(|k| k.service_account_id.as_ref().map(Id::to_string))
+            .collect();
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id = ANY($1)");
+        let owners = sqlx::query(&sql)
+            .bind(&owner_ids)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(account_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        attach_owners(page, owners)
+    }
+
+    pub(super) async fn list_admin_keys(
+        &self,
+        org: &Id,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ApiKey>> {
+        let cursor = match &page.after {
+            None => None,
+            Some(_) => Some(
+                self.cursor_seq(
+                    "api_keys",
+                    "organization_id = $2 AND kind = 'admin'",
+                    page.after.as_ref(),
+                    &[org.as_str()],
+                )
+                .await?,
+            ),
+        };
+        let (cmp, from, order) = page.keyset(cursor);
+        let sql = format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = $1 AND kind = 'admin' \
+             AND revoked_at IS NULL AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3"
+        );
+        let args = args![org, from, i64::from(page.limit) + 1];
+        self.fetch_page(&sql, args, page.limit, key_row).await
+    }
+
+    pub(super) async fn update_api_key(
+        &self,
+        key: &ApiKey,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        self.update_one(
+            "UPDATE api_keys SET scopes = $1, expires_at = kp_ts($2) \
+             WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
+            args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
+            "key is deleted",
+            audit,
+        )
+        .await
+    }
+
+    pub(super) async fn revoke_api_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        effective: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        self.update_one(
+            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND kind = 'service_account' AND revoked_at IS NULL",
+            args![effective, id, org],
+            "key is deleted",
+            audit,
+        )
+        .await
+    }
+
+    pub(super) async fn revoke_admin_key(
+        &self,
+        org: &Id,
+        id: &Id,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Deletes of one organization's admin keys take turns, so two concurrent deletes of
+        // its last two write-capable keys cannot both see "another key remains". Read-only
+        // keys do not count: with only those left, the organization could change nothing.
+        sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(org.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
+             AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
+               SELECT 1 FROM api_keys o WHERE o.organization_id = $3 AND o.kind = 'admin' \
+               AND o.id <> $2 AND (o.revoked_at IS NULL OR o.revoked_at > kp_ts($1)) \
+               AND (o.expires_at IS NULL OR o.expires_at > kp_ts($1)) \
+               AND (cardinality(o.scopes) = 0 OR $4 = ANY(o.scopes)))",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .bind(org.as_str())
+        .bind(SCOPE_WRITE)
+        .execute(&mut *tx)
+        .await?;
+        expect_one(
+            done.rows_affected(),
+            "no other usable write-capable admin key",
+        )?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
+        let ids: Vec<&str> = usage.iter().map(|(id, _)| id.as_str()).collect();
+        let times: Vec<i64> = usage.iter().map(|(_, at)| *at).collect();
+        // GREATEST ignores NULL and never moves backwards: batches from any node, in any
+        // order, leave the latest use.
+        sqlx::query(
+            "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, kp_ts(u.at)) \
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE k.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
