@@ -60,7 +60,12 @@ pub fn list_clause(
         if values.is_empty() {
             return;
         }
-        let list: Vec<String> = values.into_iter().map(|v| p(Bind::Text(v))).collect();
+        // A value with a NUL names nothing stored (PostgreSQL text cannot even hold one, and
+        // binding it is an error): it becomes the empty string, which matches nothing either.
+        let list: Vec<String> = values
+            .into_iter()
+            .map(|v| p(Bind::Text(if v.contains('\0') { String::new() } else { v })))
+            .collect();
         let _ = write!(sql, " AND e.{column} IN ({})", list.join(", "));
     };
     any_of(&mut sql, "project_id", q.project_ids.clone());
@@ -220,5 +225,24 @@ mod tests {
         let (sql, binds2) = list_clause(&sqlite(), &org, &q, Some(42));
         assert_eq!(sql.matches('?').count(), 10);
         assert_eq!(binds, binds2);
+    }
+
+    #[test]
+    fn a_filter_value_with_a_nul_matches_nothing_and_is_never_bound() {
+        let org = Id::generate().unwrap();
+        let q = AuditQuery {
+            project_ids: vec!["proj_\0x".into()],
+            resource_ids: vec!["ok".into(), "\0".into()],
+            limit: 5,
+            ..AuditQuery::default()
+        };
+        let (sql, binds) = list_clause(&postgres(), &org, &q, None);
+        assert!(
+            sql.contains("e.project_id IN ($2)"),
+            "still a filter: {sql}"
+        );
+        assert_eq!(binds[1], Bind::Text(String::new()));
+        assert_eq!(binds[2], Bind::Text("ok".into()));
+        assert_eq!(binds[3], Bind::Text(String::new()));
     }
 }

@@ -175,15 +175,14 @@ pub async fn list(
     )))
 }
 
-/// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`. A value with
-/// a NUL names nothing keyplane stores (and PostgreSQL text cannot hold one): it becomes the
-/// empty string, which matches nothing either.
+/// Array parameters arrive as `name[]=a&name[]=b` (the SDKs) or `name=a&name=b`. (A value
+/// with a NUL is the store's to handle: it names nothing stored.)
 fn many(query: &QueryPairs, name: &str) -> Vec<String> {
     let bracketed = format!("{name}[]");
     query
         .all(&bracketed)
         .chain(query.all(name))
-        .map(|v| if v.contains('\0') { "" } else { v }.to_owned())
+        .map(str::to_owned)
         .collect()
 }
 
