@@ -57,7 +57,7 @@ export KEYPLANE_E2E_HTTP_RECORDS="$SCRATCH/http-records.jsonl"
 : > "$KEYPLANE_E2E_HTTP_RECORDS"
 export KEYPLANE_LOG_FORMAT=json KEYPLANE_LOG=debug
 # The suites' deliberate bad keys all come from 127.0.0.1; brute-force throttling has its
-# own test (tests/brute_force.rs), so it must not trip here.
+# own test (tests/it/brute_force.rs), so it must not trip here.
 export KEYPLANE_AUTH_FAILURE_LIMIT="${KEYPLANE_AUTH_FAILURE_LIMIT:-0}"
 
 # --- Python environment --------------------------------------------------------------

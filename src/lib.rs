@@ -4,7 +4,7 @@
 //! (the accept loop) → `service` (the one place where rules, authorization and key issuing
 //! live) → `store` (persistence behind a trait) → `metrics` (counters, rendered from plain
 //! data) → `domain` (plain types and pure functions used by all of them). `app` wires them
-//! together from `config`. A module uses its own layer and lower ones only; `tests/layers.rs`
+//! together from `config`. A module uses its own layer and lower ones only; `tests/it/layers.rs`
 //! checks it.
 
 pub mod app;

@@ -13,7 +13,7 @@
 # Longer runs: KEYPLANE_SCHEMATHESIS_MAX_EXAMPLES=500 KEYPLANE_SCHEMATHESIS_MAX_TIME=1800.
 #
 # Brute-force throttling is off (KEYPLANE_AUTH_FAILURE_LIMIT=0): generated requests fail
-# authentication on purpose, all from 127.0.0.1; tests/brute_force.rs covers throttling.
+# authentication on purpose, all from 127.0.0.1; tests/it/brute_force.rs covers throttling.
 set -euo pipefail
 
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

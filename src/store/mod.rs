@@ -1,5 +1,5 @@
 //! Persistence behind one trait. The SQLite implementation is the embedded default; every
-//! backend passes the same suite (`tests/store_suite.rs`).
+//! backend passes the same suite (`tests/it/store_suite/`).
 //!
 //! Methods that change state enforce their preconditions inside the statement or transaction
 //! (e.g. "only if the project is still active"), so two concurrent requests cannot both pass a
