@@ -3,14 +3,22 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub type Millis = i64;
 
 /// Source of "now". Tests pin it to make expiry deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    fixed: Option<Arc<AtomicI64>>,
+    fixed: Option<Arc<Fixed>>,
+}
+
+#[derive(Debug)]
+struct Fixed {
+    now: AtomicI64,
+    /// `now` when the clock was made, and the instant that stands for it.
+    start: Millis,
+    start_instant: Instant,
 }
 
 impl Clock {
@@ -20,21 +28,38 @@ impl Clock {
 
     pub fn fixed(at: Millis) -> Self {
         Self {
-            fixed: Some(Arc::new(AtomicI64::new(at))),
+            fixed: Some(Arc::new(Fixed {
+                now: AtomicI64::new(at),
+                start: at,
+                start_instant: Instant::now(),
+            })),
         }
     }
 
     pub fn now(&self) -> Millis {
         match &self.fixed {
-            Some(t) => t.load(Ordering::Relaxed),
+            Some(f) => f.now.load(Ordering::Relaxed),
             None => system_now(),
+        }
+    }
+
+    /// A monotonic reading, for measuring durations (the wall clock can be set back): the
+    /// system clock's is `Instant::now()`; a fixed clock's moves only with its time (and not to
+    /// before the clock was made).
+    pub fn instant(&self) -> Instant {
+        match &self.fixed {
+            Some(f) => {
+                let moved = f.now.load(Ordering::Relaxed).saturating_sub(f.start).max(0);
+                f.start_instant + Duration::from_millis(moved as u64)
+            }
+            None => Instant::now(),
         }
     }
 
     /// Moves a fixed clock forward; a no-op on the system clock.
     pub fn advance(&self, by: Millis) {
-        if let Some(t) = &self.fixed {
-            t.fetch_add(by, Ordering::Relaxed);
+        if let Some(f) = &self.fixed {
+            f.now.fetch_add(by, Ordering::Relaxed);
         }
     }
 }

@@ -101,20 +101,24 @@ impl Service {
         }
         Self {
             store,
-            clock,
             cache,
             usage: Arc::new(UsageTracker::default()),
             credential_usage: Arc::new(UsageTracker::default()),
             tokens: Arc::new(tokens::TokenState::new(TokenSettings::default())),
             webhook: None,
             metrics,
-            throttle: Arc::new(throttle::AuthThrottle::new(Default::default())),
+            throttle: Arc::new(throttle::AuthThrottle::new(
+                Default::default(),
+                clock.clone(),
+            )),
+            clock,
         }
     }
 
-    /// How failed authentications are throttled (the default: 20 a minute per source).
+    /// How failed authentications are throttled (the default: 20 a minute per source), on
+    /// this service's clock.
     pub fn with_auth_throttle(mut self, settings: throttle::ThrottleSettings) -> Self {
-        self.throttle = Arc::new(throttle::AuthThrottle::new(settings));
+        self.throttle = Arc::new(throttle::AuthThrottle::new(settings, self.clock.clone()));
         self
     }
 

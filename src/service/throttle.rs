@@ -3,12 +3,17 @@
 //!
 //! The table is touched only after a failure, or while some source is blocked: a request of a
 //! quiet installation pays one relaxed atomic load, no lock and no allocation.
+//!
+//! Time is the service's [`Clock`], read monotonically ([`Clock::instant`]): the system clock in
+//! production, a fixed one that tests advance past a cool-down instead of sleeping through it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::domain::time::Clock;
 
 const SHARDS: usize = 16;
 
@@ -110,6 +115,7 @@ struct Entry {
 
 pub struct AuthThrottle {
     settings: ThrottleSettings,
+    clock: Clock,
     epoch: Instant,
     /// Milliseconds since `epoch` until which at least one source may be blocked; 0 when
     /// none is, which is what the per-request check reads.
@@ -118,10 +124,11 @@ pub struct AuthThrottle {
 }
 
 impl AuthThrottle {
-    pub fn new(settings: ThrottleSettings) -> Self {
+    pub fn new(settings: ThrottleSettings, clock: Clock) -> Self {
         Self {
             settings,
-            epoch: Instant::now(),
+            epoch: clock.instant(),
+            clock,
             blocked_until: AtomicU64::new(0),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
@@ -133,7 +140,8 @@ impl AuthThrottle {
 
     fn now(&self) -> u64 {
         // Starts at 1 so that 0 can mean "nothing blocked".
-        self.epoch.elapsed().as_millis() as u64 + 1
+        let elapsed = self.clock.instant().saturating_duration_since(self.epoch);
+        elapsed.as_millis() as u64 + 1
     }
 
     fn shard(&self, key: &IpAddr) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
@@ -248,11 +256,14 @@ mod tests {
     }
 
     fn throttle(max: u32, capacity: usize) -> AuthThrottle {
-        AuthThrottle::new(ThrottleSettings {
-            max_failures: max,
-            capacity,
-            ..Default::default()
-        })
+        AuthThrottle::new(
+            ThrottleSettings {
+                max_failures: max,
+                capacity,
+                ..Default::default()
+            },
+            Clock::system(),
+        )
     }
 
     #[test]
@@ -271,6 +282,41 @@ mod tests {
         assert!(t.blocked(ip("2001:db8::ffff")).is_some());
         assert!(t.blocked(ip("2001:db8:0:1::1")).is_none());
         assert!(t.blocked(ip("::ffff:10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn a_block_ends_after_the_cooldown_and_failures_expire_with_the_window() {
+        let clock = Clock::fixed(1_700_000_000_000);
+        let t = AuthThrottle::new(
+            ThrottleSettings {
+                max_failures: 3,
+                window: Duration::from_secs(10),
+                cooldown: Duration::from_secs(60),
+                ..Default::default()
+            },
+            clock.clone(),
+        );
+        let a = ip("10.0.0.1");
+        t.failed(a);
+        t.failed(a);
+        assert_eq!(t.failed(a), Some(Duration::from_secs(60)));
+        assert_eq!(t.blocked(a), Some(Duration::from_secs(60)));
+        clock.advance(59_999);
+        assert_eq!(t.blocked(a), Some(Duration::from_millis(1)));
+        clock.advance(1);
+        assert_eq!(t.blocked(a), None);
+        assert_eq!(
+            t.blocked_until.load(Ordering::Relaxed),
+            0,
+            "nothing is blocked"
+        );
+        // Two failures, then the window passes: the count starts again.
+        t.failed(a);
+        t.failed(a);
+        clock.advance(10_000);
+        assert_eq!(t.failed(a), None);
+        assert_eq!(t.failed(a), None);
+        assert!(t.failed(a).is_some());
     }
 
     #[test]

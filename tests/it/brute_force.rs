@@ -1,12 +1,14 @@
 //! Brute-force throttling on a real socket (so requests have a peer address): a source that
 //! keeps failing authentication gets 429 with `Retry-After`, other sources and valid keys from
-//! them do not, and after the cool-down the source works again. Also measures how many
-//! guesses an attacker gets.
+//! them do not, and after the cool-down the source works again (on a fixed clock, advanced
+//! past it rather than slept through). Also measures how many guesses an attacker gets, in
+//! real time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::common::{http_with, TestApp};
+use keyplane::domain::time::Clock;
 use keyplane::service::throttle::{parse_cidrs, ThrottleSettings};
 
 const LIMIT: u32 = 5;
@@ -79,7 +81,11 @@ fn retry_after(head: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guessing_source_is_slowed_and_no_one_else_is() {
-    let app = TestApp::new().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let clock = Clock::fixed(now.as_millis() as i64);
+    let app = TestApp::with_clock(clock.clone()).await;
     let project = app.create_project("throttled").await;
     let (_, valid, _) = app.create_account(&project, "gateway client").await;
     let server = serve(&app, "127.0.0.1/32").await;
@@ -180,7 +186,7 @@ async fn a_guessing_source_is_slowed_and_no_one_else_is() {
     );
 
     // After the cool-down X works again.
-    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    clock.advance((Duration::from_secs(wait) + Duration::from_millis(100)).as_millis() as i64);
     assert_eq!(
         call(addr, x, "GET", "/v1/auth/check", Some(&valid)).await.0,
         204

@@ -24,6 +24,7 @@ use crate::common::{self, TestApp};
 use axum::extract::{Request, State};
 use axum::Router;
 use http_body_util::BodyExt;
+use keyplane::domain::time::Clock;
 use keyplane::service::throttle::{parse_cidrs, ThrottleSettings};
 use serde_json::json;
 
@@ -591,7 +592,12 @@ async fn nginx_answers_a_throttled_client_429_with_retry_after() {
     let Some(bin) = nginx_or_skip() else {
         return;
     };
-    let app = TestApp::new().await;
+    // A fixed clock, advanced past the cool-down at the end instead of sleeping through it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let clock = Clock::fixed(now.as_millis() as i64);
+    let app = TestApp::with_clock(clock.clone()).await;
     let p = app.create_project("throttled").await;
     let (_, valid, _) = app.create_account(&p, "svc").await;
     // nginx (127.0.0.1) is the trusted proxy and forwards its clients' addresses.
@@ -675,7 +681,7 @@ async fn nginx_answers_a_throttled_client_429_with_retry_after() {
     assert_eq!(r.header("retry-after"), None);
 
     // After the cool-down X's key passes again.
-    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    clock.advance((Duration::from_secs(wait) + Duration::from_millis(100)).as_millis() as i64);
     let r = send_from(x, gw, "GET", "/api", Some(&valid), &[], None).await;
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(upstream_saw(), before + 2);
