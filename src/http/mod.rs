@@ -1,6 +1,7 @@
 //! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
 
 mod docs;
+pub mod extract;
 pub mod gateway;
 pub mod keycard;
 pub mod openai;
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::service::Service;
 
-pub use request_id::{origin, principal_actor, record_actor, RequestId};
+pub use request_id::{origin, principal_actor, record_actor, token_actor, RequestId};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -20,7 +20,7 @@ use crate::domain::ids::Kind;
 use crate::domain::random;
 use crate::metrics::http::method_label;
 use crate::metrics::Metrics;
-use crate::service::{Access, Principal};
+use crate::service::{Access, Principal, TokenIdentity};
 
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -138,6 +138,12 @@ pub fn principal_actor(p: &Principal) -> String {
         Access::AdminKey(id) | Access::AdminReader(id) => Kind::ApiKey.render_openai(id),
         Access::ServiceAccount(id) => format!("service_account:{}", id.as_str()),
     }
+}
+
+/// The actor of a service account acting through an access token: the credential that
+/// obtained it.
+pub fn token_actor(t: &TokenIdentity) -> String {
+    format!("credential:{}", t.claims.cid)
 }
 
 #[cfg(test)]

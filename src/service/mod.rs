@@ -8,6 +8,7 @@
 mod admin_keys;
 mod api_keys;
 mod audit;
+mod bearer;
 mod bootstrap;
 mod change_feed;
 mod credentials;
@@ -39,6 +40,7 @@ use usage::UsageTracker;
 
 pub use admin_keys::AuthFailure;
 pub use api_keys::{KeyChanges, NewKey};
+pub use bearer::{Accepting, Bearer};
 pub use bootstrap::Bootstrapped;
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};

@@ -290,7 +290,7 @@ impl Service {
     /// Checks an access token: signature by one of our keys, issuer, audience, expiry, and that
     /// its credential and service account still exist (so deleting either stops the token at
     /// once, on every node: this reads the store rather than a cache). `None` when invalid.
-    pub async fn verify_token(&self, token: &str) -> ServiceResult<Option<TokenIdentity>> {
+    pub(super) async fn verify_token(&self, token: &str) -> ServiceResult<Option<TokenIdentity>> {
         let checked = self.check_token(token).await?;
         self.metrics.token_checked(checked.as_ref().err().copied());
         Ok(checked.ok())
@@ -298,7 +298,7 @@ impl Service {
 
     /// [`Self::verify_token`] on behalf of organization `org` (`/v1/keys/verify`): another
     /// organization's token is `None`, like an invalid one.
-    pub async fn verify_token_in(
+    pub(super) async fn verify_token_in(
         &self,
         org: &Id,
         token: &str,

@@ -17,7 +17,7 @@ use super::key_cache::{KeyContext, Lookup};
 use super::{Service, ServiceResult};
 
 /// A key the cache could not judge, hashed, for [`Service::verify_pending`].
-pub struct PendingKey(KeyHash);
+pub(super) struct PendingKey(KeyHash);
 
 /// The refusal a verdict counts under in the metrics (`None`: valid).
 fn refusal(v: &Verdict) -> Option<Reason> {
@@ -54,7 +54,7 @@ impl Service {
     /// expired) is not told to a stranger, its use is not noted, and the check counts as a
     /// refusal, like every other object of theirs. Admin keys are `Unknown` here too. Store
     /// trouble is an error (503), never a verdict.
-    pub async fn verify_key_in(&self, org: &Id, presented: &str) -> ServiceResult<Verdict> {
+    pub(super) async fn verify_key_in(&self, org: &Id, presented: &str) -> ServiceResult<Verdict> {
         let verdict = match keys::parse(presented) {
             Ok(KeyKind::ServiceAccount) => match self.key_context(KeyHash::of(presented)).await? {
                 Some(ctx) if &ctx.key.organization_id == org => self.conclude(Some(ctx)),
@@ -71,7 +71,7 @@ impl Service {
     /// what [`Self::verify_pending`] needs to finish. Synchronous on purpose: a gateway's hot
     /// path then never builds the (large) future of a store lookup, and callers can box the
     /// slow path.
-    pub fn verify_key_from_memory(&self, presented: &str) -> Result<Verdict, PendingKey> {
+    pub(super) fn verify_key_from_memory(&self, presented: &str) -> Result<Verdict, PendingKey> {
         match self.judge_from_memory(presented) {
             Ok(verdict) => {
                 self.metrics.key_verified(refusal(&verdict));
@@ -83,7 +83,7 @@ impl Service {
 
     /// Finishes a verification the cache could not answer: the miss already hashed the key
     /// and looked in the cache, so this goes straight to the store.
-    pub async fn verify_pending(&self, pending: PendingKey) -> ServiceResult<Verdict> {
+    pub(super) async fn verify_pending(&self, pending: PendingKey) -> ServiceResult<Verdict> {
         let ctx = self.fetch_context(pending.0).await?;
         let verdict = self.conclude(ctx);
         self.metrics.key_verified(refusal(&verdict));

@@ -15,7 +15,8 @@ use keyplane::domain::jwt::{self, Claims};
 use keyplane::domain::keys::{self, KeyHash, KeyKind, PlainKey};
 use keyplane::http::keycard::extract::KcJson;
 use keyplane::http::keycard::service_accounts::{CreateBody, UpdateBody};
-use keyplane::http::openai::extract::{parse_json, JsonBody};
+use keyplane::http::openai::error::ApiError;
+use keyplane::http::openai::extract::JsonBody;
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
@@ -381,4 +382,9 @@ proptest! {
             }
         });
     }
+}
+
+/// The shared body parser, its refusals in the OpenAI envelope.
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    keyplane::http::extract::parse_json(bytes).map_err(ApiError::from)
 }

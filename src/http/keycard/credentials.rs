@@ -11,7 +11,7 @@ use super::extract::{parse_id, wants_permissions, window, Caller, KcJson, KcPath
 use super::params;
 use super::render::{self, CreatedCredentialJson, CredentialJson, ListJson};
 use crate::domain::ids::Id;
-use crate::http::openai::extract::{present, QueryPairs};
+use crate::http::extract::{present, QueryPairs};
 use crate::http::openapi::tags::KEYCARD_CREDENTIALS as TAG;
 use crate::http::AppState;
 use crate::service::{CredentialChanges, NewCredential};

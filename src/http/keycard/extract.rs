@@ -13,11 +13,10 @@ use serde::de::DeserializeOwned;
 use super::error::KcError;
 use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
-use crate::domain::jwt;
 use crate::domain::page::{Window, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::http::openai::extract::{bearer_token, ApiPath, JsonBody, QueryPairs};
+use crate::http::extract::{bearer_token, raw_path, read_json, QueryPairs};
 use crate::http::AppState;
-use crate::service::{Access, Principal, ServiceError};
+use crate::service::{Accepting, Bearer, Principal, ServiceError};
 
 static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
 
@@ -65,30 +64,21 @@ impl FromRequestParts<AppState> for Caller {
             return Err(KcError::unauthorized());
         };
         let service = &state.service;
-        let mut principal = if jwt::looks_like_jwt(presented) {
-            match service.verify_token(presented).await? {
-                Some(t) => {
-                    crate::http::record_actor(&format!("credential:{}", t.claims.cid));
-                    Principal {
-                        organization_id: t.account.organization_id.clone(),
-                        access: Access::ServiceAccount(t.account.id),
-                        origin: Default::default(),
-                    }
-                }
-                None => return Err(KcError::unauthorized()),
+        let mut principal = match service.identify(presented, Accepting::AdminKeys).await {
+            Ok(Bearer::Admin(p)) => {
+                crate::http::record_actor(&crate::http::principal_actor(&p));
+                p
             }
-        } else {
-            match service.authenticate_admin(Some(presented)).await {
-                Ok(p) => {
-                    crate::http::record_actor(&crate::http::principal_actor(&p));
-                    p
-                }
-                Err(ServiceError::Unauthenticated(why)) => {
-                    tracing::debug!(reason = ?why, "keycard authentication refused");
-                    return Err(KcError::unauthorized());
-                }
-                Err(other) => return Err(other.into()),
+            Ok(Bearer::Token(t)) => {
+                crate::http::record_actor(&crate::http::token_actor(&t));
+                t.principal()
             }
+            Ok(Bearer::InvalidToken | Bearer::ServiceKey(_)) => return Err(KcError::unauthorized()),
+            Err(ServiceError::Unauthenticated(why)) => {
+                tracing::debug!(reason = ?why, "keycard authentication refused");
+                return Err(KcError::unauthorized());
+            }
+            Err(other) => return Err(other.into()),
         };
         let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
@@ -109,15 +99,14 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Path parameters as raw strings (percent-decoded), rejected in this dialect's envelope.
+/// Path parameters as raw strings (percent-decoded), see [`raw_path`].
 pub struct KcPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for KcPath<T> {
     type Rejection = KcError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, KcError> {
-        let ApiPath(v) = ApiPath::<T>::from_request_parts(parts, state).await?;
-        Ok(KcPath(v))
+        Ok(KcPath(raw_path(parts, state).await?))
     }
 }
 
@@ -180,15 +169,14 @@ pub fn window(query: &QueryPairs, signer: &CursorSigner, scope: &str) -> Result<
     })
 }
 
-/// A JSON object body, parsed (and limited) exactly as in the OpenAI dialect.
+/// A strict JSON object body, see [`read_json`].
 pub struct KcJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for KcJson<T> {
     type Rejection = KcError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, KcError> {
-        let JsonBody(v) = JsonBody::<T>::from_request(req, state).await?;
-        Ok(KcJson(v))
+    async fn from_request(req: Request, _state: &S) -> Result<Self, KcError> {
+        Ok(KcJson(read_json(req).await?))
     }
 }
 

@@ -10,7 +10,7 @@ use super::error::KcError;
 use super::extract::{parse_id, wants_permissions, window, Caller, KcJson, KcPath};
 use super::params;
 use super::render::{self, AccountJson, ListJson};
-use crate::http::openai::extract::{present, QueryPairs};
+use crate::http::extract::{present, QueryPairs};
 use crate::http::openapi::tags::KEYCARD_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
 use crate::service::{NewOrgAccount, OrgAccountChanges};

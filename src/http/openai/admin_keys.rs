@@ -5,10 +5,11 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, QueryPairs};
+use super::extract::{page, parse_id, AdminAuth, ApiPath, JsonBody};
 use super::params;
 use super::render::{AdminApiKeyJson, DeletedJson, ListJson};
 use crate::domain::ids::Kind;
+use crate::http::extract::QueryPairs;
 use crate::http::openapi::tags::ADMIN_API_KEYS as TAG;
 use crate::http::AppState;
 
@@ -42,7 +43,7 @@ pub async fn list(
     AdminAuth(who): AdminAuth,
     query: QueryPairs,
 ) -> ApiResult<ListJson<AdminApiKeyJson>> {
-    let mut page = query.page(Kind::ApiKey)?;
+    let mut page = page(&query, Kind::ApiKey)?;
     page.descending = match query.get("order") {
         None | Some("asc") => false,
         Some("desc") => true,

@@ -5,11 +5,12 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, QueryPairs};
+use super::extract::{page, parse_id, AdminAuth, ApiPath, JsonBody};
 use super::params;
 use super::render::{DeletedJson, ListJson, ProjectApiKeyJson};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::model::OwnerAccess;
+use crate::http::extract::{present, QueryPairs};
 use crate::http::openapi::tags::PROJECT_API_KEYS as TAG;
 use crate::http::AppState;
 use crate::service::KeyChanges;
@@ -59,7 +60,7 @@ pub async fn list(
     query: QueryPairs,
 ) -> ApiResult<ListJson<ProjectApiKeyJson>> {
     let project = parse_id(Kind::Project, &project_id)?;
-    let page = query.page(Kind::ApiKey)?;
+    let page = page(&query, Kind::ApiKey)?;
     let access = owner_access(&query)?;
     let keys = app
         .service

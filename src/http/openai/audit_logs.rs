@@ -7,12 +7,13 @@ use utoipa::openapi::schema::{KnownFormat, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{ObjectBuilder, Ref};
 
 use super::error::ApiError;
-use super::extract::{AdminAuth, QueryPairs};
+use super::extract::AdminAuth;
 use super::params;
 use super::render::ListJson;
 use crate::domain::audit::{self, AuditQuery, EventType};
 use crate::domain::ids::Kind;
 use crate::domain::time::Millis;
+use crate::http::extract::QueryPairs;
 use crate::http::openapi::one_of;
 use crate::http::openapi::tags::AUDIT_LOGS as TAG;
 use crate::http::AppState;

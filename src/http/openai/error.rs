@@ -7,6 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::domain::ids::Kind;
+use crate::http::extract::Rejection;
 use crate::service::{AuthFailure, ServiceError};
 
 #[derive(Debug)]
@@ -95,48 +96,10 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, Some("invalid_api_key"), message)
     }
 
-    pub fn payload_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Some("request_too_large"),
-            format!(
-                "The request body is larger than the {} KiB this endpoint accepts.",
-                crate::http::MAX_BODY_BYTES / 1024
-            ),
-        )
-    }
-
-    pub fn unsupported_media_type() -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Some("unsupported_media_type"),
-            "The request body must be JSON, sent as 'Content-Type: application/json'.",
-        )
-    }
-
-    /// The client stopped sending the body before it was complete.
-    pub fn body_timeout() -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            Some("request_timeout"),
-            "The request body did not arrive in time.".to_owned(),
-        )
-    }
-
-    /// Retried by clients, so no detail beyond "try again" is promised.
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "The server had an error while processing your request.",
-        )
-    }
-
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    /// For dialects that reuse this module's request parsing and re-wrap its errors.
     pub fn code(&self) -> Option<&'static str> {
         self.code
     }
@@ -235,17 +198,25 @@ impl From<ServiceError> for ApiError {
                 Some("already_exists"),
                 "An object with that unique value already exists.",
             ),
-            ServiceError::Unavailable(cause) => {
-                tracing::warn!(error = %format!("{cause:#}"), "store unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some("service_unavailable"),
-                    "The service is temporarily unavailable. Please retry.",
-                )
-            }
-            ServiceError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "internal error");
-                Self::internal()
+            ServiceError::Unavailable(cause) => Rejection::server_side(true, &cause).into(),
+            ServiceError::Internal(cause) => Rejection::server_side(false, &cause).into(),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Auth(why) => Self::unauthenticated(why, None),
+            Rejection::Request {
+                status,
+                code,
+                param,
+                message,
+            } => {
+                let mut e = Self::new(status, code, message);
+                e.param = param;
+                e
             }
         }
     }

@@ -5,10 +5,11 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, present, AdminAuth, ApiPath, JsonBody, QueryPairs};
+use super::extract::{page, parse_id, AdminAuth, ApiPath, JsonBody};
 use super::params;
 use super::render::{ListJson, ProjectJson};
 use crate::domain::ids::Kind;
+use crate::http::extract::{present, QueryPairs};
 use crate::http::openapi::tags::PROJECTS;
 use crate::http::AppState;
 use crate::service::{NewProject, ProjectChanges};
@@ -75,7 +76,7 @@ pub async fn list(
     AdminAuth(who): AdminAuth,
     query: QueryPairs,
 ) -> ApiResult<ListJson<ProjectJson>> {
-    let page = query.page(Kind::Project)?;
+    let page = page(&query, Kind::Project)?;
     let include_archived = query.bool("include_archived")?.unwrap_or(false);
     let projects = app
         .service

@@ -5,12 +5,13 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{parse_id, AdminAuth, ApiPath, JsonBody, QueryPairs};
+use super::extract::{page, parse_id, AdminAuth, ApiPath, JsonBody};
 use super::params;
 use super::render::{
     CreatedServiceAccountJson, DeletedJson, ListJson, NewKeyJson, ServiceAccountJson,
 };
 use crate::domain::ids::{Id, Kind};
+use crate::http::extract::QueryPairs;
 use crate::http::openapi::tags::PROJECT_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
 use crate::service::{NewKey, NewServiceAccount, ServiceAccountChanges};
@@ -125,7 +126,7 @@ pub async fn list(
     query: QueryPairs,
 ) -> ApiResult<ListJson<ServiceAccountJson>> {
     let project = parse_id(Kind::Project, &project_id)?;
-    let page = query.page(Kind::ServiceAccount)?;
+    let page = page(&query, Kind::ServiceAccount)?;
     let accounts = app
         .service
         .list_project_service_accounts(&who, &project, &page)

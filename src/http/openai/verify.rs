@@ -8,15 +8,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::{bearer_token, AdminAuth, JsonBody};
+use super::extract::{AdminAuth, JsonBody};
 use crate::domain::ids::Kind;
-use crate::domain::jwt;
 use crate::domain::time::to_unix_seconds;
+use crate::http::extract::bearer_token;
 use crate::http::openapi::tags::VERIFICATION as TAG;
 use crate::http::AppState;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
-use crate::service::{AuthFailure, TokenIdentity};
+use crate::service::{Accepting, AuthFailure, Bearer, TokenIdentity};
 
 static ORGANIZATION: HeaderName = HeaderName::from_static("x-keyplane-organization");
 static PROJECT: HeaderName = HeaderName::from_static("x-keyplane-project");
@@ -55,38 +55,29 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
         )),
     ))]
 pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let presented = match bearer_token(&headers)? {
-        Some(k) => k,
-        None => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
+    let presented = match bearer_token(&headers) {
+        Ok(Some(k)) => k,
+        Ok(None) => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
+        Err(why) => return Err(ApiError::unauthenticated(why, None)),
     };
-    if jwt::looks_like_jwt(presented) {
-        return match Box::pin(app.service.verify_token(presented)).await? {
-            Some(t) => {
-                crate::http::record_actor(&token_actor(&t));
-                Ok(token_identity(&t))
-            }
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                Some("invalid_token"),
-                "The access token is invalid or has expired.",
-            )),
-        };
+    match app
+        .service
+        .identify(presented, Accepting::ServiceKeys)
+        .await?
+    {
+        Bearer::ServiceKey(Verdict::Valid(ctx)) => Ok(identity(&ctx)),
+        Bearer::ServiceKey(Verdict::Invalid(reason)) => Err(refusal(reason)),
+        Bearer::Token(t) => {
+            crate::http::record_actor(&crate::http::token_actor(&t));
+            Ok(token_identity(&t))
+        }
+        // Admin keys are not valid here (`ServiceKeys` judges them unknown).
+        Bearer::InvalidToken | Bearer::Admin(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "The access token is invalid or has expired.",
+        )),
     }
-    let verdict = match app.service.verify_key_from_memory(presented) {
-        Ok(v) => v,
-        // Boxed: the store lookup's future is large, and keeping it out of this one saves
-        // every cached verification from moving it around.
-        Err(pending) => Box::pin(app.service.verify_pending(pending)).await?,
-    };
-    match verdict {
-        Verdict::Valid(ctx) => Ok(identity(&ctx)),
-        Verdict::Invalid(reason) => Err(refusal(reason)),
-    }
-}
-
-/// How an access token's bearer appears in the request log.
-fn token_actor(t: &TokenIdentity) -> String {
-    format!("credential:{}", t.claims.cid)
 }
 
 /// Check a service account's key or access token under any sub-path (for gateways).
@@ -356,25 +347,12 @@ pub async fn verify(
         valid: false,
         reason: reason.as_str(),
     };
-    let presented = body.key.trim();
-    let verdict = if jwt::looks_like_jwt(presented) {
-        match app
-            .service
-            .verify_token_in(&who.organization_id, presented)
-            .await?
-        {
-            Some(t) => describe_token(&t),
-            None => invalid(Reason::Unknown),
-        }
-    } else {
-        match app
-            .service
-            .verify_key_in(&who.organization_id, presented)
-            .await?
-        {
-            Verdict::Valid(ctx) => describe(&ctx),
-            Verdict::Invalid(reason) => invalid(reason),
-        }
+    let accepting = Accepting::ServiceKeysOf(&who.organization_id);
+    let verdict = match app.service.identify(body.key.trim(), accepting).await? {
+        Bearer::ServiceKey(Verdict::Valid(ctx)) => describe(&ctx),
+        Bearer::ServiceKey(Verdict::Invalid(reason)) => invalid(reason),
+        Bearer::Token(t) => describe_token(&t),
+        Bearer::InvalidToken | Bearer::Admin(_) => invalid(Reason::Unknown),
     };
     // Guesses (unknown or malformed keys) count against the source like a refused admin key,
     // so this endpoint is no oracle for an admin key's holder either.
