@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::dialect::Dialect;
 use super::{StoreError, StoreResult};
 use crate::domain::audit::{Actor, AuditEntry, AuditEvent, AuditQuery, EventType, Origin};
 use crate::domain::ids::Id;
@@ -13,13 +14,6 @@ use crate::domain::time::Millis;
 pub enum Bind {
     Text(String),
     Int(i64),
-}
-
-/// How a backend spells parameter `n` (1-based) and turns bound milliseconds into its
-/// timestamp column type.
-pub struct Dialect {
-    pub placeholder: fn(usize) -> String,
-    pub ts: fn(&str) -> String,
 }
 
 /// Builds `WHERE … ORDER BY … LIMIT …` for one page of the list: `cursor_seq` is the seq of
@@ -164,18 +158,13 @@ impl RawAudit {
 mod tests {
     use super::*;
 
+    use crate::store::dialect::{POSTGRES, SQLITE};
     fn sqlite() -> Dialect {
-        Dialect {
-            placeholder: |_| "?".to_owned(),
-            ts: |p| p.to_owned(),
-        }
+        SQLITE
     }
 
     fn postgres() -> Dialect {
-        Dialect {
-            placeholder: |n| format!("${n}"),
-            ts: |p| format!("kp_ts({p})"),
-        }
+        POSTGRES
     }
 
     #[test]

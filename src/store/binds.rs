@@ -202,10 +202,10 @@ pub fn audit_values(e: &AuditEvent) -> Vec<Arg> {
 
 /// Generates, for a backend whose statements are `Query<'q>` (a type alias at the call site)
 /// and whose rows are `$row`: `bind_args`, and on `$store` the read shapes `fetch_opt` and
-/// `fetch_page` on its pool field `$pool`. `$list` turns an [`Arg::Texts`] into what the
+/// `fetch_page` on its pool field `$pool`, spelling shared SQL with `$dialect`. `$list` turns an [`Arg::Texts`] into what the
 /// backend binds for a list. A macro for the same reason as `rows::decode_rows!`.
 macro_rules! query_fns {
-    ($store:ty, $row:ty, $pool:ident, $list:expr) => {
+    ($store:ty, $row:ty, $pool:ident, $dialect:expr, $list:expr) => {
         /// Binds `args` in order.
         fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
             use $crate::store::binds::Arg;
@@ -231,7 +231,8 @@ macro_rules! query_fns {
                 args: Vec<Arg>,
                 decode: fn(&$row) -> StoreResult<T>,
             ) -> StoreResult<Option<T>> {
-                let row = bind_args(sqlx::query(sql), args)
+                let sql = $dialect.spell(sql);
+                let row = bind_args(sqlx::query(&sql), args)
                     .fetch_optional(&self.$pool)
                     .await?;
                 row.as_ref().map(decode).transpose()
@@ -246,7 +247,8 @@ macro_rules! query_fns {
                 limit: u32,
                 decode: fn(&$row) -> StoreResult<T>,
             ) -> StoreResult<$crate::domain::page::Page<T>> {
-                let rows = bind_args(sqlx::query(sql), args)
+                let sql = $dialect.spell(sql);
+                let rows = bind_args(sqlx::query(&sql), args)
                     .fetch_all(&self.$pool)
                     .await?;
                 let items = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;

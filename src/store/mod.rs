@@ -9,6 +9,7 @@
 mod audit_sql;
 mod binds;
 mod delegate;
+mod dialect;
 pub mod metered;
 mod pages;
 mod postgres;
@@ -17,6 +18,7 @@ mod rows;
 pub mod schema;
 mod sqlite;
 mod sqlx_error;
+mod statements;
 
 use std::time::Duration;
 

@@ -3,12 +3,12 @@
 //! the same reason as `rows::decode_rows!` (sqlx's generic executor bounds would be longer
 //! than the bodies); the backends differ only in how they spell a placeholder.
 //!
-//! A scope (`scope_sql`) is a trusted fragment whose parameters come right after the first one
-//! of the statement (SQLite: `?`, PostgreSQL: `$2`, `$3`, …), bound from `binds`.
+//! A scope (`scope_sql`) is a trusted fragment whose parameters (`?`, see `dialect.rs`) come
+//! right after the first one of the statement, bound from `binds`.
 
 /// Generates the methods `cursor_seq` and `window_rows` of `$store`, reading `$row`s from its
-/// pool field `$pool` and spelling placeholders with `$dialect` (an
-/// [`audit_sql::Dialect`](super::audit_sql::Dialect)).
+/// pool field `$pool` and spelling placeholders with `$dialect` (a
+/// [`Dialect`](super::dialect::Dialect)).
 macro_rules! paging_fns {
     ($store:ty, $pool:ident, $row:ty, $dialect:expr) => {
         impl $store {
@@ -21,8 +21,8 @@ macro_rules! paging_fns {
                 binds: &[&str],
             ) -> StoreResult<i64> {
                 let Some(after) = after else { return Ok(0) };
-                let first = ($dialect.placeholder)(1);
-                let sql = format!("SELECT seq FROM {table} WHERE id = {first} AND {scope_sql}");
+                let sql = format!("SELECT seq FROM {table} WHERE id = ? AND {scope_sql}");
+                let sql = $dialect.spell(&sql);
                 let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(after.as_str());
                 for b in binds {
                     q = q.bind(*b);
@@ -52,12 +52,11 @@ macro_rules! paging_fns {
                     true => (">", cursor.unwrap_or(0), "ASC"),
                     false => ("<", cursor.unwrap_or(i64::MAX), "DESC"),
                 };
-                let first = ($dialect.placeholder)(1);
-                let limit = ($dialect.placeholder)(binds.len() + 2);
                 let sql = format!(
-                    "SELECT {cols}, seq FROM {table} WHERE seq {cmp} {first} AND {scope_sql} \
-                     AND deleted_at IS NULL ORDER BY seq {order} LIMIT {limit}"
+                    "SELECT {cols}, seq FROM {table} WHERE seq {cmp} ? AND {scope_sql} \
+                     AND deleted_at IS NULL ORDER BY seq {order} LIMIT ?"
                 );
+                let sql = $dialect.spell(&sql);
                 let mut q = sqlx::query(&sql).bind(from);
                 for b in binds {
                     q = q.bind(*b);
@@ -94,9 +93,10 @@ macro_rules! paging_fns {
                             ),
                         };
                         let sql = format!(
-                            "SELECT EXISTS (SELECT 1 FROM {table} WHERE seq {cmp} {first} \
+                            "SELECT EXISTS (SELECT 1 FROM {table} WHERE seq {cmp} ? \
                              AND {scope_sql} AND deleted_at IS NULL)"
                         );
+                        let sql = $dialect.spell(&sql);
                         let mut q = sqlx::query_scalar::<_, bool>(&sql).bind(edge);
                         for b in binds {
                             q = q.bind(*b);

@@ -59,91 +59,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(super) async fn credential(
-        &self,
-        org: &Id,
-        account: &Id,
-        id: &Id,
-    ) -> StoreResult<Option<Credential>> {
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = $1 AND organization_id = $2 \
-             AND service_account_id = $3 AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![id, org, account], credential_row)
-            .await
-    }
-
-    pub(super) async fn credential_by_client_id(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<Credential>> {
-        if client_id.contains('\0') {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = $1 AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![client_id], credential_row).await
-    }
-
-    pub(super) async fn list_credentials(
-        &self,
-        org: &Id,
-        account: &Id,
-        window: &Window,
-    ) -> StoreResult<WindowPage<Credential>> {
-        self.window_rows(
-            ("credentials", CREDENTIAL_COLS),
-            "organization_id = $2 AND service_account_id = $3",
-            &[org.as_str(), account.as_str()],
-            window,
-            credential_row,
-        )
-        .await
-    }
-
-    pub(super) async fn update_credential(
-        &self,
-        credential: &Credential,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let c = credential;
-        self.update_one(
-            "UPDATE credentials SET name = $1, description = $2, updated_at = kp_ts($3) \
-             WHERE id = $4 AND organization_id = $5 AND service_account_id = $6 \
-             AND deleted_at IS NULL",
-            args![
-                &c.name,
-                &c.description,
-                c.updated_at,
-                &c.id,
-                &c.organization_id,
-                &c.service_account_id,
-            ],
-            "credential is not live",
-            audit,
-        )
-        .await
-    }
-
-    pub(super) async fn delete_credential(
-        &self,
-        org: &Id,
-        account: &Id,
-        id: &Id,
-        at: Millis,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE credentials SET deleted_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
-             AND service_account_id = $4 AND deleted_at IS NULL",
-            args![at, id, org, account],
-            "credential is not live",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
         let ids: Vec<&str> = usage.iter().map(|(id, _)| id.as_str()).collect();
         let times: Vec<i64> = usage.iter().map(|(_, at)| *at).collect();
@@ -160,3 +75,5 @@ impl PostgresStore {
         Ok(())
     }
 }
+
+crate::store::statements::credential_statements!(PostgresStore);

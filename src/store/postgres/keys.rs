@@ -53,6 +53,18 @@ pub(super) async fn insert_key(
 }
 
 impl PostgresStore {
+    /// The service accounts with these IDs (live or deleted), in one query.
+    async fn accounts_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<ServiceAccount>> {
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id = ANY($1)");
+        sqlx::query(&sql)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(account_row)
+            .collect()
+    }
+
     pub(super) async fn insert_api_key(
         &self,
         key: &ApiKey,
@@ -63,117 +75,6 @@ impl PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
-        self.fetch_opt(&sql, args![hash.as_bytes()], key_row).await
-    }
-
-    pub(super) async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1 AND organization_id = $2");
-        self.fetch_opt(&sql, args![id, org], key_row).await
-    }
-
-    pub(super) async fn list_project_api_keys(
-        &self,
-        org: &Id,
-        project: &Id,
-        access: OwnerAccess,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
-        let after = self
-            .cursor_seq(
-                "api_keys",
-                "organization_id = $2 AND project_id = $3",
-                page.after.as_ref(),
-                &[org.as_str(), project.as_str()],
-            )
-            .await?;
-        let role = match access {
-            OwnerAccess::Active => " AND s.role <> 'none'",
-            OwnerAccess::Inactive => " AND s.role = 'none'",
-            OwnerAccess::Any => "",
-        };
-        let sql = format!(
-            "SELECT {KEY_COLS_K} FROM api_keys k JOIN service_accounts s ON s.id = k.service_account_id \
-             WHERE k.project_id = $1 AND k.organization_id = $2 AND k.revoked_at IS NULL \
-             AND s.deleted_at IS NULL{role} AND k.seq > $3 ORDER BY k.seq LIMIT $4"
-        );
-        let args = args![project, org, after, i64::from(page.limit) + 1];
-        let page = self.fetch_page(&sql, args, page.limit, key_row).await?;
-        let owner_ids: Vec<String> = page
-            .items
-            .iter()
-            .filter_map(|k| k.service_account_id.as_ref().map(Id::to_string))
-            .collect();
-        let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id = ANY($1)");
-        let owners = sqlx::query(&sql)
-            .bind(&owner_ids)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(account_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        attach_owners(page, owners)
-    }
-
-    pub(super) async fn list_admin_keys(
-        &self,
-        org: &Id,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ApiKey>> {
-        let cursor = match &page.after {
-            None => None,
-            Some(_) => Some(
-                self.cursor_seq(
-                    "api_keys",
-                    "organization_id = $2 AND kind = 'admin'",
-                    page.after.as_ref(),
-                    &[org.as_str()],
-                )
-                .await?,
-            ),
-        };
-        let (cmp, from, order) = page.keyset(cursor);
-        let sql = format!(
-            "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = $1 AND kind = 'admin' \
-             AND revoked_at IS NULL AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3"
-        );
-        let args = args![org, from, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, key_row).await
-    }
-
-    pub(super) async fn update_api_key(
-        &self,
-        key: &ApiKey,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE api_keys SET scopes = $1, expires_at = kp_ts($2) \
-             WHERE id = $3 AND organization_id = $4 AND revoked_at IS NULL",
-            args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
-            "key is deleted",
-            audit,
-        )
-        .await
-    }
-
-    pub(super) async fn revoke_api_key(
-        &self,
-        org: &Id,
-        id: &Id,
-        effective: Millis,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE api_keys SET revoked_at = kp_ts($1) WHERE id = $2 AND organization_id = $3 \
-             AND kind = 'service_account' AND revoked_at IS NULL",
-            args![effective, id, org],
-            "key is deleted",
-            audit,
-        )
-        .await
     }
 
     pub(super) async fn revoke_admin_key(
@@ -230,3 +131,5 @@ impl PostgresStore {
         Ok(())
     }
 }
+
+crate::store::statements::key_statements!(PostgresStore);

@@ -19,8 +19,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
-use super::audit_sql::Dialect;
 use super::binds::Arg;
+use super::dialect::POSTGRES as DIALECT;
 use super::rows::expect_one;
 use super::{postgres_notify, schema, Change, PoolSettings, StoreError, StoreEvent, StoreResult};
 use crate::domain::audit::AuditEvent;
@@ -114,15 +114,9 @@ fn scopes_col(row: &PgRow) -> StoreResult<Vec<String>> {
     Ok(row.try_get("scopes")?)
 }
 
-/// Numbered placeholders; bound milliseconds become `timestamptz` through `kp_ts`.
-const DIALECT: Dialect = Dialect {
-    placeholder: |n| format!("${n}"),
-    ts: |p| format!("kp_ts({p})"),
-};
-
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-super::binds::query_fns!(PostgresStore, PgRow, pool, std::convert::identity);
+super::binds::query_fns!(PostgresStore, PgRow, pool, DIALECT, std::convert::identity);
 
 /// The shapes the aggregates' writes take.
 impl PostgresStore {
@@ -137,7 +131,8 @@ impl PostgresStore {
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let done = bind_args(sqlx::query(sql), args).execute(&mut *tx).await?;
+        let sql = DIALECT.spell(sql);
+        let done = bind_args(sqlx::query(&sql), args).execute(&mut *tx).await?;
         expect_one(done.rows_affected(), why)?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;

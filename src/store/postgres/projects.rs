@@ -52,54 +52,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(super) async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
-        let sql =
-            format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1 AND organization_id = $2");
-        self.fetch_opt(&sql, args![id, org], project_row).await
-    }
-
-    pub(super) async fn list_projects(
-        &self,
-        org: &Id,
-        include_archived: bool,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Project>> {
-        let after = self
-            .cursor_seq(
-                "projects",
-                "organization_id = $2",
-                page.after.as_ref(),
-                &[org.as_str()],
-            )
-            .await?;
-        let sql = format!(
-            "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = $1 AND seq > $2 \
-             AND ($3 OR archived_at IS NULL) ORDER BY seq LIMIT $4"
-        );
-        let args = args![org, after, include_archived, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, project_row).await
-    }
-
-    pub(super) async fn update_project(
-        &self,
-        project: &Project,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE projects SET name = $1, external_key_id = $2 \
-             WHERE id = $3 AND organization_id = $4 AND archived_at IS NULL",
-            args![
-                &project.name,
-                &project.external_key_id,
-                &project.id,
-                &project.organization_id,
-            ],
-            "project is not active",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn archive_project(
         &self,
         org: &Id,
@@ -117,3 +69,5 @@ impl PostgresStore {
         .await
     }
 }
+
+crate::store::statements::project_statements!(PostgresStore);

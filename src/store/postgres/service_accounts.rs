@@ -39,63 +39,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(super) async fn service_account(
-        &self,
-        org: &Id,
-        id: &Id,
-    ) -> StoreResult<Option<ServiceAccount>> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS} FROM service_accounts \
-             WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![id, org], account_row).await
-    }
-
-    pub(super) async fn list_project_service_accounts(
-        &self,
-        org: &Id,
-        project: &Id,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ServiceAccount>> {
-        let after = self
-            .cursor_seq(
-                "service_accounts",
-                "organization_id = $2 AND project_id = $3",
-                page.after.as_ref(),
-                &[org.as_str(), project.as_str()],
-            )
-            .await?;
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = $1 \
-             AND organization_id = $2 AND deleted_at IS NULL AND seq > $3 ORDER BY seq LIMIT $4"
-        );
-        let args = args![project, org, after, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, account_row).await
-    }
-
-    pub(super) async fn update_service_account(
-        &self,
-        account: &ServiceAccount,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let a = account;
-        self.update_one(
-            "UPDATE service_accounts SET name = $1, description = $2, role = $3, \
-             updated_at = kp_ts($4) WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
-            args![
-                &a.name,
-                &a.description,
-                a.role.as_str(),
-                a.updated_at,
-                &a.id,
-                &a.organization_id,
-            ],
-            "service account is not live",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn delete_service_account(
         &self,
         org: &Id,
@@ -139,19 +82,6 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
-
-    pub(super) async fn list_org_service_accounts(
-        &self,
-        org: &Id,
-        window: &Window,
-    ) -> StoreResult<WindowPage<ServiceAccount>> {
-        self.window_rows(
-            ("service_accounts", ACCOUNT_COLS),
-            "organization_id = $2",
-            &[org.as_str()],
-            window,
-            account_row,
-        )
-        .await
-    }
 }
+
+crate::store::statements::account_statements!(PostgresStore);

@@ -37,33 +37,6 @@ pub(super) async fn insert_audit(
 }
 
 impl SqliteStore {
-    pub(super) async fn list_audit_events(
-        &self,
-        org: &Id,
-        query: &AuditQuery,
-    ) -> StoreResult<Page<AuditEntry>> {
-        let cursor = match query.before.as_ref().or(query.after.as_ref()) {
-            None => None,
-            // Installation-wide events are visible to every organization.
-            Some(id) => {
-                let scope = "(organization_id = ? OR organization_id IS NULL)";
-                Some(
-                    self.cursor_seq("audit_events", scope, Some(id), &[org.as_str()])
-                        .await?,
-                )
-            }
-        };
-        let (clause, binds) = audit_sql::list_clause(&DIALECT, org, query, cursor);
-        let sql = format!("{AUDIT_SELECT}{clause}");
-        let args = binds.into_iter().map(Arg::from).collect();
-        let mut page = self.fetch_page(&sql, args, query.limit, audit_row).await?;
-        // A `before` page was read oldest first; the list is newest first.
-        if query.before.is_some() {
-            page.items.reverse();
-        }
-        Ok(page)
-    }
-
     pub(super) async fn claim_webhook_deliveries(
         &self,
         now: Millis,
@@ -137,3 +110,5 @@ impl SqliteStore {
         Ok(n.max(0) as u64)
     }
 }
+
+crate::store::statements::audit_statements!(SqliteStore);

@@ -57,88 +57,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn credential(
-        &self,
-        org: &Id,
-        account: &Id,
-        id: &Id,
-    ) -> StoreResult<Option<Credential>> {
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE id = ? AND organization_id = ? \
-             AND service_account_id = ? AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![id, org, account], credential_row)
-            .await
-    }
-
-    pub(super) async fn credential_by_client_id(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<Credential>> {
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLS} FROM credentials WHERE client_id = ? AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![client_id], credential_row).await
-    }
-
-    pub(super) async fn list_credentials(
-        &self,
-        org: &Id,
-        account: &Id,
-        window: &Window,
-    ) -> StoreResult<WindowPage<Credential>> {
-        self.window_rows(
-            ("credentials", CREDENTIAL_COLS),
-            "organization_id = ? AND service_account_id = ?",
-            &[org.as_str(), account.as_str()],
-            window,
-            credential_row,
-        )
-        .await
-    }
-
-    pub(super) async fn update_credential(
-        &self,
-        credential: &Credential,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let c = credential;
-        self.update_one(
-            "UPDATE credentials SET name = ?, description = ?, updated_at = ? \
-             WHERE id = ? AND organization_id = ? AND service_account_id = ? \
-             AND deleted_at IS NULL",
-            args![
-                &c.name,
-                &c.description,
-                c.updated_at,
-                &c.id,
-                &c.organization_id,
-                &c.service_account_id,
-            ],
-            "credential is not live",
-            audit,
-        )
-        .await
-    }
-
-    pub(super) async fn delete_credential(
-        &self,
-        org: &Id,
-        account: &Id,
-        id: &Id,
-        at: Millis,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE credentials SET deleted_at = ? WHERE id = ? AND organization_id = ? \
-             AND service_account_id = ? AND deleted_at IS NULL",
-            args![at, id, org, account],
-            "credential is not live",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
         self.write(usage.to_vec(), |conn, usage| {
             Box::pin(async move {
@@ -158,3 +76,5 @@ impl SqliteStore {
         .await
     }
 }
+
+crate::store::statements::credential_statements!(SqliteStore);

@@ -43,6 +43,24 @@ pub(super) async fn insert_key(
 }
 
 impl SqliteStore {
+    /// The service accounts with these IDs (live or deleted), in one query.
+    async fn accounts_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<ServiceAccount>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(",");
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(account_row)
+            .collect()
+    }
+
     pub(super) async fn insert_api_key(
         &self,
         key: &ApiKey,
@@ -55,122 +73,6 @@ impl SqliteStore {
                 insert_audit(&mut *conn, &audit).await
             })
         })
-        .await
-    }
-
-    pub(super) async fn api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?");
-        self.fetch_opt(&sql, args![hash.as_bytes()], key_row).await
-    }
-
-    pub(super) async fn api_key(&self, org: &Id, id: &Id) -> StoreResult<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ? AND organization_id = ?");
-        self.fetch_opt(&sql, args![id, org], key_row).await
-    }
-
-    pub(super) async fn list_project_api_keys(
-        &self,
-        org: &Id,
-        project: &Id,
-        access: OwnerAccess,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(ApiKey, ServiceAccount)>> {
-        let after = self
-            .cursor_seq(
-                "api_keys",
-                "organization_id = ? AND project_id = ?",
-                page.after.as_ref(),
-                &[org.as_str(), project.as_str()],
-            )
-            .await?;
-        let role = match access {
-            OwnerAccess::Active => " AND s.role <> 'none'",
-            OwnerAccess::Inactive => " AND s.role = 'none'",
-            OwnerAccess::Any => "",
-        };
-        let sql = format!(
-            "SELECT {KEY_COLS_K} FROM api_keys k JOIN service_accounts s ON s.id = k.service_account_id \
-             WHERE k.project_id = ? AND k.organization_id = ? AND k.revoked_at IS NULL \
-             AND s.deleted_at IS NULL{role} AND k.seq > ? ORDER BY k.seq LIMIT ?"
-        );
-        let args = args![project, org, after, i64::from(page.limit) + 1];
-        let page = self.fetch_page(&sql, args, page.limit, key_row).await?;
-        // The owners, in one query.
-        let owner_ids: Vec<&str> = page
-            .items
-            .iter()
-            .filter_map(|k| k.service_account_id.as_ref().map(Id::as_str))
-            .collect();
-        let mut owners = Vec::with_capacity(owner_ids.len());
-        if !owner_ids.is_empty() {
-            let marks = vec!["?"; owner_ids.len()].join(",");
-            let sql = format!("SELECT {ACCOUNT_COLS} FROM service_accounts WHERE id IN ({marks})");
-            let mut q = sqlx::query(&sql);
-            for id in &owner_ids {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&self.reader).await? {
-                owners.push(account_row(&row)?);
-            }
-        }
-        attach_owners(page, owners)
-    }
-
-    pub(super) async fn list_admin_keys(
-        &self,
-        org: &Id,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ApiKey>> {
-        let cursor = match &page.after {
-            None => None,
-            Some(_) => Some(
-                self.cursor_seq(
-                    "api_keys",
-                    "organization_id = ? AND kind = 'admin'",
-                    page.after.as_ref(),
-                    &[org.as_str()],
-                )
-                .await?,
-            ),
-        };
-        let (cmp, from, order) = page.keyset(cursor);
-        let sql = format!(
-            "SELECT {KEY_COLS} FROM api_keys WHERE organization_id = ? AND kind = 'admin' \
-             AND revoked_at IS NULL AND seq {cmp} ? ORDER BY seq {order} LIMIT ?"
-        );
-        let args = args![org, from, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, key_row).await
-    }
-
-    pub(super) async fn update_api_key(
-        &self,
-        key: &ApiKey,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE api_keys SET scopes = ?, expires_at = ? \
-             WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
-            args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
-            "key is deleted",
-            audit,
-        )
-        .await
-    }
-
-    pub(super) async fn revoke_api_key(
-        &self,
-        org: &Id,
-        id: &Id,
-        effective: Millis,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organization_id = ? \
-             AND kind = 'service_account' AND revoked_at IS NULL",
-            args![effective, id, org],
-            "key is deleted",
-            audit,
-        )
         .await
     }
 
@@ -218,3 +120,5 @@ impl SqliteStore {
         .await
     }
 }
+
+crate::store::statements::key_statements!(SqliteStore);

@@ -23,8 +23,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 
-use super::audit_sql::Dialect;
 use super::binds::Arg;
+use super::dialect::SQLITE as DIALECT;
 use super::rows::{corrupt, expect_one};
 use super::{schema, Change, PoolSettings, StoreError, StoreEvent, StoreResult};
 use crate::domain::audit::AuditEvent;
@@ -128,12 +128,6 @@ impl SqliteStore {
 super::rows::decode_rows!(SqliteRow, scopes_col);
 super::pages::paging_fns!(SqliteStore, reader, SqliteRow, DIALECT);
 
-/// SQLite's placeholders are positional `?`; timestamps are stored as milliseconds already.
-const DIALECT: Dialect = Dialect {
-    placeholder: |_| "?".to_owned(),
-    ts: |p| p.to_owned(),
-};
-
 /// SQLite keeps scopes as a JSON array in a text column.
 fn scopes_col(row: &SqliteRow) -> StoreResult<Vec<String>> {
     let raw: String = row.try_get("scopes")?;
@@ -147,9 +141,9 @@ fn json_array(list: &[String]) -> String {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-super::binds::query_fns!(SqliteStore, SqliteRow, reader, |v: Vec<String>| json_array(
-    &v
-));
+super::binds::query_fns!(SqliteStore, SqliteRow, reader, DIALECT, |v: Vec<String>| {
+    json_array(&v)
+});
 
 /// The shapes the aggregates' writes take.
 impl SqliteStore {
@@ -175,7 +169,8 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         self.write((args, audit.to_vec()), move |conn, (args, audit)| {
             Box::pin(async move {
-                let done = bind_args(sqlx::query(sql), args)
+                let sql = DIALECT.spell(sql);
+                let done = bind_args(sqlx::query(&sql), args)
                     .execute(&mut *conn)
                     .await?;
                 expect_one(done.rows_affected(), why)?;

@@ -37,54 +37,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn project(&self, org: &Id, id: &Id) -> StoreResult<Option<Project>> {
-        let sql =
-            format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ? AND organization_id = ?");
-        self.fetch_opt(&sql, args![id, org], project_row).await
-    }
-
-    pub(super) async fn list_projects(
-        &self,
-        org: &Id,
-        include_archived: bool,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Project>> {
-        let after = self
-            .cursor_seq(
-                "projects",
-                "organization_id = ?",
-                page.after.as_ref(),
-                &[org.as_str()],
-            )
-            .await?;
-        let sql = format!(
-            "SELECT {PROJECT_COLS} FROM projects WHERE organization_id = ? AND seq > ? \
-             AND (? OR archived_at IS NULL) ORDER BY seq LIMIT ?"
-        );
-        let args = args![org, after, include_archived, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, project_row).await
-    }
-
-    pub(super) async fn update_project(
-        &self,
-        project: &Project,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        self.update_one(
-            "UPDATE projects SET name = ?, external_key_id = ? \
-             WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
-            args![
-                &project.name,
-                &project.external_key_id,
-                &project.id,
-                &project.organization_id,
-            ],
-            "project is not active",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn archive_project(
         &self,
         org: &Id,
@@ -102,3 +54,5 @@ impl SqliteStore {
         .await
     }
 }
+
+crate::store::statements::project_statements!(SqliteStore);

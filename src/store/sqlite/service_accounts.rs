@@ -50,65 +50,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn service_account(
-        &self,
-        org: &Id,
-        id: &Id,
-    ) -> StoreResult<Option<ServiceAccount>> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS} FROM service_accounts \
-             WHERE id = ? AND organization_id = ? AND deleted_at IS NULL"
-        );
-        self.fetch_opt(&sql, args![id, org], account_row).await
-    }
-
-    pub(super) async fn list_project_service_accounts(
-        &self,
-        org: &Id,
-        project: &Id,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ServiceAccount>> {
-        // Deleted accounts still resolve as cursors, so a client paging while another deletes
-        // the last account it saw carries on instead of failing.
-        let after = self
-            .cursor_seq(
-                "service_accounts",
-                "organization_id = ? AND project_id = ?",
-                page.after.as_ref(),
-                &[org.as_str(), project.as_str()],
-            )
-            .await?;
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS} FROM service_accounts WHERE project_id = ? \
-             AND organization_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq LIMIT ?"
-        );
-        let args = args![project, org, after, i64::from(page.limit) + 1];
-        self.fetch_page(&sql, args, page.limit, account_row).await
-    }
-
-    pub(super) async fn update_service_account(
-        &self,
-        account: &ServiceAccount,
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let a = account;
-        self.update_one(
-            "UPDATE service_accounts SET name = ?, description = ?, role = ?, updated_at = ? \
-             WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
-            args![
-                &a.name,
-                &a.description,
-                a.role.as_str(),
-                a.updated_at,
-                &a.id,
-                &a.organization_id,
-            ],
-            "service account is not live",
-            audit,
-        )
-        .await
-    }
-
     pub(super) async fn delete_service_account(
         &self,
         org: &Id,
@@ -153,19 +94,6 @@ impl SqliteStore {
         })
         .await
     }
-
-    pub(super) async fn list_org_service_accounts(
-        &self,
-        org: &Id,
-        window: &Window,
-    ) -> StoreResult<WindowPage<ServiceAccount>> {
-        self.window_rows(
-            ("service_accounts", ACCOUNT_COLS),
-            "organization_id = ?",
-            &[org.as_str()],
-            window,
-            account_row,
-        )
-        .await
-    }
 }
+
+crate::store::statements::account_statements!(SqliteStore);
