@@ -22,15 +22,16 @@ pub enum Accepting<'a> {
     AdminKeys,
 }
 
-/// Who a bearer is.
+/// Who a bearer is. The admin and token identities are boxed: the gateway's cached verdict
+/// is the hot path, and a small enum is cheaper to return through the futures.
 #[derive(Debug)]
 pub enum Bearer {
     /// A service account's API key, judged: valid, or why not.
     ServiceKey(Verdict),
     /// A valid admin key, as the organization it acts for.
-    Admin(Principal),
+    Admin(Box<Principal>),
     /// A valid access token and the service account it stands for now.
-    Token(TokenIdentity),
+    Token(Box<TokenIdentity>),
     /// An access token that did not verify (signature, issuer, audience, expiry, credential or
     /// account gone, or another organization's).
     InvalidToken,
@@ -65,7 +66,7 @@ impl Service {
                     Box::pin(self.verify_token(presented)).await?
                 }
             };
-            return Ok(token.map_or(Bearer::InvalidToken, Bearer::Token));
+            return Ok(token.map_or(Bearer::InvalidToken, |t| Bearer::Token(Box::new(t))));
         }
         Ok(match accepting {
             Accepting::ServiceKeys => {
@@ -77,9 +78,9 @@ impl Service {
             Accepting::ServiceKeysOf(org) => {
                 Bearer::ServiceKey(Box::pin(self.verify_key_in(org, presented)).await?)
             }
-            Accepting::AdminKeys => {
-                Bearer::Admin(Box::pin(self.authenticate_admin(Some(presented))).await?)
-            }
+            Accepting::AdminKeys => Bearer::Admin(Box::new(
+                Box::pin(self.authenticate_admin(Some(presented))).await?,
+            )),
         })
     }
 }

@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for Caller {
         let mut principal = match service.identify(presented, Accepting::AdminKeys).await {
             Ok(Bearer::Admin(p)) => {
                 crate::http::record_actor(&crate::http::principal_actor(&p));
-                p
+                *p
             }
             Ok(Bearer::Token(t)) => {
                 crate::http::record_actor(&crate::http::token_actor(&t));
