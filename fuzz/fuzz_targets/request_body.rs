@@ -1,9 +1,9 @@
-//! JSON request bodies: any bytes become either a value or a 4xx in the OpenAI envelope (the
-//! Keycard dialect re-wraps the same errors), never a panic or a 5xx.
+//! JSON request bodies: any bytes become either a value or a 4xx (the shared parser's
+//! `Rejection`, which both dialects wrap in their envelopes), never a panic or a 5xx.
 #![no_main]
 
+use keyplane::http::extract::{parse_json, Rejection};
 use keyplane::http::keycard::service_accounts::{CreateBody, UpdateBody};
-use keyplane::http::openai::extract::parse_json;
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,10 +28,16 @@ struct Inner {
     limit: u32,
 }
 
-fn check<T>(result: Result<T, keyplane::http::openai::error::ApiError>) {
-    if let Err(e) = result {
-        assert!(e.status().is_client_error(), "{}", e.status());
-        assert!(!e.message().is_empty());
+fn check<T>(result: Result<T, Rejection>) {
+    match result {
+        Ok(_) => {}
+        Err(Rejection::Request {
+            status, message, ..
+        }) => {
+            assert!(status.is_client_error(), "{status}");
+            assert!(!message.is_empty());
+        }
+        Err(other) => panic!("a body refused as a credential: {other:?}"),
     }
 }
 
