@@ -12,25 +12,34 @@ pub struct Dialect {
     pub placeholder: fn(usize) -> String,
     /// A parameter's placeholder, as a timestamp.
     pub ts: fn(&str) -> String,
+    /// Whether a plain `?` is already this backend's spelling (SQLite): then only `?ts` needs
+    /// rewriting, and a statement without one is used as it is, with no copy.
+    pub plain_marks: bool,
 }
 
 /// SQLite's placeholders are positional `?`; timestamps are stored as milliseconds already.
 pub const SQLITE: Dialect = Dialect {
     placeholder: |_| "?".to_owned(),
     ts: |p| p.to_owned(),
+    plain_marks: true,
 };
 
 /// Numbered placeholders; bound milliseconds become `timestamptz` through `kp_ts`.
 pub const POSTGRES: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
     ts: |p| format!("kp_ts({p})"),
+    plain_marks: false,
 };
 
 impl Dialect {
     /// `sql` with its `?` and `?ts` spelled for this backend. A `?` inside a quoted literal is
     /// text, not a parameter.
     pub fn spell<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        if !sql.contains('?') {
+        let nothing_to_do = match self.plain_marks {
+            true => !sql.contains("?ts"),
+            false => !sql.contains('?'),
+        };
+        if nothing_to_do {
             return Cow::Borrowed(sql);
         }
         let mut out = String::with_capacity(sql.len() + 16);
@@ -82,5 +91,7 @@ mod tests {
     fn native_statements_are_left_alone() {
         let sql = "SELECT 1 FROM t WHERE id = $1 AND s = 'x'";
         assert!(matches!(POSTGRES.spell(sql), Cow::Borrowed(s) if s == sql));
+        let sql = "SELECT 1 FROM t WHERE id = ? AND s = ?";
+        assert!(matches!(SQLITE.spell(sql), Cow::Borrowed(s) if s == sql));
     }
 }

@@ -84,24 +84,26 @@ impl Rejection {
         )
     }
 
-    /// The store or the server itself failed: logged here, once for every dialect, and
-    /// answered without detail (the cause may name internals).
-    pub fn server_side(unavailable: bool, cause: &anyhow::Error) -> Self {
-        if unavailable {
-            tracing::warn!(error = %format!("{cause:#}"), "store unavailable");
-            Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "The service is temporarily unavailable. Please retry.",
-            )
-        } else {
-            tracing::error!(error = %format!("{cause:#}"), "internal error");
-            Self::Request {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: None,
-                param: None,
-                message: "The server had an error while processing your request.".to_owned(),
-            }
+    /// The store could not be reached: logged here, once for every dialect, and answered
+    /// without detail (the cause may name internals).
+    pub fn unavailable(cause: &anyhow::Error) -> Self {
+        tracing::warn!(error = %format!("{cause:#}"), "store unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is temporarily unavailable. Please retry.",
+        )
+    }
+
+    /// The server itself failed: logged here, answered without detail (and without a code,
+    /// which OpenAI's envelope leaves null for its own errors).
+    pub fn internal(cause: &anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{cause:#}"), "internal error");
+        Self::Request {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: None,
+            param: None,
+            message: "The server had an error while processing your request.".to_owned(),
         }
     }
 }

@@ -141,8 +141,8 @@ impl From<ServiceError> for KcError {
                 "last_admin_key",
                 "This is the organization's last usable admin key with write access.",
             ),
-            ServiceError::Unavailable(cause) => Rejection::server_side(true, &cause).into(),
-            ServiceError::Internal(cause) => Rejection::server_side(false, &cause).into(),
+            ServiceError::Unavailable(cause) => Rejection::unavailable(&cause).into(),
+            ServiceError::Internal(cause) => Rejection::internal(&cause).into(),
         }
     }
 }

@@ -99,14 +99,6 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
-
-    pub fn code(&self) -> Option<&'static str> {
-        self.code
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 /// Keeps echoed identifiers to a readable length.
@@ -198,8 +190,8 @@ impl From<ServiceError> for ApiError {
                 Some("already_exists"),
                 "An object with that unique value already exists.",
             ),
-            ServiceError::Unavailable(cause) => Rejection::server_side(true, &cause).into(),
-            ServiceError::Internal(cause) => Rejection::server_side(false, &cause).into(),
+            ServiceError::Unavailable(cause) => Rejection::unavailable(&cause).into(),
+            ServiceError::Internal(cause) => Rejection::internal(&cause).into(),
         }
     }
 }
