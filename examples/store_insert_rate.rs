@@ -154,6 +154,7 @@ async fn setup(store: &Arc<dyn Store>, clock: &Clock) -> anyhow::Result<Project>
         is_default: true,
         created_at: now,
         archived_at: None,
+        allowed_ips: None,
     };
     let admin_value = PlainKey::generate(KeyKind::Admin)?;
     let admin = ApiKey {
@@ -170,6 +171,9 @@ async fn setup(store: &Arc<dyn Store>, clock: &Clock) -> anyhow::Result<Project>
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        allowed_ips: None,
+        limits: Default::default(),
+        disabled: None,
     };
     store
         .create_organization(&org, &default_project, &admin, false, &[])
@@ -183,6 +187,7 @@ async fn setup(store: &Arc<dyn Store>, clock: &Clock) -> anyhow::Result<Project>
         is_default: false,
         created_at: clock.now(),
         archived_at: None,
+        allowed_ips: None,
     };
     store
         .insert_project(&project, &[])
@@ -226,6 +231,9 @@ fn build_rows(
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        allowed_ips: None,
+        limits: Default::default(),
+        disabled: None,
     };
     Ok((account, key))
 }

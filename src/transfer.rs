@@ -222,6 +222,7 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             is_default,
             created_at,
             archived_at,
+            allowed_ips: None,
         }),
         Line::ServiceAccount {
             id: i,
@@ -276,6 +277,9 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             expires_at,
             last_used_at,
             revoked_at,
+            allowed_ips: None,
+            limits: Default::default(),
+            disabled: None,
         }),
         Line::Credential {
             id: i,

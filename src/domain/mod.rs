@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod names;
 pub mod outcomes;

@@ -1,7 +1,10 @@
 //! The objects keyplane stores. Both dialects render these; neither owns them.
 
+use ipnet::IpNet;
+
 use super::ids::Id;
 use super::keys::{KeyHash, KeyKind};
+use super::limits::{Disabled, KeyLimits};
 use super::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct Project {
     pub is_default: bool,
     pub created_at: Millis,
     pub archived_at: Option<Millis>,
+    /// Addresses the project's keys may be used from (`None`: any).
+    pub allowed_ips: Option<Vec<IpNet>>,
 }
 
 impl Project {
@@ -87,6 +92,12 @@ pub struct ApiKey {
     pub expires_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// Addresses the key may be used from (`None`: any); project keys only.
+    pub allowed_ips: Option<Vec<IpNet>>,
+    /// keyplane's own limits on the key; project keys only.
+    pub limits: KeyLimits,
+    /// Set while the key is disabled: refused at verification, history kept.
+    pub disabled: Option<Disabled>,
 }
 
 impl ApiKey {

@@ -86,6 +86,9 @@ impl Service {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            allowed_ips: None,
+            limits: Default::default(),
+            disabled: None,
         };
         Ok(IssuedKey { key, value })
     }

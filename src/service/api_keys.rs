@@ -110,6 +110,9 @@ impl Service {
             expires_at: lifetime.map(|l| now + l),
             last_used_at: None,
             revoked_at: None,
+            allowed_ips: None,
+            limits: Default::default(),
+            disabled: None,
         };
         Ok(IssuedKey { key, value })
     }

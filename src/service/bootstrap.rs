@@ -106,6 +106,7 @@ impl Service {
             is_default: true,
             created_at: now,
             archived_at: None,
+            allowed_ips: None,
         };
         let issued = self.mint_admin_key(
             &org.id,

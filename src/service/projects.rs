@@ -51,6 +51,7 @@ impl Service {
             is_default: false,
             created_at: self.clock.now(),
             archived_at: None,
+            allowed_ips: None,
         };
         let event = self.audit_event(
             &Author::of(who),

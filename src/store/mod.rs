@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
+use crate::domain::limits::{Disabled, ProjectRateLimit};
 use crate::domain::model::{
     ApiKey, Credential, Organization, OwnerAccess, Project, ServiceAccount, SigningKey,
 };
@@ -145,6 +146,25 @@ pub enum Record {
     AuditEvent(AuditEvent),
 }
 
+/// One node's count of one admission subject (a key, a project × model) in one time bucket.
+/// Absolute, not a delta: writing the same count twice is harmless, and a node's later count
+/// of a bucket replaces its earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    /// The counting node (a random id per process start).
+    pub node: String,
+    /// `k:{key id}` or `pm:{project id}:{model}`.
+    pub subject: String,
+    /// The bucket's start and width, Unix milliseconds.
+    pub bucket: Millis,
+    pub span: Millis,
+    pub requests: i64,
+    pub tokens: i64,
+}
+
+/// Where one node's reading of the other nodes' counts stands; opaque outside the store.
+pub type CountsCursor = i64;
+
 /// Receives exported records one by one; an error stops the export.
 pub type RecordSink<'a> = dyn FnMut(Record) -> anyhow::Result<()> + Send + 'a;
 
@@ -261,6 +281,56 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         audit: &[AuditEvent],
     ) -> StoreResult<()>;
+
+    /// Disables (`Some`) or enables (`None`) an undeleted key of either kind. Disabling an admin
+    /// key is guarded like [`Store::revoke_admin_key`]: another usable, write-capable admin key
+    /// that is not disabled must remain.
+    async fn set_api_key_disabled(
+        &self,
+        _org: &Id,
+        _id: &Id,
+        _disabled: Option<&Disabled>,
+        _now: Millis,
+        _audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// The project's stored rate-limit overrides, one per model, in model order.
+    async fn project_rate_limits(
+        &self,
+        _org: &Id,
+        _project: &Id,
+    ) -> StoreResult<Vec<ProjectRateLimit>> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Inserts or replaces the overrides of one project × model, only while the project is
+    /// active.
+    async fn put_project_rate_limit(
+        &self,
+        _limit: &ProjectRateLimit,
+        _audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Writes this node's counts (upsert by node, subject, bucket, span).
+    async fn push_counts(&self, _counts: &[Count]) -> StoreResult<()> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Counts written by nodes other than `node` since `after` (`None`: every stored count
+    /// whose bucket starts at or after `not_before`), and the cursor for the next call. A count
+    /// being written while this reads is returned by this call or the next, never lost.
+    async fn pull_counts(
+        &self,
+        _node: &str,
+        _after: Option<CountsCursor>,
+        _not_before: Millis,
+    ) -> StoreResult<(Vec<Count>, CountsCursor)> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
+    /// Deletes counts of width `span` whose bucket starts before `before`.
+    async fn prune_counts(&self, _span: Millis, _before: Millis) -> StoreResult<u64> {
+        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
+    }
 
     /// Raises `last_used_at` of each key to at least the given time. Monotonic (`max`), so
     /// batches from several nodes in any order lose nothing.

@@ -132,6 +132,7 @@ macro_rules! decode_rows {
                 is_default: row.try_get("is_default")?,
                 created_at: row.try_get("created_at")?,
                 archived_at: row.try_get("archived_at")?,
+                allowed_ips: None,
             })
         }
 
@@ -166,6 +167,9 @@ macro_rules! decode_rows {
                 expires_at: row.try_get("expires_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                allowed_ips: None,
+                limits: Default::default(),
+                disabled: None,
             })
         }
 

@@ -153,6 +153,7 @@ fn project_of(org: &Organization, name: &str, is_default: bool) -> Project {
         is_default,
         created_at: T0,
         archived_at: None,
+        allowed_ips: None,
     }
 }
 
@@ -191,6 +192,9 @@ fn key_for(account: &ServiceAccount) -> (ApiKey, PlainKey) {
         expires_at: Some(T0 + 60_000),
         last_used_at: None,
         revoked_at: None,
+        allowed_ips: None,
+        limits: Default::default(),
+        disabled: None,
     };
     (key, value)
 }
@@ -211,6 +215,9 @@ fn admin_key(org: &Organization) -> ApiKey {
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        allowed_ips: None,
+        limits: Default::default(),
+        disabled: None,
     }
 }
 
