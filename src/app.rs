@@ -66,7 +66,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     let store = open_store(&config).await?;
     let mut service = Service::with_cache(store.clone(), Clock::system(), config.key_cache)
-        .with_token_settings(config.tokens.clone());
+        .with_token_settings(config.tokens.clone())
+        .with_models(config.models.clone());
     service = service.with_auth_throttle(config.throttle.clone());
     if let Some(webhook) = &config.audit_webhook {
         service = service.with_audit_webhook(webhook.delivery());
@@ -77,6 +78,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let flusher = tokio::spawn(flush_usage_periodically(service.clone()));
+    // Counts of earlier runs (per-day windows survive a restart) and of other nodes, before
+    // the first request is decided.
+    if let Err(e) = service.load_admission().await {
+        tracing::warn!(error = %e, "could not load stored rate-limit counts");
+    }
+    let persister = service.spawn_admission_persistence();
     // Without a webhook nothing is queued; with one, undelivered events of earlier runs are
     // picked up first.
     let deliverer = config
@@ -112,6 +119,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
     }
     flusher.abort();
+    if let Some(p) = persister {
+        p.abort();
+    }
+    // Counts since the last sync survive a clean stop too.
+    if let Err(e) = service.sync_admission().await {
+        tracing::warn!(error = %e, "could not store the last rate-limit counts");
+    }
     if let Some(d) = deliverer {
         d.abort();
     }

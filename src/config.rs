@@ -3,6 +3,7 @@
 //! one place their values are parsed. Problems are collected, not stopped at, so
 //! `keyplane config check` can report them all.
 
+mod models;
 pub mod settings;
 pub mod sources;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::connections::ReadTimeouts;
+use crate::domain::catalogue::ModelCatalogue;
 use crate::domain::keys::{KeyKind, PlainKey};
 use crate::service::key_cache::CacheSettings;
 use crate::service::throttle::ThrottleSettings;
@@ -85,6 +87,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     /// The verification cache (`KEYPLANE_KEY_CACHE_CAPACITY`).
     pub key_cache: CacheSettings,
+    /// The models rate limits exist for (`[models]` in the file).
+    pub models: ModelCatalogue,
 }
 
 /// What the operator CLI needs to reach a running server.
@@ -373,7 +377,18 @@ impl Config {
             ..cache_defaults
         };
         p.take(logging(src), ());
+        let shown = src
+            .file()
+            .map_or_else(String::new, |f| f.display().to_string());
+        let models = match models::catalogue(src.models(), &shown) {
+            Ok(c) => c,
+            Err(problems) => {
+                p.0.extend(problems);
+                ModelCatalogue::default()
+            }
+        };
         p.finish(Self {
+            models,
             listen,
             database,
             pool,

@@ -18,6 +18,8 @@ pub struct Sources {
     file: Option<PathBuf>,
     from_file: BTreeMap<&'static str, String>,
     env: BTreeMap<String, String>,
+    /// The file's `[models]` table, read by `models::catalogue`.
+    models: Option<toml::Value>,
 }
 
 impl Sources {
@@ -55,7 +57,12 @@ impl Sources {
             .map_err(|e: toml::de::Error| ConfigError::one(format!("{shown}: {e}")))?;
         let mut problems = Vec::new();
         let mut from_file = BTreeMap::new();
+        let mut models = None;
         for (key, value) in table {
+            if key == "models" {
+                models = Some(value);
+                continue;
+            }
             let Some(setting) = settings::find(&key) else {
                 problems.push(format!("{key} in {shown}: unknown setting"));
                 continue;
@@ -85,7 +92,13 @@ impl Sources {
             file: Some(path.to_owned()),
             from_file,
             env,
+            models,
         })
+    }
+
+    /// The file's `[models]` table, if it has one.
+    pub fn models(&self) -> Option<&toml::Value> {
+        self.models.as_ref()
     }
 
     pub fn file(&self) -> Option<&Path> {

@@ -49,6 +49,7 @@ event_types! {
     CredentialUpdated => "credential.updated",
     CredentialDeleted => "credential.deleted",
     SigningKeyRotated => "signing_key.rotated",
+    RateLimitUpdated => "rate_limit.updated",
 }
 
 /// Who made a change.

@@ -26,6 +26,9 @@ pub const SCOPE_READ: &str = "api.management.read";
 /// The admin key scope that allows every change; it implies [`SCOPE_READ`]. Admin keys
 /// created before scopes existed have none and keep full access.
 pub const SCOPE_WRITE: &str = "api.management.write";
+/// keyplane's least-privilege admin key scope for gateways: report token usage
+/// (`POST /v1/usage`) and nothing else. [`SCOPE_WRITE`] implies it.
+pub const SCOPE_USAGE: &str = "api.usage.write";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyKind {

@@ -2,6 +2,7 @@
 //! plain data types the store persists. Nothing in here knows about HTTP or SQL.
 
 pub mod audit;
+pub mod catalogue;
 pub mod client_secret;
 pub mod cursor;
 pub mod ids;

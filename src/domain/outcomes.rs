@@ -10,15 +10,18 @@ pub enum Reason {
     Expired,
     Revoked,
     ProjectArchived,
+    /// Valid, but disabled by an operator (`exposed`, `compromised`, …).
+    Disabled,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 6] = [
         Reason::Unknown,
         Reason::Malformed,
         Reason::Expired,
         Reason::Revoked,
         Reason::ProjectArchived,
+        Reason::Disabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +31,7 @@ impl Reason {
             Reason::Expired => "expired",
             Reason::Revoked => "revoked",
             Reason::ProjectArchived => "project_archived",
+            Reason::Disabled => "disabled",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! How `/v1/auth/check` tells a gateway about a refusal that is not about the credential itself
-//! (admission): the reason, in `X-Keyplane-Reason`, and a status the gateway passes on. Today the
-//! only such refusal is brute-force throttling; rate limits, token budgets and disabled keys are
-//! to reuse it.
+//! (admission): the reason, in `X-Keyplane-Reason`, and a status the gateway passes on:
+//! brute-force throttling, rate limits and token budgets (429), allowlists and disabled keys
+//! (403), and counts a node cannot be sure of (503).
 //!
 //! Traefik's `forwardAuth` and Envoy's `ext_authz` pass the check's status on, so it is 429 for
 //! a rate refusal. nginx's `auth_request` passes on only 401 and 403 and turns every other status
@@ -31,6 +31,14 @@ pub static REASON: HeaderName = HeaderName::from_static("x-keyplane-reason");
 pub enum Admission {
     /// Too many failed authentications from the request's source (brute-force throttling).
     RateLimited,
+    /// A rate limit or token budget of the key or its project × model has no room.
+    LimitExceeded,
+    /// The client's address is not on the project's or the key's allowlist.
+    IpNotAllowed,
+    /// The key is disabled.
+    KeyDisabled,
+    /// This node cannot be sure of the counts shared with other nodes (fail closed).
+    Unavailable,
 }
 
 impl Admission {
@@ -38,13 +46,19 @@ impl Admission {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RateLimited => "rate_limited",
+            Self::LimitExceeded => "rate_limit_exceeded",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::KeyDisabled => "key_disabled",
+            Self::Unavailable => "admission_unavailable",
         }
     }
 
     /// Its status outside nginx mode.
     fn status(self) -> StatusCode {
         match self {
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::IpNotAllowed | Self::KeyDisabled => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

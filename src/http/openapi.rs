@@ -311,6 +311,14 @@ pub const TAGS: &[(&str, &str)] = &[
         "OpenAI Admin API dialect: every change, who made it and from where.",
     ),
     (
+        tags::RATE_LIMITS,
+        "OpenAI Admin API dialect: a project's rate limits per model, enforced at verification.",
+    ),
+    (
+        tags::USAGE,
+        "Token usage reported by gateways after the upstream answered (post-paid token limits).",
+    ),
+    (
         tags::VERIFICATION,
         "Is this key valid, and whose is it? For gateways and services.",
     ),
@@ -335,6 +343,8 @@ pub mod tags {
     pub const PROJECT_API_KEYS: &str = "Project API keys";
     pub const ADMIN_API_KEYS: &str = "Admin API keys";
     pub const AUDIT_LOGS: &str = "Audit logs";
+    pub const RATE_LIMITS: &str = "Project rate limits";
+    pub const USAGE: &str = "Usage";
     pub const VERIFICATION: &str = "Verification";
     pub const KEYCARD_SERVICE_ACCOUNTS: &str = "Service accounts (Keycard)";
     pub const KEYCARD_CREDENTIALS: &str = "Credentials (Keycard)";

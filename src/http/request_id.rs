@@ -135,7 +135,9 @@ pub fn record_actor(actor: &str) {
 /// access token (`service_account:<id>`, when the credential is not at hand).
 pub fn principal_actor(p: &Principal) -> String {
     match &p.access {
-        Access::AdminKey(id) | Access::AdminReader(id) => Kind::ApiKey.render_openai(id),
+        Access::AdminKey(id) | Access::AdminReader(id) | Access::UsageReporter(id) => {
+            Kind::ApiKey.render_openai(id)
+        }
         Access::ServiceAccount(id) => format!("service_account:{}", id.as_str()),
     }
 }

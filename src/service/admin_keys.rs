@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::domain::audit::EventType;
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{self, KeyHash, KeyKind, PlainKey};
+use crate::domain::limits::DisabledReason;
 use crate::domain::model::{ApiKey, Organization};
 use crate::domain::names;
 use crate::domain::page::{Page, PageRequest};
@@ -12,7 +13,7 @@ use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
 use super::audit::{Author, Subject};
-use super::permissions::{is_read_only, Action, SCOPE_READ, SCOPE_WRITE};
+use super::permissions::{Action, SCOPE_READ, SCOPE_USAGE, SCOPE_WRITE};
 use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
 /// Admin keys live at most a year, as in OpenAI's API.
@@ -34,13 +35,29 @@ pub(super) fn admin_scopes(
     }
     if let Some(unknown) = requested
         .iter()
-        .find(|s| *s != SCOPE_READ && *s != SCOPE_WRITE)
+        .find(|s| *s != SCOPE_READ && *s != SCOPE_WRITE && *s != SCOPE_USAGE)
     {
         let shown: String = unknown.chars().take(64).collect();
         return Err(names::FieldError::new(
             "scopes",
-            format!("Unknown scope '{shown}': expected '{SCOPE_READ}' or '{SCOPE_WRITE}'."),
+            format!(
+                "Unknown scope '{shown}': expected '{SCOPE_READ}', '{SCOPE_WRITE}' or '{SCOPE_USAGE}'."
+            ),
         ));
+    }
+    let has = |scope: &str| requested.iter().any(|s| s == scope);
+    if has(SCOPE_USAGE) && !has(SCOPE_WRITE) {
+        // A gateway's key: alone, so it can do nothing but report. With read it would be a
+        // combination no access level models; write implies usage anyway.
+        if has(SCOPE_READ) {
+            return Err(names::FieldError::new(
+                "scopes",
+                format!(
+                    "'{SCOPE_USAGE}' is held alone (a gateway's key) or implied by '{SCOPE_WRITE}'."
+                ),
+            ));
+        }
+        return Ok(vec![SCOPE_USAGE.to_owned()]);
     }
     let mut out = vec![SCOPE_READ.to_owned()];
     if requested.iter().any(|s| s == SCOPE_WRITE) {
@@ -61,6 +78,8 @@ pub enum AuthFailure {
     Unknown,
     Revoked,
     Expired,
+    /// Valid, but disabled by an operator.
+    Disabled(DisabledReason),
 }
 
 impl Service {
@@ -118,12 +137,11 @@ impl Service {
         if key.is_expired_at(now) {
             return fail(AuthFailure::Expired);
         }
+        if let Some(d) = key.disabled {
+            return fail(AuthFailure::Disabled(d.reason));
+        }
         self.note_use(&ctx, now);
-        let access = if is_read_only(&key.scopes) {
-            Access::AdminReader(key.id.clone())
-        } else {
-            Access::AdminKey(key.id.clone())
-        };
+        let access = Access::of_admin_key(key);
         Ok(Principal {
             organization_id: key.organization_id.clone(),
             access,

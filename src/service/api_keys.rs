@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::{KeyKind, PlainKey};
+use crate::domain::limits::{self, KeyLimits};
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::names::{self, FieldError};
 use crate::domain::page::{Page, PageRequest};
@@ -25,10 +26,15 @@ pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
 
 /// Changes to a key. `expires_in_seconds`: `None` unchanged, `Some(None)` never expires,
 /// `Some(Some(s))` expires `s` seconds from now.
+/// The admission fields follow the same rule: `None` unchanged, `Some(None)` cleared.
 #[derive(Debug, Clone, Default)]
 pub struct KeyChanges {
     pub scopes: Option<Vec<String>>,
     pub expires_in_seconds: Option<Option<i64>>,
+    pub allowed_ips: Option<Option<Vec<String>>>,
+    pub max_requests_per_1_minute: Option<Option<i64>>,
+    pub max_requests_per_1_day: Option<Option<i64>>,
+    pub max_tokens_per_1_minute: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,6 +42,21 @@ pub struct NewKey {
     pub name: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub expires_in_seconds: Option<i64>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub limits: KeyLimits,
+}
+
+/// A key's limits as given, each checked.
+fn key_limits(raw: KeyLimits) -> Result<KeyLimits, FieldError> {
+    let check = |field, v: Option<i64>| v.map(|v| limits::limit(field, v)).transpose();
+    Ok(KeyLimits {
+        max_requests_per_1_minute: check(
+            "max_requests_per_1_minute",
+            raw.max_requests_per_1_minute,
+        )?,
+        max_requests_per_1_day: check("max_requests_per_1_day", raw.max_requests_per_1_day)?,
+        max_tokens_per_1_minute: check("max_tokens_per_1_minute", raw.max_tokens_per_1_minute)?,
+    })
 }
 
 pub(super) fn expires_in(
@@ -94,6 +115,8 @@ impl Service {
             MAX_KEY_LIFETIME_SECONDS,
         )?;
         let scopes = scopes(spec.scopes)?;
+        let allowed_ips = limits::allowlist("allowed_ips", spec.allowed_ips)?;
+        let key_limits = key_limits(spec.limits)?;
         let value = PlainKey::generate(KeyKind::ServiceAccount)?;
         let now = self.clock.now();
         let key = ApiKey {
@@ -110,8 +133,8 @@ impl Service {
             expires_at: lifetime.map(|l| now + l),
             last_used_at: None,
             revoked_at: None,
-            allowed_ips: None,
-            limits: Default::default(),
+            allowed_ips,
+            limits: key_limits,
             disabled: None,
         };
         Ok(IssuedKey { key, value })
@@ -185,7 +208,7 @@ impl Service {
             .await?)
     }
 
-    /// New scopes and/or expiry. Shortening the expiry to the past stops the key at once.
+    /// New scopes, expiry, allowlist or limits. Shortening the expiry to the past stops the key at once.
     pub async fn update_project_api_key(
         &self,
         who: &Principal,
@@ -204,10 +227,50 @@ impl Service {
                 MAX_KEY_LIFETIME_SECONDS,
             )?),
         };
+        let new_ips = changes
+            .allowed_ips
+            .map(|ips| limits::allowlist("allowed_ips", ips))
+            .transpose()?;
+        let requested_limits = KeyLimits {
+            max_requests_per_1_minute: changes.max_requests_per_1_minute.flatten(),
+            max_requests_per_1_day: changes.max_requests_per_1_day.flatten(),
+            max_tokens_per_1_minute: changes.max_tokens_per_1_minute.flatten(),
+        };
+        key_limits(requested_limits)?;
         self.active_project(who, project_id).await?;
         let (mut key, owner) = self.project_api_key(who, project_id, key_id).await?;
         let now = self.clock.now();
         let mut requested = serde_json::Map::new();
+        if let Some(ips) = new_ips {
+            requested.insert(
+                "allowed_ips".into(),
+                json!(ips.as_deref().map(limits::render_allowlist)),
+            );
+            key.allowed_ips = ips;
+        }
+        let limit_changes = [
+            (
+                "max_requests_per_1_minute",
+                changes.max_requests_per_1_minute,
+                &mut key.limits.max_requests_per_1_minute,
+            ),
+            (
+                "max_requests_per_1_day",
+                changes.max_requests_per_1_day,
+                &mut key.limits.max_requests_per_1_day,
+            ),
+            (
+                "max_tokens_per_1_minute",
+                changes.max_tokens_per_1_minute,
+                &mut key.limits.max_tokens_per_1_minute,
+            ),
+        ];
+        for (field, change, slot) in limit_changes {
+            if let Some(value) = change {
+                *slot = value;
+                requested.insert(field.into(), json!(value));
+            }
+        }
         if let Some(s) = new_scopes {
             requested.insert("scopes".into(), json!(s));
             key.scopes = s;

@@ -27,7 +27,9 @@ impl Author {
         Self {
             organization_id: Some(who.organization_id.clone()),
             actor: match &who.access {
-                Access::AdminKey(id) | Access::AdminReader(id) => Actor::AdminKey(id.clone()),
+                Access::AdminKey(id) | Access::AdminReader(id) | Access::UsageReporter(id) => {
+                    Actor::AdminKey(id.clone())
+                }
                 Access::ServiceAccount(id) => Actor::ServiceAccount(id.clone()),
             },
             origin: who.origin.clone(),
@@ -51,6 +53,11 @@ pub(crate) enum Subject<'a> {
     Key(&'a ApiKey),
     Credential(&'a Credential),
     SigningKey(&'a str),
+    /// A project's rate limit for one model (`rl-{model}`).
+    RateLimit {
+        project: &'a Id,
+        id: &'a str,
+    },
 }
 
 impl Subject<'_> {
@@ -62,6 +69,7 @@ impl Subject<'_> {
             // Credentials exist only in the Keycard dialect, which shows bare IDs.
             Subject::Credential(c) => c.id.as_str().to_owned(),
             Subject::SigningKey(kid) => (*kid).to_owned(),
+            Subject::RateLimit { id, .. } => (*id).to_owned(),
         }
     }
 
@@ -70,6 +78,7 @@ impl Subject<'_> {
             Subject::Project(p) => Some(p.id.clone()),
             Subject::Account(a) => a.project_id.clone(),
             Subject::Key(k) => k.project_id.clone(),
+            Subject::RateLimit { project, .. } => Some((*project).clone()),
             Subject::Credential(_) | Subject::SigningKey(_) => None,
         }
     }

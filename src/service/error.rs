@@ -21,6 +21,9 @@ pub enum ServiceError {
     Invalid(#[from] FieldError),
     #[error("unknown pagination cursor")]
     UnknownCursor,
+    /// A rate-limit ID naming no catalogue model.
+    #[error("no such rate limit: {0}")]
+    NoSuchRateLimit(String),
     /// Deleting it would leave the organization without a usable admin key.
     #[error("the organization's last usable write-capable admin key cannot be deleted")]
     LastAdminKey,

@@ -22,6 +22,7 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, UnitWeighter};
 
 use crate::domain::keys::KeyHash;
+use crate::domain::limits::ProjectRateLimit;
 use crate::domain::model::{ApiKey, Project, ServiceAccount};
 use crate::domain::time::Millis;
 use crate::metrics::cells::Cells;
@@ -33,6 +34,10 @@ pub struct KeyContext {
     pub key: ApiKey,
     pub account: Option<ServiceAccount>,
     pub project: Option<Project>,
+    /// The project's rate-limit overrides (read only while a model catalogue is configured).
+    /// Cached with the key, so the admission check reads no store; an update publishes a
+    /// project change, which drops this entry on every node.
+    pub rate_limits: Vec<ProjectRateLimit>,
     /// When this node last handed a use of the key to the usage tracker: lets the hot path
     /// skip the tracker's lock for the rest of that minute.
     pub(super) last_noted: AtomicI64,
@@ -48,6 +53,7 @@ impl KeyContext {
             key,
             account,
             project,
+            rate_limits: Vec::new(),
             last_noted: AtomicI64::new(i64::MIN),
             rendered: OnceLock::new(),
         }

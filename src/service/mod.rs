@@ -6,6 +6,9 @@
 //! `admin_keys.rs`, first start in `bootstrap.rs`.
 
 mod admin_keys;
+pub mod admission;
+mod admission_sync;
+mod admit;
 mod api_keys;
 mod audit;
 mod bearer;
@@ -14,20 +17,24 @@ mod change_feed;
 mod credentials;
 mod error;
 pub mod key_cache;
+mod key_state;
 mod org_service_accounts;
 mod permissions;
 mod projects;
+mod rate_limits;
 mod readiness;
 mod service_accounts;
 pub mod throttle;
 mod tokens;
 mod usage;
+mod usage_reports;
 pub mod verification;
 pub mod webhook;
 
 use std::sync::Arc;
 
 use crate::domain::audit::Origin;
+use crate::domain::catalogue::ModelCatalogue;
 use crate::domain::ids::Id;
 use crate::domain::keys::PlainKey;
 use crate::domain::model::ApiKey;
@@ -39,6 +46,7 @@ use key_cache::{CacheSettings, KeyCache};
 use usage::UsageTracker;
 
 pub use admin_keys::AuthFailure;
+pub use admit::{AdmissionRequest, Admit};
 pub use api_keys::{KeyChanges, NewKey};
 pub use bearer::{Accepting, Bearer};
 pub use bootstrap::Bootstrapped;
@@ -47,10 +55,16 @@ pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
 pub use permissions::{is_read_only, Access, Permissions, SCOPE_READ, SCOPE_WRITE};
 pub use projects::{NewProject, ProjectChanges};
+pub use rate_limits::{RateLimitView, RateLimitWindow, RATE_LIMIT_PAGE};
 pub use readiness::Readiness;
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges};
 pub use tokens::{ClientFailure, IssuedToken, TokenIdentity, TokenSettings};
+pub use usage_reports::{UsageRecord, MAX_USAGE_RECORDS};
 pub use webhook::WebhookSettings;
+
+/// How old (ms) the counts shared with other nodes may be before a node refuses to decide on
+/// them (503): ten sync intervals.
+pub const ADMISSION_STALE_AFTER_MS: i64 = 2_000;
 
 /// Who is calling, for one organization: objects of other organizations do not exist for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +93,12 @@ pub struct Service {
     webhook: Option<Arc<webhook::WebhookSettings>>,
     metrics: Arc<Metrics>,
     throttle: Arc<throttle::AuthThrottle>,
+    /// The models rate limits exist for, and their defaults (from the configuration file).
+    catalogue: Arc<ModelCatalogue>,
+    /// This node's rate-limit counts, shared with other nodes through the store.
+    admission: Arc<admission::Admission>,
+    /// Whether other nodes share the store (it has a change feed).
+    shared_store: bool,
 }
 
 impl Service {
@@ -94,6 +114,21 @@ impl Service {
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let feed = store.subscribe();
         let cache = Arc::new(KeyCache::new(settings, feed.is_none()));
+        let shared = feed.is_some();
+        let admission = Arc::new(admission::Admission::new(
+            admission_sync::node_id(),
+            admission::AdmissionSettings {
+                shared,
+                stale_after_ms: ADMISSION_STALE_AFTER_MS,
+            },
+        ));
+        if shared {
+            tokio::spawn(admission_sync::run(
+                Arc::downgrade(&admission),
+                Arc::downgrade(&store),
+                clock.clone(),
+            ));
+        }
         if let Some(events) = feed {
             let resubscribe = {
                 let store = store.clone();
@@ -113,6 +148,9 @@ impl Service {
                 Default::default(),
                 clock.clone(),
             )),
+            catalogue: Arc::new(ModelCatalogue::default()),
+            admission,
+            shared_store: shared,
             clock,
         }
     }
@@ -127,6 +165,16 @@ impl Service {
     /// The failed-authentication table, shared by every clone of this service.
     pub fn auth_throttle(&self) -> &Arc<throttle::AuthThrottle> {
         &self.throttle
+    }
+
+    /// The models rate limits exist for (`[models]` in the configuration file).
+    pub fn with_models(mut self, catalogue: ModelCatalogue) -> Self {
+        self.catalogue = Arc::new(catalogue);
+        self
+    }
+
+    pub fn catalogue(&self) -> &ModelCatalogue {
+        &self.catalogue
     }
 
     /// The issuer, audience and lifetime of access tokens (defaults suit tests only).

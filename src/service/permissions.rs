@@ -19,9 +19,26 @@ pub enum Access {
     /// accounts and its own credentials' metadata, and change nothing. (Machine identities
     /// managing machine identities is a privilege escalation path we do not open by default.)
     ServiceAccount(Id),
+    /// An admin key holding only [`SCOPE_USAGE`] (a gateway's): may report token usage and
+    /// nothing else, not even read.
+    UsageReporter(Id),
 }
 
-pub use crate::domain::keys::{SCOPE_READ, SCOPE_WRITE};
+impl Access {
+    /// What an admin key's stored scopes grant.
+    pub fn of_admin_key(key: &crate::domain::model::ApiKey) -> Self {
+        let id = key.id.clone();
+        if key.scopes.iter().all(|s| s == SCOPE_USAGE) && !key.scopes.is_empty() {
+            Access::UsageReporter(id)
+        } else if is_read_only(&key.scopes) {
+            Access::AdminReader(id)
+        } else {
+            Access::AdminKey(id)
+        }
+    }
+}
+
+pub use crate::domain::keys::{SCOPE_READ, SCOPE_USAGE, SCOPE_WRITE};
 
 /// Whether an admin key with these stored scopes may only read. Keys created before scopes
 /// existed have none and keep the full access they were issued with.
@@ -36,6 +53,8 @@ pub type Permissions = BTreeMap<&'static str, BTreeMap<&'static str, bool>>;
 pub enum Action {
     Read,
     Write,
+    /// Report token usage (`POST /v1/usage`).
+    ReportUsage,
 }
 
 impl Principal {
@@ -43,9 +62,11 @@ impl Principal {
         match (&self.access, action) {
             (Access::AdminKey(_), _) => true,
             (Access::AdminReader(_), Action::Read) => true,
-            (Access::AdminReader(_), Action::Write) => false,
+            (Access::AdminReader(_), Action::Write | Action::ReportUsage) => false,
             (Access::ServiceAccount(_), Action::Read) => true,
-            (Access::ServiceAccount(_), Action::Write) => false,
+            (Access::ServiceAccount(_), Action::Write | Action::ReportUsage) => false,
+            (Access::UsageReporter(_), Action::ReportUsage) => true,
+            (Access::UsageReporter(_), Action::Read | Action::Write) => false,
         }
     }
 
@@ -53,7 +74,14 @@ impl Principal {
         match (self.may(action), &self.access) {
             (true, _) => Ok(()),
             // A reader key is refused for what it lacks, so its owner knows which key to use.
-            (false, Access::AdminReader(_)) => Err(ServiceError::MissingScope(SCOPE_WRITE)),
+            (false, Access::AdminReader(_)) => Err(ServiceError::MissingScope(match action {
+                Action::ReportUsage => SCOPE_USAGE,
+                _ => SCOPE_WRITE,
+            })),
+            (false, Access::UsageReporter(_)) => Err(ServiceError::MissingScope(match action {
+                Action::Read => SCOPE_READ,
+                _ => SCOPE_WRITE,
+            })),
             (false, _) => Err(ServiceError::Forbidden),
         }
     }

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::domain::audit::{self, EventType};
 use crate::domain::ids::{Id, Kind};
+use crate::domain::limits;
 use crate::domain::model::Project;
 use crate::domain::names;
 use crate::domain::page::{Page, PageRequest};
@@ -19,6 +20,7 @@ const MAX_EXTERNAL_KEY_ID_CHARS: usize = 256;
 pub struct NewProject {
     pub name: String,
     pub external_key_id: Option<String>,
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// `None` leaves a field as it is; for `external_key_id`, `Some(None)` clears it.
@@ -26,6 +28,8 @@ pub struct NewProject {
 pub struct ProjectChanges {
     pub name: Option<String>,
     pub external_key_id: Option<Option<String>>,
+    /// `Some(None)` allows any address again.
+    pub allowed_ips: Option<Option<Vec<String>>>,
 }
 
 fn external_key_id(raw: &str) -> Result<String, names::FieldError> {
@@ -51,7 +55,7 @@ impl Service {
             is_default: false,
             created_at: self.clock.now(),
             archived_at: None,
-            allowed_ips: None,
+            allowed_ips: limits::allowlist("allowed_ips", input.allowed_ips)?,
         };
         let event = self.audit_event(
             &Author::of(who),
@@ -128,6 +132,13 @@ impl Service {
         if let Some(ext) = changes.external_key_id {
             project.external_key_id = ext.as_deref().map(external_key_id).transpose()?;
             requested.insert("external_key_id".into(), json!(project.external_key_id));
+        }
+        if let Some(ips) = changes.allowed_ips {
+            project.allowed_ips = limits::allowlist("allowed_ips", ips)?;
+            requested.insert(
+                "allowed_ips".into(),
+                json!(project.allowed_ips.as_deref().map(limits::render_allowlist)),
+            );
         }
         let event = self.audit_event(
             &Author::of(who),

@@ -33,7 +33,8 @@ pub enum Verdict {
     Invalid(Reason),
 }
 
-/// Judges a key at `now`. Revocation outranks expiry, which outranks an archived project.
+/// Judges a key at `now`. Revocation outranks expiry, which outranks an archived project, which
+/// outranks the disabled state (a disabled key is told as such only while otherwise valid).
 pub fn judge(ctx: &Arc<KeyContext>, now: Millis) -> Verdict {
     let account_gone = ctx.key.service_account_id.is_some() && ctx.account.is_none();
     if ctx.key.is_revoked_at(now) || account_gone {
@@ -44,6 +45,9 @@ pub fn judge(ctx: &Arc<KeyContext>, now: Millis) -> Verdict {
     }
     if ctx.project.as_ref().is_some_and(|p| p.is_archived()) {
         return Verdict::Invalid(Reason::ProjectArchived);
+    }
+    if ctx.key.disabled.is_some() {
+        return Verdict::Invalid(Reason::Disabled);
     }
     Verdict::Valid(ctx.clone())
 }
@@ -149,7 +153,14 @@ impl Service {
             Some(id) => self.store.project(&key.organization_id, id).await?,
             None => None,
         };
-        let ctx = Arc::new(KeyContext::new(key, account, project));
+        let mut ctx = KeyContext::new(key, account, project);
+        if let (Some(p), false) = (&ctx.project, self.catalogue.is_empty()) {
+            ctx.rate_limits = self
+                .store
+                .project_rate_limits(&p.organization_id, &p.id)
+                .await?;
+        }
+        let ctx = Arc::new(ctx);
         self.cache.insert(hash, ctx.clone(), now, generation);
         Ok(Some(ctx))
     }

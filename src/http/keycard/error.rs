@@ -107,6 +107,7 @@ impl From<ServiceError> for KcError {
                 title.push_str(&noun[1..]);
                 Self::not_found(&title)
             }
+            ServiceError::NoSuchRateLimit(_) => Self::not_found("Rate limit"),
             ServiceError::UnknownCursor => Self::bad_request(
                 "invalid_cursor",
                 "The pagination cursor names nothing in this list.",

@@ -27,6 +27,20 @@ pub struct UpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<Option<i64>>,
+    /// Absent: unchanged; `null`: any address.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::http::openai::params::allowed_ips)]
+    allowed_ips: Option<Option<Vec<String>>>,
+    /// Absent: unchanged; `null`: no limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    max_requests_per_1_minute: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    max_requests_per_1_day: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0)]
+    max_tokens_per_1_minute: Option<Option<i64>>,
 }
 
 fn ids(project_id: &str, key_id: &str) -> Result<(Id, Id), ApiError> {
@@ -91,9 +105,9 @@ pub async fn retrieve(
     ))
 }
 
-/// Change a key's scopes or expiry.
+/// Change a key's scopes, expiry, allowlist or limits.
 ///
-/// `expires_in_seconds: null` makes the key never expire.
+/// `expires_in_seconds: null` makes the key never expire; `null` clears an allowlist or a limit.
 #[utoipa::path(post, path = "/organization/projects/{project_id}/api_keys/{api_key_id}", tag = TAG,
     params(params::ProjectKeyPath),
     request_body = Option<UpdateBody>,
@@ -108,6 +122,10 @@ pub async fn update(
     let changes = KeyChanges {
         scopes: body.scopes,
         expires_in_seconds: body.expires_in_seconds,
+        allowed_ips: body.allowed_ips,
+        max_requests_per_1_minute: body.max_requests_per_1_minute,
+        max_requests_per_1_day: body.max_requests_per_1_day,
+        max_tokens_per_1_minute: body.max_tokens_per_1_minute,
     };
     Ok(Json(
         app.service

@@ -92,6 +92,16 @@ impl ApiError {
             AuthFailure::Malformed | AuthFailure::Unknown => {
                 format!("Incorrect API key provided: {quoted}.")
             }
+            AuthFailure::Disabled(reason) => {
+                return Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    Some("key_disabled"),
+                    format!(
+                        "The API key {quoted} is disabled (reason: {}).",
+                        reason.as_str()
+                    ),
+                )
+            }
         };
         Self::new(StatusCode::UNAUTHORIZED, Some("invalid_api_key"), message)
     }
@@ -167,6 +177,11 @@ impl From<ServiceError> for ApiError {
                 Some("after"),
                 "invalid_value",
                 "Invalid 'after': it names no object in this list.",
+            ),
+            ServiceError::NoSuchRateLimit(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                Some("not_found"),
+                format!("No such rate limit: {}", shorten(&id)),
             ),
             ServiceError::Unauthenticated(why) => Self::unauthenticated(why, None),
             ServiceError::Forbidden => Self::new(

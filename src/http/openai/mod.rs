@@ -1,14 +1,19 @@
 //! The OpenAI Admin API dialect, mounted at `/v1`.
 
 mod admin_keys;
+mod admission;
+mod admission_json;
 mod api_keys;
 mod audit_logs;
 pub mod error;
 pub mod extract;
+mod key_state;
 mod params;
 mod projects;
+mod rate_limits;
 mod render;
 mod service_accounts;
+mod usage;
 mod verify;
 
 use axum::routing::any;
@@ -40,13 +45,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
             api_keys::update,
             api_keys::delete
         ))
+        .routes(routes!(key_state::disable_project_key))
+        .routes(routes!(key_state::enable_project_key))
+        .routes(routes!(rate_limits::list))
+        .routes(routes!(rate_limits::update))
         .routes(routes!(admin_keys::list, admin_keys::create))
         .routes(routes!(admin_keys::retrieve, admin_keys::delete))
+        .routes(routes!(key_state::disable_admin_key))
+        .routes(routes!(key_state::enable_admin_key))
         .routes(routes!(audit_logs::list))
         // Gateways send the check with whatever method the client used: every method is
         // served, the common ones are documented.
         .routes((check_schemas, check_paths, any(verify::check)))
-        .routes(routes!(verify::verify));
+        .routes(routes!(verify::verify))
+        .routes(routes!(usage::report));
     let (router, mut api) = documented.split_for_parts();
     // A sub-path (Envoy appends the original path) is a wildcard, which OpenAPI cannot spell:
     // documented as `{path}`, served as `{*path}`.

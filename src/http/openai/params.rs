@@ -181,3 +181,22 @@ pub fn scopes() -> utoipa::openapi::Array {
         )
         .build()
 }
+
+/// An IP allowlist: up to 100 IPv4/IPv6 addresses or CIDRs; `null` allows any address.
+pub fn allowed_ips() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .description(Some(
+            "Up to 100 IPv4 or IPv6 addresses or CIDRs (`10.0.0.0/8`, `2001:db8::/32`); `null` \
+             allows any address.",
+        ))
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+        )
+        .build()
+}

@@ -33,6 +33,11 @@ pub struct CreateBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     external_key_id: Option<String>,
+    /// keyplane: IPv4/IPv6 addresses or CIDRs the project's keys may be used from (absent or
+    /// `null`: any). A request must pass both this list and its key's.
+    #[serde(default)]
+    #[schema(schema_with = super::params::allowed_ips)]
+    allowed_ips: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -49,6 +54,10 @@ pub struct ModifyBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     external_key_id: Option<Option<String>>,
+    /// Absent: unchanged; `null`: any address.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::params::allowed_ips)]
+    allowed_ips: Option<Option<Vec<String>>>,
 }
 
 /// Create a project.
@@ -63,6 +72,7 @@ pub async fn create(
     let input = NewProject {
         name: body.name,
         external_key_id: body.external_key_id,
+        allowed_ips: body.allowed_ips,
     };
     Ok(Json(app.service.create_project(&who, input).await?.into()))
 }
@@ -120,6 +130,7 @@ pub async fn modify(
     let changes = ProjectChanges {
         name: body.name,
         external_key_id: body.external_key_id,
+        allowed_ips: body.allowed_ips,
     };
     Ok(Json(
         app.service.update_project(&who, &id, changes).await?.into(),

@@ -4,11 +4,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ids::Kind;
+use crate::domain::limits::render_allowlist;
 use crate::domain::model::{ApiKey, Organization, Project, ServiceAccount};
 use crate::domain::page::Page;
 use crate::domain::time::to_unix_seconds;
 use crate::http::openapi::string_enum;
 use crate::service::{IssuedKey, SCOPE_READ, SCOPE_WRITE};
+
+use super::admission_json::{disabled, DisabledJson, KeyAdmissionJson};
 
 string_enum! {
     project_object = ["organization.project"];
@@ -44,6 +47,9 @@ pub struct ProjectJson {
     status: &'static str,
     #[schema(required = true)]
     external_key_id: Option<String>,
+    /// keyplane: addresses or CIDRs the project's keys may be used from; `null`: any.
+    #[schema(required = true)]
+    allowed_ips: Option<Vec<String>>,
 }
 
 impl From<Project> for ProjectJson {
@@ -60,6 +66,7 @@ impl From<Project> for ProjectJson {
             created_at: to_unix_seconds(p.created_at),
             archived_at: p.archived_at.map(to_unix_seconds),
             external_key_id: p.external_key_id,
+            allowed_ips: p.allowed_ips.as_deref().map(render_allowlist),
         }
     }
 }
@@ -234,11 +241,14 @@ pub struct ProjectApiKeyJson {
     #[schema(schema_with = project_access)]
     owner_project_access: &'static str,
     owner: ProjectKeyOwnerJson,
+    #[serde(flatten)]
+    admission: KeyAdmissionJson,
 }
 
 impl From<(ApiKey, ServiceAccount)> for ProjectApiKeyJson {
     fn from((key, owner): (ApiKey, ServiceAccount)) -> Self {
         Self {
+            admission: KeyAdmissionJson::of(&key),
             object: "organization.project.api_key",
             id: Kind::ApiKey.render_openai(&key.id),
             name: key.name,
@@ -309,6 +319,9 @@ pub struct AdminApiKeyJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     value: Option<String>,
+    /// keyplane: `null` while the key is enabled.
+    #[schema(required = true)]
+    disabled: Option<DisabledJson>,
 }
 
 impl AdminApiKeyJson {
@@ -320,6 +333,7 @@ impl AdminApiKeyJson {
             key.scopes
         };
         Self {
+            disabled: disabled(key.disabled),
             scopes,
             object: "organization.admin_api_key",
             id: Kind::ApiKey.render_openai(&key.id),

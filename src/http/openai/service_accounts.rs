@@ -11,6 +11,7 @@ use super::render::{
     CreatedServiceAccountJson, DeletedJson, ListJson, NewKeyJson, ServiceAccountJson,
 };
 use crate::domain::ids::{Id, Kind};
+use crate::domain::limits::KeyLimits;
 use crate::http::extract::QueryPairs;
 use crate::http::openapi::tags::PROJECT_SERVICE_ACCOUNTS as TAG;
 use crate::http::AppState;
@@ -80,6 +81,23 @@ pub struct CreateKeyBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 315360000)]
     expires_in_seconds: Option<i64>,
+    /// IPv4/IPv6 addresses or CIDRs the key may be used from (absent or `null`: any). A
+    /// request must also pass the project's list.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::openai::params::allowed_ips)]
+    allowed_ips: Option<Vec<String>>,
+    /// keyplane's own limits on the key (absent or `null`: none). 0 refuses every request.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    max_requests_per_1_minute: Option<i64>,
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    max_requests_per_1_day: Option<i64>,
+    /// Post-paid: requests are refused while the tokens gateways reported for the last minute
+    /// are at or over it.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    max_tokens_per_1_minute: Option<i64>,
 }
 
 fn ids(project_id: &str, account_id: &str) -> Result<(Id, Id), ApiError> {
@@ -215,6 +233,12 @@ pub async fn create_key(
         name: body.name,
         scopes: body.scopes,
         expires_in_seconds: body.expires_in_seconds,
+        allowed_ips: body.allowed_ips,
+        limits: KeyLimits {
+            max_requests_per_1_minute: body.max_requests_per_1_minute,
+            max_requests_per_1_day: body.max_requests_per_1_day,
+            max_tokens_per_1_minute: body.max_tokens_per_1_minute,
+        },
     };
     let issued = app
         .service

@@ -1,8 +1,8 @@
 //! Verification endpoints: `/v1/auth/check` for gateways (nginx `auth_request`, Traefik
 //! `forwardAuth`, Envoy `ext_authz`) and `/v1/keys/verify` for services holding an admin key.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,11 +12,14 @@ use super::extract::{AdminAuth, JsonBody};
 use crate::domain::ids::Kind;
 use crate::domain::time::to_unix_seconds;
 use crate::http::extract::bearer_token;
+use crate::http::gateway::nginx_mode;
 use crate::http::openapi::tags::VERIFICATION as TAG;
 use crate::http::AppState;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
-use crate::service::{Accepting, AuthFailure, Bearer, TokenIdentity};
+use crate::service::{Accepting, AdmissionRequest, Admit, AuthFailure, Bearer, TokenIdentity};
+
+use super::admission::{self, client_address, model, AdmissionJson};
 
 static ORGANIZATION: HeaderName = HeaderName::from_static("x-keyplane-organization");
 static PROJECT: HeaderName = HeaderName::from_static("x-keyplane-project");
@@ -54,8 +57,9 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
             ("X-Keyplane-Reason" = String, description = "Why a credential that may be valid is refused: `rate_limited`."),
         )),
     ))]
-pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let presented = match bearer_token(&headers) {
+pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let headers = req.headers();
+    let presented = match bearer_token(headers) {
         Ok(Some(k)) => k,
         Ok(None) => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
         Err(why) => return Err(ApiError::unauthenticated(why, None)),
@@ -65,7 +69,24 @@ pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
         .identify(presented, Accepting::ServiceKeys)
         .await?
     {
-        Bearer::ServiceKey(Verdict::Valid(ctx)) => Ok(identity(&ctx)),
+        Bearer::ServiceKey(Verdict::Valid(ctx)) => {
+            let request = AdmissionRequest {
+                client: client_address(&app, &req),
+                model: model(headers),
+                consume: true,
+            };
+            match app.service.admit(&ctx, &request) {
+                Admit::Admitted { requests, tokens } => {
+                    let mut res = identity(&ctx);
+                    admission::rate_limit_headers(res.headers_mut(), requests, tokens);
+                    Ok(res)
+                }
+                refused => Ok(admission::refuse(&refused, nginx_mode(headers))),
+            }
+        }
+        Bearer::ServiceKey(Verdict::Invalid(Reason::Disabled)) => {
+            Ok(admission::disabled(nginx_mode(headers)))
+        }
         Bearer::ServiceKey(Verdict::Invalid(reason)) => Err(refusal(reason)),
         Bearer::Token(t) => {
             crate::http::record_actor(&crate::http::token_actor(&t));
@@ -185,6 +206,12 @@ fn refusal(reason: Reason) -> ApiError {
             Some("invalid_api_key"),
             "The API key has been revoked.",
         ),
+        // Refused as a 403: the key is valid and identified, its use is not allowed.
+        Reason::Disabled => ApiError::new(
+            StatusCode::FORBIDDEN,
+            Some("key_disabled"),
+            "The API key is disabled.",
+        ),
         Reason::Unknown | Reason::Malformed => ApiError::new(
             StatusCode::UNAUTHORIZED,
             Some("invalid_api_key"),
@@ -198,10 +225,19 @@ fn refusal(reason: Reason) -> ApiError {
 pub struct VerifyBody {
     /// A service account's key (`sk-svcacct-…`) or an access token.
     key: String,
+    /// Also decide admission for a request of this model (absent: the catalogue's `*`).
+    #[serde(default)]
+    model: Option<String>,
+    /// The client address the request came from, for allowlists (absent: allowlists refuse).
+    #[serde(default)]
+    client_ip: Option<String>,
+    /// Count the request against the limits if admitted (default: only report).
+    #[serde(default)]
+    consume: bool,
 }
 
 crate::http::openapi::string_enum! {
-    invalid_reason = ["unknown", "malformed", "expired", "revoked", "project_archived"];
+    invalid_reason = ["unknown", "malformed", "expired", "revoked", "project_archived", "disabled"];
     role = ["owner", "member", "none"];
     project_status = ["active", "archived"];
 }
@@ -218,6 +254,8 @@ pub enum VerifyJson {
         service_account: Option<AccountJson>,
         #[schema(required = true)]
         project: Option<ProjectRefJson>,
+        /// Whether a request with this key may go through now, as `/v1/auth/check` decides.
+        admission: AdmissionJson,
     },
     /// An access token (client-credentials grant) instead of a key.
     Token {
@@ -299,7 +337,7 @@ pub struct ProjectRefJson {
     status: &'static str,
 }
 
-fn describe(ctx: &KeyContext) -> VerifyJson {
+fn describe(ctx: &KeyContext, admission: AdmissionJson) -> VerifyJson {
     let k = &ctx.key;
     VerifyJson::Valid {
         valid: true,
@@ -327,6 +365,7 @@ fn describe(ctx: &KeyContext) -> VerifyJson {
                 "active"
             },
         }),
+        admission,
     }
 }
 
@@ -348,8 +387,30 @@ pub async fn verify(
         reason: reason.as_str(),
     };
     let accepting = Accepting::ServiceKeysOf(&who.organization_id);
+    let client = match body.client_ip.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<std::net::IpAddr>().map_err(|_| {
+            ApiError::bad_request(
+                Some("client_ip"),
+                "invalid_value",
+                "Invalid 'client_ip': expected an IPv4 or IPv6 address.",
+            )
+        })?),
+    };
     let verdict = match app.service.identify(body.key.trim(), accepting).await? {
-        Bearer::ServiceKey(Verdict::Valid(ctx)) => describe(&ctx),
+        Bearer::ServiceKey(Verdict::Valid(ctx)) => {
+            let request = AdmissionRequest {
+                client,
+                model: body
+                    .model
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty()),
+                consume: body.consume,
+            };
+            let decided = app.service.admit(&ctx, &request);
+            describe(&ctx, admission::describe(decided))
+        }
         Bearer::ServiceKey(Verdict::Invalid(reason)) => invalid(reason),
         Bearer::Token(t) => describe_token(&t),
         Bearer::InvalidToken | Bearer::Admin(_) => invalid(Reason::Unknown),

@@ -1,0 +1,189 @@
+//! How `/v1/auth/check` renders admission: the client address and model it reads, OpenAI's
+//! `x-ratelimit-*` headers on an admitted request, and the refusals.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+
+use crate::http::gateway::{refuse as gateway_refuse, Admission};
+use crate::http::AppState;
+use crate::service::admission::{openai_duration, Gauge};
+use crate::service::Admit;
+
+/// Request header: the model the request is for (the catalogue's `*` when absent).
+pub static MODEL: HeaderName = HeaderName::from_static("x-keyplane-model");
+
+static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+/// The client of the checked request: the TCP peer, or what a trusted proxy says
+/// (`KEYPLANE_TRUSTED_PROXIES`, the same rule the brute-force throttle counts by).
+pub fn client_address(app: &AppState, req: &Request) -> Option<std::net::IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trusted = &app.service.auth_throttle().settings().trusted_proxies;
+    crate::http::throttle::source(req.headers(), peer, trusted)
+}
+
+/// `X-Keyplane-Model`, if it is sent and readable.
+pub fn model(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(&MODEL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+}
+
+/// OpenAI's trio for each kind of limit that applies.
+pub fn rate_limit_headers(h: &mut HeaderMap, requests: Option<Gauge>, tokens: Option<Gauge>) {
+    let names = [
+        (
+            requests,
+            [&LIMIT_REQUESTS, &REMAINING_REQUESTS, &RESET_REQUESTS],
+        ),
+        (tokens, [&LIMIT_TOKENS, &REMAINING_TOKENS, &RESET_TOKENS]),
+    ];
+    for (gauge, [limit, remaining, reset]) in names {
+        let Some(g) = gauge else { continue };
+        h.insert(limit, HeaderValue::from(g.limit));
+        h.insert(remaining, HeaderValue::from(g.remaining.max(0)));
+        if let Ok(v) = HeaderValue::from_str(&openai_duration(g.reset_ms)) {
+            h.insert(reset, v);
+        }
+    }
+}
+
+/// A refused admission, in the OpenAI envelope with `X-Keyplane-Reason` (403 in nginx mode).
+pub fn refuse(refused: &Admit, nginx: bool) -> Response {
+    match refused {
+        Admit::IpNotAllowed { project_list } => gateway_refuse(
+            Admission::IpNotAllowed,
+            "ip_not_allowed",
+            if *project_list {
+                "The client address is not on the project's allowlist.".to_owned()
+            } else {
+                "The client address is not on the API key's allowlist.".to_owned()
+            },
+            None,
+            nginx,
+        ),
+        Admit::RateLimited {
+            message,
+            retry_after_secs,
+        } => gateway_refuse(
+            Admission::LimitExceeded,
+            "rate_limit_exceeded",
+            message.clone(),
+            Some(*retry_after_secs),
+            nginx,
+        ),
+        Admit::Unavailable | Admit::Admitted { .. } => gateway_refuse(
+            Admission::Unavailable,
+            "admission_unavailable",
+            "Rate limits cannot be checked right now; try again shortly.".to_owned(),
+            Some(1),
+            nginx,
+        ),
+    }
+}
+
+/// A disabled key: 403 `key_disabled`, whatever the gateway.
+pub fn disabled(nginx: bool) -> Response {
+    gateway_refuse(
+        Admission::KeyDisabled,
+        "key_disabled",
+        "The API key is disabled.".to_owned(),
+        None,
+        nginx,
+    )
+}
+
+crate::http::openapi::string_enum! {
+    refusal_code = ["ip_not_allowed", "rate_limit_exceeded", "admission_unavailable"];
+}
+
+/// One window's state, as the `x-ratelimit-*` headers give it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = RateLimitGauge)]
+pub struct GaugeJson {
+    limit: i64,
+    remaining: i64,
+    /// OpenAI's duration format (`6m0s`): until the window is empty again.
+    reset: String,
+}
+
+fn gauge(g: Option<Gauge>) -> Option<GaugeJson> {
+    g.map(|g| GaugeJson {
+        limit: g.limit,
+        remaining: g.remaining.max(0),
+        reset: openai_duration(g.reset_ms),
+    })
+}
+
+/// `/v1/keys/verify`'s admission decision for a valid key.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AdmissionDecision)]
+pub struct AdmissionJson {
+    allowed: bool,
+    /// Why not, when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = refusal_code)]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    /// Seconds until a retry may succeed (rate refusals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    /// The most constraining request window, when a request limit applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<GaugeJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<GaugeJson>,
+}
+
+pub fn describe(decided: Admit) -> AdmissionJson {
+    let refused = |code, message: String, retry_after| AdmissionJson {
+        allowed: false,
+        code: Some(code),
+        message: Some(message),
+        retry_after,
+        requests: None,
+        tokens: None,
+    };
+    match decided {
+        Admit::Admitted { requests, tokens } => AdmissionJson {
+            allowed: true,
+            code: None,
+            message: None,
+            retry_after: None,
+            requests: gauge(requests),
+            tokens: gauge(tokens),
+        },
+        Admit::IpNotAllowed { project_list } => refused(
+            "ip_not_allowed",
+            if project_list {
+                "The client address is not on the project's allowlist.".to_owned()
+            } else {
+                "The client address is not on the API key's allowlist.".to_owned()
+            },
+            None,
+        ),
+        Admit::RateLimited {
+            message,
+            retry_after_secs,
+        } => refused("rate_limit_exceeded", message, Some(retry_after_secs)),
+        Admit::Unavailable => refused(
+            "admission_unavailable",
+            "Rate limits cannot be checked right now; try again shortly.".to_owned(),
+            Some(1),
+        ),
+    }
+}
