@@ -611,6 +611,62 @@ mod tests {
     }
 
     #[test]
+    fn older_key_and_project_lines_import_without_admission_fields() {
+        let (org, key) = (Id::generate().unwrap(), Id::generate().unwrap());
+        let project = format!(
+            r#"{{"type":"project","id":"{org}","organization_id":"{org}","name":"p","external_key_id":null,"is_default":true,"created_at":1,"archived_at":null}}"#
+        );
+        let Some(Record::Project(p)) = record(serde_json::from_str(&project).unwrap()).unwrap()
+        else {
+            panic!("not a project")
+        };
+        assert_eq!(p.allowed_ips, None);
+        let hash = hex::encode(KeyHash::of("x").as_bytes());
+        let line = format!(
+            r#"{{"type":"api_key","id":"{key}","organization_id":"{org}","kind":"admin","project_id":null,"service_account_id":null,"name":"k","scopes":[],"key_hash":"{hash}","redacted_value":"sk-…","created_at":1,"expires_at":null,"last_used_at":null,"revoked_at":null}}"#
+        );
+        let Some(Record::ApiKey(k)) = record(serde_json::from_str(&line).unwrap()).unwrap() else {
+            panic!("not a key")
+        };
+        assert_eq!(
+            (k.allowed_ips, k.limits, k.disabled),
+            (None, KeyLimits::default(), None)
+        );
+        // Half a disabled state, or an allowlist entry that is no CIDR, is refused.
+        let half = line.replace(
+            r#""revoked_at":null"#,
+            r#""revoked_at":null,"disabled_at":5"#,
+        );
+        assert!(record(serde_json::from_str(&half).unwrap()).is_err());
+        let junk = line.replace(
+            r#""revoked_at":null"#,
+            r#""revoked_at":null,"allowed_ips":["x"]"#,
+        );
+        assert!(record(serde_json::from_str(&junk).unwrap()).is_err());
+    }
+
+    #[test]
+    fn rate_limit_lines_round_trip() {
+        let l = ProjectRateLimit {
+            organization_id: Id::generate().unwrap(),
+            project_id: Id::generate().unwrap(),
+            model: "gpt-4o".into(),
+            overrides: RateLimitFields {
+                max_images_per_1_minute: Some(3),
+                ..RateLimitFields::default()
+            },
+            updated_at: 9,
+        };
+        let text = serde_json::to_string(&Line::from(Record::ProjectRateLimit(l.clone()))).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"project_rate_limit","#),
+            "{text}"
+        );
+        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, Some(Record::ProjectRateLimit(l)));
+    }
+
+    #[test]
     fn audit_event_lines_round_trip_and_refuse_unknown_types() {
         let gen = Id::generate;
         let e = AuditEvent {
