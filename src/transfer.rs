@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::audit::{Actor, AuditEvent, EventType, Origin};
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind};
+use crate::domain::limits::{
+    render_allowlist, Disabled, DisabledReason, KeyLimits, ProjectRateLimit, RateLimitFields,
+};
 use crate::domain::model::{ApiKey, Credential, Organization, Project, Role, ServiceAccount};
 use crate::domain::time::Millis;
 use crate::store::{schema_version, Record, Store};
@@ -42,6 +45,21 @@ enum Line {
         is_default: bool,
         created_at: Millis,
         archived_at: Option<Millis>,
+        // Absent from exports made before allowlists existed: any address, as then.
+        #[serde(default)]
+        allowed_ips: Option<Vec<String>>,
+    },
+    ProjectRateLimit {
+        organization_id: String,
+        project_id: String,
+        model: String,
+        max_requests_per_1_minute: Option<i64>,
+        max_tokens_per_1_minute: Option<i64>,
+        max_images_per_1_minute: Option<i64>,
+        max_audio_megabytes_per_1_minute: Option<i64>,
+        max_requests_per_1_day: Option<i64>,
+        batch_1_day_max_input_tokens: Option<i64>,
+        updated_at: Millis,
     },
     ServiceAccount {
         id: String,
@@ -68,6 +86,20 @@ enum Line {
         expires_at: Option<Millis>,
         last_used_at: Option<Millis>,
         revoked_at: Option<Millis>,
+        // The admission fields are absent from exports made before they existed: no
+        // allowlist, no limits, enabled; as those keys were then.
+        #[serde(default)]
+        allowed_ips: Option<Vec<String>>,
+        #[serde(default)]
+        max_requests_per_1_minute: Option<i64>,
+        #[serde(default)]
+        max_requests_per_1_day: Option<i64>,
+        #[serde(default)]
+        max_tokens_per_1_minute: Option<i64>,
+        #[serde(default)]
+        disabled_at: Option<Millis>,
+        #[serde(default)]
+        disabled_reason: Option<String>,
     },
     Credential {
         id: String,
@@ -106,6 +138,7 @@ impl From<Record> for Line {
     fn from(r: Record) -> Self {
         let s = |id: Id| id.to_string();
         let o = |id: Option<Id>| id.map(|i| i.to_string());
+        let ips = |list: Option<Vec<ipnet::IpNet>>| list.map(|l| render_allowlist(&l));
         match r {
             Record::Organization(x) => Line::Organization {
                 id: s(x.id),
@@ -121,6 +154,19 @@ impl From<Record> for Line {
                 is_default: x.is_default,
                 created_at: x.created_at,
                 archived_at: x.archived_at,
+                allowed_ips: ips(x.allowed_ips),
+            },
+            Record::ProjectRateLimit(x) => Line::ProjectRateLimit {
+                organization_id: s(x.organization_id),
+                project_id: s(x.project_id),
+                model: x.model,
+                max_requests_per_1_minute: x.overrides.max_requests_per_1_minute,
+                max_tokens_per_1_minute: x.overrides.max_tokens_per_1_minute,
+                max_images_per_1_minute: x.overrides.max_images_per_1_minute,
+                max_audio_megabytes_per_1_minute: x.overrides.max_audio_megabytes_per_1_minute,
+                max_requests_per_1_day: x.overrides.max_requests_per_1_day,
+                batch_1_day_max_input_tokens: x.overrides.batch_1_day_max_input_tokens,
+                updated_at: x.updated_at,
             },
             Record::ServiceAccount {
                 account: x,
@@ -150,6 +196,12 @@ impl From<Record> for Line {
                 expires_at: x.expires_at,
                 last_used_at: x.last_used_at,
                 revoked_at: x.revoked_at,
+                allowed_ips: ips(x.allowed_ips),
+                max_requests_per_1_minute: x.limits.max_requests_per_1_minute,
+                max_requests_per_1_day: x.limits.max_requests_per_1_day,
+                max_tokens_per_1_minute: x.limits.max_tokens_per_1_minute,
+                disabled_at: x.disabled.map(|d| d.at),
+                disabled_reason: x.disabled.map(|d| d.reason.as_str().to_owned()),
             },
             Record::Credential(x) => Line::Credential {
                 id: s(x.id),
@@ -191,6 +243,31 @@ fn opt_id(s: &Option<String>) -> anyhow::Result<Option<Id>> {
     s.as_deref().map(id).transpose()
 }
 
+/// An allowlist as exported: CIDRs as `ipnet` renders them.
+fn allowlist(list: Option<Vec<String>>) -> anyhow::Result<Option<Vec<ipnet::IpNet>>> {
+    list.map(|l| {
+        l.iter()
+            .map(|e| {
+                e.parse()
+                    .map_err(|_| anyhow!("invalid allowed_ips entry {e:?}"))
+            })
+            .collect()
+    })
+    .transpose()
+}
+
+fn disabled(at: Option<Millis>, reason: Option<String>) -> anyhow::Result<Option<Disabled>> {
+    match (at, reason) {
+        (None, None) => Ok(None),
+        (Some(at), Some(reason)) => Ok(Some(Disabled {
+            reason: DisabledReason::parse(&reason)
+                .ok_or_else(|| anyhow!("invalid disabled_reason {reason:?}"))?,
+            at,
+        })),
+        _ => bail!("disabled_at and disabled_reason must be given together"),
+    }
+}
+
 /// A data line as a record; `None` for the header and end lines.
 fn record(line: Line) -> anyhow::Result<Option<Record>> {
     Ok(Some(match line {
@@ -214,6 +291,7 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             is_default,
             created_at,
             archived_at,
+            allowed_ips,
         } => Record::Project(Project {
             id: id(&i)?,
             organization_id: id(&organization_id)?,
@@ -222,7 +300,32 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             is_default,
             created_at,
             archived_at,
-            allowed_ips: None,
+            allowed_ips: allowlist(allowed_ips)?,
+        }),
+        Line::ProjectRateLimit {
+            organization_id,
+            project_id,
+            model,
+            max_requests_per_1_minute,
+            max_tokens_per_1_minute,
+            max_images_per_1_minute,
+            max_audio_megabytes_per_1_minute,
+            max_requests_per_1_day,
+            batch_1_day_max_input_tokens,
+            updated_at,
+        } => Record::ProjectRateLimit(ProjectRateLimit {
+            organization_id: id(&organization_id)?,
+            project_id: id(&project_id)?,
+            model,
+            overrides: RateLimitFields {
+                max_requests_per_1_minute,
+                max_tokens_per_1_minute,
+                max_images_per_1_minute,
+                max_audio_megabytes_per_1_minute,
+                max_requests_per_1_day,
+                batch_1_day_max_input_tokens,
+            },
+            updated_at,
         }),
         Line::ServiceAccount {
             id: i,
@@ -261,6 +364,12 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             expires_at,
             last_used_at,
             revoked_at,
+            allowed_ips,
+            max_requests_per_1_minute,
+            max_requests_per_1_day,
+            max_tokens_per_1_minute,
+            disabled_at,
+            disabled_reason,
         } => Record::ApiKey(ApiKey {
             id: id(&i)?,
             organization_id: id(&organization_id)?,
@@ -277,9 +386,13 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             expires_at,
             last_used_at,
             revoked_at,
-            allowed_ips: None,
-            limits: Default::default(),
-            disabled: None,
+            allowed_ips: allowlist(allowed_ips)?,
+            limits: KeyLimits {
+                max_requests_per_1_minute,
+                max_requests_per_1_day,
+                max_tokens_per_1_minute,
+            },
+            disabled: disabled(disabled_at, disabled_reason)?,
         }),
         Line::Credential {
             id: i,
@@ -495,6 +608,62 @@ mod tests {
         assert!(text.starts_with(r#"{"type":"credential","#), "{text}");
         let back = record(serde_json::from_str(&text).unwrap()).unwrap();
         assert_eq!(back, Some(Record::Credential(c)));
+    }
+
+    #[test]
+    fn older_key_and_project_lines_import_without_admission_fields() {
+        let (org, key) = (Id::generate().unwrap(), Id::generate().unwrap());
+        let project = format!(
+            r#"{{"type":"project","id":"{org}","organization_id":"{org}","name":"p","external_key_id":null,"is_default":true,"created_at":1,"archived_at":null}}"#
+        );
+        let Some(Record::Project(p)) = record(serde_json::from_str(&project).unwrap()).unwrap()
+        else {
+            panic!("not a project")
+        };
+        assert_eq!(p.allowed_ips, None);
+        let hash = hex::encode(KeyHash::of("x").as_bytes());
+        let line = format!(
+            r#"{{"type":"api_key","id":"{key}","organization_id":"{org}","kind":"admin","project_id":null,"service_account_id":null,"name":"k","scopes":[],"key_hash":"{hash}","redacted_value":"sk-…","created_at":1,"expires_at":null,"last_used_at":null,"revoked_at":null}}"#
+        );
+        let Some(Record::ApiKey(k)) = record(serde_json::from_str(&line).unwrap()).unwrap() else {
+            panic!("not a key")
+        };
+        assert_eq!(
+            (k.allowed_ips, k.limits, k.disabled),
+            (None, KeyLimits::default(), None)
+        );
+        // Half a disabled state, or an allowlist entry that is no CIDR, is refused.
+        let half = line.replace(
+            r#""revoked_at":null"#,
+            r#""revoked_at":null,"disabled_at":5"#,
+        );
+        assert!(record(serde_json::from_str(&half).unwrap()).is_err());
+        let junk = line.replace(
+            r#""revoked_at":null"#,
+            r#""revoked_at":null,"allowed_ips":["x"]"#,
+        );
+        assert!(record(serde_json::from_str(&junk).unwrap()).is_err());
+    }
+
+    #[test]
+    fn rate_limit_lines_round_trip() {
+        let l = ProjectRateLimit {
+            organization_id: Id::generate().unwrap(),
+            project_id: Id::generate().unwrap(),
+            model: "gpt-4o".into(),
+            overrides: RateLimitFields {
+                max_images_per_1_minute: Some(3),
+                ..RateLimitFields::default()
+            },
+            updated_at: 9,
+        };
+        let text = serde_json::to_string(&Line::from(Record::ProjectRateLimit(l.clone()))).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"project_rate_limit","#),
+            "{text}"
+        );
+        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, Some(Record::ProjectRateLimit(l)));
     }
 
     #[test]

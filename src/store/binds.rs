@@ -4,10 +4,17 @@
 //! `.bind(…)` chain. Each backend turns them into its own binds (`bind_args`), with the same
 //! Rust types the chains bound before, so the database sees the same parameter types.
 
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
 use super::audit_sql::Bind;
+use super::Count;
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
+use crate::domain::limits::{render_allowlist, Disabled, ProjectRateLimit};
 use crate::domain::model::{ApiKey, Credential, Organization, Project, ServiceAccount};
+use crate::domain::time::Millis;
 
 /// `args![a, b, …]`: the values as [`Arg`]s, in placeholder order.
 macro_rules! args {
@@ -111,6 +118,19 @@ impl From<Option<String>> for Arg {
     }
 }
 
+/// How an allowlist is stored: a JSON array of CIDRs as `ipnet` renders them (`None`: any).
+pub fn allowlist_text(list: &Option<Vec<IpNet>>) -> Arg {
+    Arg::OptText(list.as_deref().map(|l| {
+        // A list of strings always serialises; the fallback only satisfies the type.
+        serde_json::to_string(&render_allowlist(l)).unwrap_or_else(|_| "[]".to_owned())
+    }))
+}
+
+/// The two disabled columns, `disabled_at` then `disabled_reason`.
+pub fn disabled_values(d: Option<&Disabled>) -> Vec<Arg> {
+    args![d.map(|d| d.at), d.map(|d| d.reason.as_str().to_owned())]
+}
+
 // What a full row binds, in the column order both backends' inserts name (the `*_COLS` lists
 // of each backend); only how a backend spells placeholders and timestamps differs.
 
@@ -127,6 +147,7 @@ pub fn project_values(p: &Project) -> Vec<Arg> {
         p.is_default,
         p.created_at,
         p.archived_at,
+        allowlist_text(&p.allowed_ips),
     ]
 }
 
@@ -145,7 +166,7 @@ pub fn account_values(a: &ServiceAccount) -> Vec<Arg> {
 }
 
 pub fn key_values(k: &ApiKey) -> Vec<Arg> {
-    args![
+    let mut values = args![
         &k.id,
         &k.organization_id,
         k.kind.as_str(),
@@ -159,7 +180,23 @@ pub fn key_values(k: &ApiKey) -> Vec<Arg> {
         k.expires_at,
         k.last_used_at,
         k.revoked_at,
-    ]
+        allowlist_text(&k.allowed_ips),
+        k.limits.max_requests_per_1_minute,
+        k.limits.max_requests_per_1_day,
+        k.limits.max_tokens_per_1_minute,
+    ];
+    values.extend(disabled_values(k.disabled.as_ref()));
+    values
+}
+
+/// In the order of `project_rate_limits (organization_id, project_id, model,` the six
+/// [`RateLimitFields`](crate::domain::limits::RateLimitFields) in their `NAMES` order,
+/// `updated_at)`.
+pub fn rate_limit_values(l: &ProjectRateLimit) -> Vec<Arg> {
+    let mut values = args![&l.organization_id, &l.project_id, &l.model];
+    values.extend(l.overrides.fields().into_iter().map(|(_, v)| Arg::from(v)));
+    values.push(Arg::from(l.updated_at));
+    values
 }
 
 pub fn credential_values(c: &Credential) -> Vec<Arg> {
@@ -238,6 +275,20 @@ macro_rules! query_fns {
                 row.as_ref().map(decode).transpose()
             }
 
+            /// Every row `sql` selects, decoded.
+            async fn fetch_all<T>(
+                &self,
+                sql: &str,
+                args: Vec<Arg>,
+                decode: fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<Vec<T>> {
+                let sql = $dialect.spell(sql);
+                let rows = bind_args(sqlx::query(&sql), args)
+                    .fetch_all(&self.$pool)
+                    .await?;
+                rows.iter().map(decode).collect()
+            }
+
             /// A page of at most `limit` rows; `sql` asks for one more, which tells that more
             /// follow.
             async fn fetch_page<T>(
@@ -259,3 +310,14 @@ macro_rules! query_fns {
 }
 
 pub(super) use query_fns;
+
+/// A batch of counts as written: one per (subject, bucket, span, node), the last given
+/// winning (an upsert may not touch one row twice in a statement), sorted by that key so that
+/// concurrent batches lock rows in one order.
+pub fn count_batch(counts: &[Count]) -> Vec<Count> {
+    let mut latest: BTreeMap<(&str, Millis, Millis, &str), &Count> = BTreeMap::new();
+    for c in counts {
+        latest.insert((&c.subject, c.bucket, c.span, &c.node), c);
+    }
+    latest.into_values().cloned().collect()
+}

@@ -16,13 +16,15 @@ macro_rules! impl_store {
             use $crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
             use $crate::domain::ids::Id;
             use $crate::domain::keys::KeyHash;
+            use $crate::domain::limits::{Disabled, ProjectRateLimit};
             use $crate::domain::model::{
                 ApiKey, Credential, Organization, OwnerAccess, Project, ServiceAccount, SigningKey,
             };
             use $crate::domain::page::{Page, PageRequest, Window, WindowPage};
             use $crate::domain::time::Millis;
             use $crate::store::{
-                Change, PoolStats, RecordSink, RecordSource, StoreEvent, StoreResult,
+                Change, Count, CountsCursor, PoolStats, RecordSink, RecordSource, StoreEvent,
+                StoreResult,
             };
 
             #[async_trait::async_trait]
@@ -184,6 +186,44 @@ macro_rules! impl_store {
                 ) -> StoreResult<()> {
                     Self::revoke_admin_key(self, org, id, now, audit).await
                 }
+                async fn set_api_key_disabled(
+                    &self,
+                    org: &Id,
+                    id: &Id,
+                    disabled: Option<&Disabled>,
+                    now: Millis,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::set_api_key_disabled(self, org, id, disabled, now, audit).await
+                }
+                async fn project_rate_limits(
+                    &self,
+                    org: &Id,
+                    project: &Id,
+                ) -> StoreResult<Vec<ProjectRateLimit>> {
+                    Self::project_rate_limits(self, org, project).await
+                }
+                async fn put_project_rate_limit(
+                    &self,
+                    limit: &ProjectRateLimit,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::put_project_rate_limit(self, limit, audit).await
+                }
+                async fn push_counts(&self, counts: &[Count]) -> StoreResult<()> {
+                    Self::push_counts(self, counts).await
+                }
+                async fn pull_counts(
+                    &self,
+                    node: &str,
+                    after: Option<CountsCursor>,
+                    not_before: Millis,
+                ) -> StoreResult<(Vec<Count>, CountsCursor)> {
+                    Self::pull_counts(self, node, after, not_before).await
+                }
+                async fn prune_counts(&self, span: Millis, before: Millis) -> StoreResult<u64> {
+                    Self::prune_counts(self, span, before).await
+                }
                 async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
                     Self::record_key_usage(self, usage).await
                 }
@@ -335,6 +375,12 @@ macro_rules! impl_store {
                     <$store>::update_api_key,
                     <$store>::revoke_api_key,
                     <$store>::revoke_admin_key,
+                    <$store>::set_api_key_disabled,
+                    <$store>::project_rate_limits,
+                    <$store>::put_project_rate_limit,
+                    <$store>::push_counts,
+                    <$store>::pull_counts,
+                    <$store>::prune_counts,
                     <$store>::record_key_usage,
                     <$store>::publish,
                     <$store>::subscribe,

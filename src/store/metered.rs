@@ -7,10 +7,14 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Change, PoolStats, RecordSink, RecordSource, Store, StoreEvent, StoreResult};
+use super::{
+    Change, Count, CountsCursor, PoolStats, RecordSink, RecordSource, Store, StoreEvent,
+    StoreResult,
+};
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
+use crate::domain::limits::{Disabled, ProjectRateLimit};
 use crate::domain::model::{
     ApiKey, Credential, Organization, OwnerAccess, Project, ServiceAccount, SigningKey,
 };
@@ -164,6 +168,22 @@ metered! {
     ) -> StoreResult<Vec<(AuditEntry, u32)>>;
     fn finish_webhook_delivery(id: &Id, outcome: &DeliveryOutcome) -> StoreResult<()>;
     fn pending_webhook_deliveries() -> StoreResult<u64>;
+    fn set_api_key_disabled(
+        org: &Id,
+        id: &Id,
+        disabled: Option<&Disabled>,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    fn project_rate_limits(org: &Id, project: &Id) -> StoreResult<Vec<ProjectRateLimit>>;
+    fn put_project_rate_limit(limit: &ProjectRateLimit, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn push_counts(counts: &[Count]) -> StoreResult<()>;
+    fn pull_counts(
+        node: &str,
+        after: Option<CountsCursor>,
+        not_before: Millis,
+    ) -> StoreResult<(Vec<Count>, CountsCursor)>;
+    fn prune_counts(span: Millis, before: Millis) -> StoreResult<u64>;
     untimed {
         async fn close(&self) {
             self.inner.close().await

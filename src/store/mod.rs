@@ -130,11 +130,14 @@ pub enum StoreEvent {
 ///
 /// Signing keys and server secrets are deliberately left out: the access tokens they sign
 /// live minutes, so a restored installation simply makes new ones on its first start, and an
-/// export file never carries a private key.
+/// export file never carries a private key. Nor are the admission counts ([`Count`]): they are
+/// ephemeral, and a restored installation starts counting afresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     Organization(Organization),
     Project(Project),
+    /// A project's overrides of one model's limits.
+    ProjectRateLimit(ProjectRateLimit),
     ServiceAccount {
         account: ServiceAccount,
         deleted_at: Option<Millis>,
@@ -197,7 +200,7 @@ pub trait Store: Send + Sync + 'static {
         include_archived: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Project>>;
-    /// Writes name and external key id; only while the project is active.
+    /// Writes name, external key id and allowlist; only while the project is active.
     async fn update_project(&self, project: &Project, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Only while active and not the default project.
     async fn archive_project(
@@ -258,7 +261,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Page<(ApiKey, ServiceAccount)>>;
     /// Undeleted admin keys of the organization (`page.descending` honoured).
     async fn list_admin_keys(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
-    /// Writes scopes and expiry of an undeleted key.
+    /// Writes scopes, expiry, allowlist and limits of an undeleted key (not its disabled state:
+    /// [`Store::set_api_key_disabled`] does, under its own guard).
     async fn update_api_key(&self, key: &ApiKey, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Deletes a key through the API: it stops working at `effective` (now, or later for a
     /// grace period). Only an undeleted service-account key.
@@ -283,54 +287,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// Disables (`Some`) or enables (`None`) an undeleted key of either kind. Disabling an admin
-    /// key is guarded like [`Store::revoke_admin_key`]: another usable, write-capable admin key
-    /// that is not disabled must remain.
+    /// key is guarded like [`Store::revoke_admin_key`], as atomically: another usable,
+    /// write-capable admin key that is not disabled must remain (at `now`).
     async fn set_api_key_disabled(
         &self,
-        _org: &Id,
-        _id: &Id,
-        _disabled: Option<&Disabled>,
-        _now: Millis,
-        _audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
-    /// The project's stored rate-limit overrides, one per model, in model order.
+        org: &Id,
+        id: &Id,
+        disabled: Option<&Disabled>,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    /// The project's stored rate-limit overrides, one per model, in model order (bytewise).
     async fn project_rate_limits(
         &self,
-        _org: &Id,
-        _project: &Id,
-    ) -> StoreResult<Vec<ProjectRateLimit>> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
-    /// Inserts or replaces the overrides of one project × model, only while the project is
-    /// active.
+        org: &Id,
+        project: &Id,
+    ) -> StoreResult<Vec<ProjectRateLimit>>;
+    /// Inserts or replaces the overrides of one project × model, only while the project is an
+    /// active one of the organization.
     async fn put_project_rate_limit(
         &self,
-        _limit: &ProjectRateLimit,
-        _audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
-    /// Writes this node's counts (upsert by node, subject, bucket, span).
-    async fn push_counts(&self, _counts: &[Count]) -> StoreResult<()> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+        limit: &ProjectRateLimit,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    /// Writes this node's counts (upsert by node, subject, bucket, span: the given absolute
+    /// values replace the stored ones), all of them in one transaction.
+    async fn push_counts(&self, counts: &[Count]) -> StoreResult<()>;
     /// Counts written by nodes other than `node` since `after` (`None`: every stored count
     /// whose bucket starts at or after `not_before`), and the cursor for the next call. A count
-    /// being written while this reads is returned by this call or the next, never lost.
+    /// being written while this reads is returned by this call or the next, never lost; a count
+    /// may be returned again by the next call.
     async fn pull_counts(
         &self,
-        _node: &str,
-        _after: Option<CountsCursor>,
-        _not_before: Millis,
-    ) -> StoreResult<(Vec<Count>, CountsCursor)> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
-    /// Deletes counts of width `span` whose bucket starts before `before`.
-    async fn prune_counts(&self, _span: Millis, _before: Millis) -> StoreResult<u64> {
-        Err(StoreError::Other(anyhow::anyhow!("not implemented")))
-    }
+        node: &str,
+        after: Option<CountsCursor>,
+        not_before: Millis,
+    ) -> StoreResult<(Vec<Count>, CountsCursor)>;
+    /// Deletes counts of width `span` whose bucket starts before `before`; returns how many.
+    async fn prune_counts(&self, span: Millis, before: Millis) -> StoreResult<u64>;
 
     /// Raises `last_used_at` of each key to at least the given time. Monotonic (`max`), so
     /// batches from several nodes in any order lose nothing.
@@ -427,9 +421,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// True when the store holds no organization (never initialised).
     async fn is_empty(&self) -> StoreResult<bool>;
-    /// Streams every row (signing keys and server secrets excepted, see [`Record`]), parents
-    /// before children and each table in creation order, from one consistent snapshot.
-    /// Returns the number of records.
+    /// Streams every row (signing keys, server secrets and admission counts excepted, see
+    /// [`Record`]), parents before children and each table in creation order, from one
+    /// consistent snapshot. Returns the number of records.
     async fn export(&self, sink: &mut RecordSink<'_>) -> StoreResult<u64>;
     /// Writes records exactly as given (no guards: deleted accounts and revoked keys come along)
     /// in one transaction: on any error nothing is imported. Returns the number of records.

@@ -7,9 +7,13 @@ use std::collections::HashMap;
 
 use super::{StoreError, StoreResult};
 use crate::domain::audit::{AuditEvent, EventType};
+use ipnet::IpNet;
+
 use crate::domain::ids::Id;
+use crate::domain::limits::{Disabled, DisabledReason};
 use crate::domain::model::{ApiKey, ServiceAccount};
 use crate::domain::page::{Page, Window};
+use crate::domain::time::Millis;
 
 /// The audit events of a service account's deletion, with the keys it revoked added to
 /// `service_account.deleted` (only the store's transaction knows exactly which they were).
@@ -35,6 +39,33 @@ pub(super) fn with_revoked_keys(
 
 pub(super) fn corrupt(col: &'static str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("corrupt value in column {col}"))
+}
+
+/// A stored allowlist (a JSON array of CIDRs, see the 0004 migration); `None` allows any
+/// address. A value that does not parse is corrupt, like any other column's.
+pub(super) fn allowlist_col(raw: Option<String>) -> StoreResult<Option<Vec<IpNet>>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let entries: Vec<String> = serde_json::from_str(&raw).map_err(|_| corrupt("allowed_ips"))?;
+    entries
+        .iter()
+        .map(|e| e.parse::<IpNet>().map_err(|_| corrupt("allowed_ips")))
+        .collect::<StoreResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// The disabled state from its two columns, which the schema keeps NULL together.
+pub(super) fn disabled_col(
+    at: Option<Millis>,
+    reason: Option<String>,
+) -> StoreResult<Option<Disabled>> {
+    match (at, reason) {
+        (None, None) => Ok(None),
+        (Some(at), Some(reason)) => Ok(Some(Disabled {
+            reason: DisabledReason::parse(&reason).ok_or_else(|| corrupt("disabled_reason"))?,
+            at,
+        })),
+        _ => Err(corrupt("disabled_at")),
+    }
 }
 
 /// A guarded single-row write that touched nothing: its precondition failed.
@@ -79,27 +110,34 @@ pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, boo
 
 /// What an export reads, in order: each table (parents before children) with the columns the
 /// backend selects from it (`cols`, in the same order), then the audit trail; every table in
-/// creation order. Pairs each statement with the table name [`decode_rows!`]'s `record_row`
-/// takes.
-pub(super) fn export_queries(cols: [&str; 5], audit_select: &str) -> Vec<(&'static str, String)> {
-    const TABLES: [&str; 5] = [
-        "organizations",
-        "projects",
-        "service_accounts",
-        "api_keys",
-        "credentials",
+/// creation order (rate limits, which have no creation order, by project and model). Pairs
+/// each statement with the table name [`decode_rows!`]'s `record_row` takes. The admission
+/// counters are not exported: they are ephemeral and age out within a day.
+pub(super) fn export_queries(cols: [&str; 6], audit_select: &str) -> Vec<(&'static str, String)> {
+    const TABLES: [(&str, &str); 6] = [
+        ("organizations", "seq"),
+        ("projects", "seq"),
+        ("project_rate_limits", "project_id, model"),
+        ("service_accounts", "seq"),
+        ("api_keys", "seq"),
+        ("credentials", "seq"),
     ];
     let mut queries: Vec<_> = TABLES
         .iter()
         .zip(cols)
-        .map(|(table, cols)| (*table, format!("SELECT {cols} FROM {table} ORDER BY seq")))
+        .map(|((table, order), cols)| {
+            (
+                *table,
+                format!("SELECT {cols} FROM {table} ORDER BY {order}"),
+            )
+        })
         .collect();
     queries.push(("audit_events", format!("{audit_select} ORDER BY e.seq")));
     queries
 }
 
 /// Generates `id_col`, `opt_id_col`, `organization_row`, `project_row`, `account_row`,
-/// `key_row`, `credential_row`, `signing_key_row`, `audit_row` and `record_row` for `$row`;
+/// `key_row`, `rate_limit_row`, `credential_row`, `signing_key_row`, `audit_row` and `record_row` for `$row`;
 /// `$scopes` decodes the scopes column.
 macro_rules! decode_rows {
     ($row:ty, $scopes:path) => {
@@ -132,7 +170,7 @@ macro_rules! decode_rows {
                 is_default: row.try_get("is_default")?,
                 created_at: row.try_get("created_at")?,
                 archived_at: row.try_get("archived_at")?,
-                allowed_ips: None,
+                allowed_ips: super::rows::allowlist_col(row.try_get("allowed_ips")?)?,
             })
         }
 
@@ -167,9 +205,34 @@ macro_rules! decode_rows {
                 expires_at: row.try_get("expires_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
-                allowed_ips: None,
-                limits: Default::default(),
-                disabled: None,
+                allowed_ips: super::rows::allowlist_col(row.try_get("allowed_ips")?)?,
+                limits: $crate::domain::limits::KeyLimits {
+                    max_requests_per_1_minute: row.try_get("max_requests_per_1_minute")?,
+                    max_requests_per_1_day: row.try_get("max_requests_per_1_day")?,
+                    max_tokens_per_1_minute: row.try_get("max_tokens_per_1_minute")?,
+                },
+                disabled: super::rows::disabled_col(
+                    row.try_get("disabled_at")?,
+                    row.try_get("disabled_reason")?,
+                )?,
+            })
+        }
+
+        fn rate_limit_row(row: &$row) -> StoreResult<$crate::domain::limits::ProjectRateLimit> {
+            Ok($crate::domain::limits::ProjectRateLimit {
+                organization_id: id_col(row, "organization_id")?,
+                project_id: id_col(row, "project_id")?,
+                model: row.try_get("model")?,
+                overrides: $crate::domain::limits::RateLimitFields {
+                    max_requests_per_1_minute: row.try_get("max_requests_per_1_minute")?,
+                    max_tokens_per_1_minute: row.try_get("max_tokens_per_1_minute")?,
+                    max_images_per_1_minute: row.try_get("max_images_per_1_minute")?,
+                    max_audio_megabytes_per_1_minute: row
+                        .try_get("max_audio_megabytes_per_1_minute")?,
+                    max_requests_per_1_day: row.try_get("max_requests_per_1_day")?,
+                    batch_1_day_max_input_tokens: row.try_get("batch_1_day_max_input_tokens")?,
+                },
+                updated_at: row.try_get("updated_at")?,
             })
         }
 
@@ -228,6 +291,7 @@ macro_rules! decode_rows {
             Ok(match table {
                 "organizations" => Record::Organization(organization_row(row)?),
                 "projects" => Record::Project(project_row(row)?),
+                "project_rate_limits" => Record::ProjectRateLimit(rate_limit_row(row)?),
                 "service_accounts" => Record::ServiceAccount {
                     account: account_row(row)?,
                     deleted_at: row.try_get("deleted_at")?,

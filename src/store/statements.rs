@@ -44,9 +44,15 @@ macro_rules! project_statements {
             ) -> StoreResult<()> {
                 let p = project;
                 self.update_one(
-                    "UPDATE projects SET name = ?, external_key_id = ? \
+                    "UPDATE projects SET name = ?, external_key_id = ?, allowed_ips = ? \
                      WHERE id = ? AND organization_id = ? AND archived_at IS NULL",
-                    args![&p.name, &p.external_key_id, &p.id, &p.organization_id],
+                    args![
+                        &p.name,
+                        &p.external_key_id,
+                        allowlist_text(&p.allowed_ips),
+                        &p.id,
+                        &p.organization_id,
+                    ],
                     "project is not active",
                     audit,
                 )
@@ -322,9 +328,20 @@ macro_rules! key_statements {
                 audit: &[AuditEvent],
             ) -> StoreResult<()> {
                 self.update_one(
-                    "UPDATE api_keys SET scopes = ?, expires_at = ?ts \
+                    "UPDATE api_keys SET scopes = ?, expires_at = ?ts, allowed_ips = ?, \
+                     max_requests_per_1_minute = ?, max_requests_per_1_day = ?, \
+                     max_tokens_per_1_minute = ? \
                      WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
-                    args![&key.scopes, key.expires_at, &key.id, &key.organization_id],
+                    args![
+                        &key.scopes,
+                        key.expires_at,
+                        allowlist_text(&key.allowed_ips),
+                        key.limits.max_requests_per_1_minute,
+                        key.limits.max_requests_per_1_day,
+                        key.limits.max_tokens_per_1_minute,
+                        &key.id,
+                        &key.organization_id,
+                    ],
                     "key is deleted",
                     audit,
                 )
@@ -346,6 +363,27 @@ macro_rules! key_statements {
                     audit,
                 )
                 .await
+            }
+        }
+    };
+}
+
+/// Project rate-limit overrides: a project's list (the upsert's guard is the backend's own).
+macro_rules! rate_limit_statements {
+    ($store:ty) => {
+        impl $store {
+            pub(super) async fn project_rate_limits(
+                &self,
+                org: &Id,
+                project: &Id,
+            ) -> StoreResult<Vec<ProjectRateLimit>> {
+                // Both backends order `model` bytewise (PostgreSQL declares it COLLATE "C").
+                let sql = format!(
+                    "SELECT {RATE_LIMIT_COLS} FROM project_rate_limits \
+                     WHERE organization_id = ? AND project_id = ? ORDER BY model"
+                );
+                self.fetch_all(&sql, args![org, project], rate_limit_row)
+                    .await
             }
         }
     };
@@ -386,5 +424,6 @@ macro_rules! audit_statements {
 }
 
 pub(super) use {
-    account_statements, audit_statements, credential_statements, key_statements, project_statements,
+    account_statements, audit_statements, credential_statements, key_statements,
+    project_statements, rate_limit_statements,
 };

@@ -32,6 +32,7 @@ use crate::domain::model::{
 use crate::domain::page::{Window, WindowPage};
 use audit::insert_audit;
 
+mod admission;
 mod audit;
 mod credentials;
 mod keys;
@@ -44,20 +45,29 @@ mod transfer;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 const PROJECT_COLS: &str = "id, organization_id, name, external_key_id, is_default, \
-     kp_ms(created_at) AS created_at, kp_ms(archived_at) AS archived_at";
+     kp_ms(created_at) AS created_at, kp_ms(archived_at) AS archived_at, allowed_ips";
 
 const ACCOUNT_COLS: &str = "id, organization_id, project_id, name, description, role, \
      kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at";
 
 const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_id, name, scopes, \
      key_hash, redacted_value, kp_ms(created_at) AS created_at, kp_ms(expires_at) AS expires_at, \
-     kp_ms(last_used_at) AS last_used_at, kp_ms(revoked_at) AS revoked_at";
+     kp_ms(last_used_at) AS last_used_at, kp_ms(revoked_at) AS revoked_at, allowed_ips, \
+     max_requests_per_1_minute, max_requests_per_1_day, max_tokens_per_1_minute, \
+     kp_ms(disabled_at) AS disabled_at, disabled_reason";
 
 /// `KEY_COLS` qualified for queries that join `api_keys k`.
 const KEY_COLS_K: &str = "k.id, k.organization_id, k.kind, k.project_id, k.service_account_id, \
      k.name, k.scopes, k.key_hash, k.redacted_value, kp_ms(k.created_at) AS created_at, \
      kp_ms(k.expires_at) AS expires_at, kp_ms(k.last_used_at) AS last_used_at, \
-     kp_ms(k.revoked_at) AS revoked_at";
+     kp_ms(k.revoked_at) AS revoked_at, k.allowed_ips, k.max_requests_per_1_minute, \
+     k.max_requests_per_1_day, k.max_tokens_per_1_minute, kp_ms(k.disabled_at) AS disabled_at, \
+     k.disabled_reason";
+
+/// In the order `binds::rate_limit_values` binds.
+const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_per_1_minute, \
+     max_tokens_per_1_minute, max_images_per_1_minute, max_audio_megabytes_per_1_minute, \
+     max_requests_per_1_day, batch_1_day_max_input_tokens, kp_ms(updated_at) AS updated_at";
 
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
      name, description, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \

@@ -9,12 +9,13 @@ use crate::domain::ids::Id;
 use crate::domain::model::Project;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
-use crate::store::binds::{args, project_values};
+use crate::store::binds::{allowlist_text, args, project_values};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn insert_project(conn: &mut PgConnection, p: &Project) -> StoreResult<()> {
     let sql = "INSERT INTO projects (id, organization_id, name, external_key_id, is_default, \
-         created_at, archived_at) VALUES ($1, $2, $3, $4, $5, kp_ts($6), kp_ts($7))";
+         created_at, archived_at, allowed_ips) \
+         VALUES ($1, $2, $3, $4, $5, kp_ts($6), kp_ts($7), $8)";
     bind_args(sqlx::query(sql), project_values(p))
         .execute(&mut *conn)
         .await?;

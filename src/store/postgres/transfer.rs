@@ -2,6 +2,7 @@
 
 use sqlx::PgConnection;
 
+use super::admission::insert_rate_limit;
 use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
 use super::keys::insert_key;
@@ -9,6 +10,7 @@ use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
     bind_args, record_row, PostgresStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
+    RATE_LIMIT_COLS,
 };
 use crate::store::binds::{account_values, args, organization_values};
 use crate::store::rows::export_queries;
@@ -22,6 +24,7 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
                 .await?;
         }
         Record::Project(p) => insert_project(conn, p).await?,
+        Record::ProjectRateLimit(l) => insert_rate_limit(conn, l, false).await?,
         Record::ServiceAccount {
             account: a,
             deleted_at,
@@ -57,6 +60,7 @@ impl PostgresStore {
         let cols = [
             "id, label, name, kp_ms(created_at) AS created_at",
             PROJECT_COLS,
+            RATE_LIMIT_COLS,
             &format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
             KEY_COLS,
             CREDENTIAL_COLS,

@@ -6,12 +6,26 @@ use super::{account_row, bind_args, key_row, SqliteStore, ACCOUNT_COLS, KEY_COLS
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::Id;
 use crate::domain::keys::{KeyHash, KeyKind, SCOPE_WRITE};
+use crate::domain::limits::Disabled;
 use crate::domain::model::{ApiKey, OwnerAccess, ServiceAccount};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
-use crate::store::binds::{args, key_values};
+use crate::store::binds::{allowlist_text, args, key_values};
 use crate::store::rows::{attach_owners, expect_one};
 use crate::store::StoreResult;
+
+/// The guard of revoking or disabling an admin key (`?2` of organization `?3`) at `?1`:
+/// another admin key stays usable (unrevoked, or revoked only later; unexpired), enabled and
+/// write-capable (holding `?4`, the write scope, or no scopes at all). Read-only keys do not
+/// count: with only those left, the organization could change nothing.
+macro_rules! other_admin_key_remains {
+    () => {
+        "EXISTS (SELECT 1 FROM api_keys o WHERE o.organization_id = ?3 AND o.kind = 'admin' \
+         AND o.id <> ?2 AND (o.revoked_at IS NULL OR o.revoked_at > ?1) \
+         AND (o.expires_at IS NULL OR o.expires_at > ?1) AND o.disabled_at IS NULL \
+         AND (o.scopes = '[]' OR EXISTS (SELECT 1 FROM json_each(o.scopes) s WHERE s.value = ?4)))"
+    };
+}
 
 /// `guarded`: for a service-account key, insert only while the account is live (import skips
 /// the guard to bring revoked keys of deleted accounts along).
@@ -31,8 +45,9 @@ pub(super) async fn insert_key(
                AND (s.project_id IS NULL OR p.archived_at IS NULL))"
         }
     };
-    let sql = format!("INSERT INTO api_keys ({KEY_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?{guard}");
     let mut args = key_values(key);
+    let marks = vec!["?"; args.len()].join(",");
+    let sql = format!("INSERT INTO api_keys ({KEY_COLS}) SELECT {marks}{guard}");
     if guarded {
         args.extend(args![key.service_account_id.as_ref(), &key.organization_id]);
     }
@@ -84,21 +99,59 @@ impl SqliteStore {
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         // One statement on the single writer: the "another usable write-capable key remains"
-        // check and the revocation cannot interleave with a concurrent delete. Read-only keys
-        // do not count: with only those left, the organization could change nothing.
+        // check and the revocation cannot interleave with a concurrent delete or disable.
         self.update_one(
-            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND organization_id = ?3 \
-             AND kind = 'admin' AND revoked_at IS NULL AND EXISTS (\
-               SELECT 1 FROM api_keys o WHERE o.organization_id = ?3 AND o.kind = 'admin' \
-               AND o.id <> ?2 AND (o.revoked_at IS NULL OR o.revoked_at > ?1) \
-               AND (o.expires_at IS NULL OR o.expires_at > ?1) \
-               AND (o.scopes = '[]' OR EXISTS (\
-                 SELECT 1 FROM json_each(o.scopes) s WHERE s.value = ?4)))",
+            concat!(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND organization_id = ?3 \
+                 AND kind = 'admin' AND revoked_at IS NULL AND ",
+                other_admin_key_remains!()
+            ),
             args![now, id, org, SCOPE_WRITE],
             "no other usable write-capable admin key",
             audit,
         )
         .await
+    }
+
+    pub(super) async fn set_api_key_disabled(
+        &self,
+        org: &Id,
+        id: &Id,
+        disabled: Option<&Disabled>,
+        now: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        match disabled {
+            // Like a revocation, one statement on the single writer: a disabled admin key no
+            // longer counts as the one that remains, so concurrent disables (or a disable and
+            // a revoke) of the last two cannot both pass.
+            Some(d) => {
+                self.update_one(
+                    concat!(
+                        "UPDATE api_keys SET disabled_at = ?5, disabled_reason = ?6 \
+                         WHERE id = ?2 AND organization_id = ?3 AND revoked_at IS NULL \
+                         AND (kind <> 'admin' OR ",
+                        other_admin_key_remains!(),
+                        ")"
+                    ),
+                    args![now, id, org, SCOPE_WRITE, d.at, d.reason.as_str()],
+                    "key is deleted, or no other usable write-capable admin key",
+                    audit,
+                )
+                .await
+            }
+            // Enabling can lock no one out: no guard beyond the key being undeleted.
+            None => {
+                self.update_one(
+                    "UPDATE api_keys SET disabled_at = NULL, disabled_reason = NULL \
+                     WHERE id = ? AND organization_id = ? AND revoked_at IS NULL",
+                    args![id, org],
+                    "key is deleted",
+                    audit,
+                )
+                .await
+            }
+        }
     }
 
     pub(super) async fn record_key_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {

@@ -37,6 +37,7 @@ use crate::domain::page::{Window, WindowPage};
 use audit::insert_audit;
 use writer::{WorkFuture, Writer};
 
+mod admission;
 mod audit;
 mod credentials;
 mod keys;
@@ -50,18 +51,26 @@ mod writer;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const PROJECT_COLS: &str =
-    "id, organization_id, name, external_key_id, is_default, created_at, archived_at";
+    "id, organization_id, name, external_key_id, is_default, created_at, archived_at, allowed_ips";
 
 const ACCOUNT_COLS: &str =
     "id, organization_id, project_id, name, description, role, created_at, updated_at";
 
 const KEY_COLS: &str = "id, organization_id, kind, project_id, service_account_id, name, scopes, \
-     key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at";
+     key_hash, redacted_value, created_at, expires_at, last_used_at, revoked_at, allowed_ips, \
+     max_requests_per_1_minute, max_requests_per_1_day, max_tokens_per_1_minute, disabled_at, \
+     disabled_reason";
 
 /// `KEY_COLS` qualified for queries that join `api_keys k`.
 const KEY_COLS_K: &str = "k.id, k.organization_id, k.kind, k.project_id, k.service_account_id, \
      k.name, k.scopes, k.key_hash, k.redacted_value, k.created_at, k.expires_at, k.last_used_at, \
-     k.revoked_at";
+     k.revoked_at, k.allowed_ips, k.max_requests_per_1_minute, k.max_requests_per_1_day, \
+     k.max_tokens_per_1_minute, k.disabled_at, k.disabled_reason";
+
+/// In the order `binds::rate_limit_values` binds.
+const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_per_1_minute, \
+     max_tokens_per_1_minute, max_images_per_1_minute, max_audio_megabytes_per_1_minute, \
+     max_requests_per_1_day, batch_1_day_max_input_tokens, updated_at";
 
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
      name, description, created_at, updated_at, last_used_at, deleted_at";

@@ -7,14 +7,14 @@ use crate::domain::ids::Id;
 use crate::domain::model::Project;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::time::Millis;
-use crate::store::binds::{args, project_values};
+use crate::store::binds::{allowlist_text, args, project_values};
 use crate::store::StoreResult;
 
 pub(super) async fn insert_project(
     conn: &mut sqlx::SqliteConnection,
     project: &Project,
 ) -> StoreResult<()> {
-    let sql = format!("INSERT INTO projects ({PROJECT_COLS}) VALUES (?,?,?,?,?,?,?)");
+    let sql = format!("INSERT INTO projects ({PROJECT_COLS}) VALUES (?,?,?,?,?,?,?,?)");
     bind_args(sqlx::query(&sql), project_values(project))
         .execute(&mut *conn)
         .await?;

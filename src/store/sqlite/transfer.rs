@@ -1,5 +1,6 @@
 //! Export and import of every row (`keyplane export` / `import`).
 
+use super::admission::insert_rate_limit;
 use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
 use super::keys::insert_key;
@@ -7,6 +8,7 @@ use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
     bind_args, record_row, SqliteStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
+    RATE_LIMIT_COLS,
 };
 use crate::store::binds::{account_values, args, organization_values};
 use crate::store::rows::export_queries;
@@ -20,6 +22,9 @@ async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> St
                 .await?;
         }
         Record::Project(p) => insert_project(conn, p).await?,
+        Record::ProjectRateLimit(l) => {
+            insert_rate_limit(conn, l, false).await?;
+        }
         Record::ServiceAccount {
             account: a,
             deleted_at,
@@ -50,6 +55,7 @@ impl SqliteStore {
         let cols = [
             "id, label, name, created_at",
             PROJECT_COLS,
+            RATE_LIMIT_COLS,
             &format!("{ACCOUNT_COLS}, deleted_at"),
             KEY_COLS,
             CREDENTIAL_COLS,

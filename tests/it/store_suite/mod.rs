@@ -5,7 +5,10 @@
 //! its own) and the builders the cases share.
 
 mod admin_keys;
+mod admission;
+mod admission_transfer;
 mod audit;
+mod counts;
 mod credentials;
 mod keys;
 mod organizations;
@@ -15,7 +18,10 @@ mod signing;
 mod transfer;
 
 use admin_keys::*;
+use admission::*;
+use admission_transfer::*;
 use audit::*;
+use counts::*;
 use credentials::*;
 use keys::*;
 use organizations::*;
@@ -115,11 +121,19 @@ store_suite!(
     signing_keys_insert_once_then_rotate,
     racing_first_starts_make_one_signing_key,
     server_secrets_keep_their_first_value,
+    admission_fields_of_keys_and_projects_round_trip,
+    project_keys_are_disabled_and_enabled,
+    disabled_admin_keys_do_not_count_as_the_remaining_one,
+    concurrent_disables_keep_one_enabled_admin_key,
+    rate_limit_overrides_upsert_and_need_an_active_project,
+    counts_are_pushed_pulled_replaced_and_pruned,
+    pulls_racing_many_pushes_lose_no_row,
 );
 
 two_store_suite!(
     export_and_import_carry_credentials,
-    export_and_import_carry_audit_events
+    export_and_import_carry_audit_events,
+    export_and_import_carry_admission_state,
 );
 
 const T0: i64 = 1_700_000_000_000;
