@@ -6,6 +6,7 @@
 //! `admin_keys.rs`, first start in `bootstrap.rs`.
 
 mod admin_keys;
+pub mod admission;
 mod api_keys;
 mod audit;
 mod bearer;
