@@ -63,7 +63,10 @@ impl Admission {
         slots: &mut [Slot],
         guards: &mut [Option<MutexGuard<'t, Shard>>],
     ) -> Decision {
-        let limited = checks.iter().enumerate().filter(|(_, (_, l))| !l.is_empty());
+        let limited = checks
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, l))| !l.is_empty());
         for (slot, (check, (subject, _))) in slots.iter_mut().zip(limited) {
             let hash = self.table.hash(*subject);
             *slot = Slot {

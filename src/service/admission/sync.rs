@@ -173,10 +173,7 @@ impl Admission {
             });
         }
         store
-            .prune_counts(
-                SECOND_MS,
-                now_ms - MinuteRing::WINDOW_MS - PRUNE_SLACK_MS,
-            )
+            .prune_counts(SECOND_MS, now_ms - MinuteRing::WINDOW_MS - PRUNE_SLACK_MS)
             .await?;
         store
             .prune_counts(

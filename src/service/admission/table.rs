@@ -157,11 +157,13 @@ impl SubjectRef<'_> {
         let stored = stored.as_bytes();
         match self {
             SubjectRef::Key(id) => stored.strip_prefix(b"k:") == Some(id.as_bytes()),
-            SubjectRef::ProjectModel { project, model } => stored
-                .strip_prefix(b"pm:")
-                .and_then(|rest| rest.strip_prefix(project.as_bytes()))
-                .and_then(|rest| rest.strip_prefix(b":"))
-                == Some(model.as_bytes()),
+            SubjectRef::ProjectModel { project, model } => {
+                stored
+                    .strip_prefix(b"pm:")
+                    .and_then(|rest| rest.strip_prefix(project.as_bytes()))
+                    .and_then(|rest| rest.strip_prefix(b":"))
+                    == Some(model.as_bytes())
+            }
         }
     }
 }

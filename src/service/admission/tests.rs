@@ -68,7 +68,10 @@ fn sliding_minute_admits_no_more_than_the_limit_in_any_60_seconds() {
             .iter()
             .filter(|t| **t >= from && **t < from + 60_000)
             .count();
-        assert!(inside <= n as usize, "{inside} in the minute from {start} s");
+        assert!(
+            inside <= n as usize,
+            "{inside} in the minute from {start} s"
+        );
     }
     // And each minute gets its N: the window slides, it does not stall.
     for minute in 0..3 {
@@ -77,7 +80,10 @@ fn sliding_minute_admits_no_more_than_the_limit_in_any_60_seconds() {
             .iter()
             .filter(|t| **t >= from && **t < from + 60_000)
             .count();
-        assert!(inside >= (n as usize) * 95 / 100, "minute {minute}: {inside}");
+        assert!(
+            inside >= (n as usize) * 95 / 100,
+            "minute {minute}: {inside}"
+        );
     }
 }
 
@@ -152,7 +158,11 @@ fn peek_reports_the_decision_without_counting() {
 #[test]
 fn unlimited_subjects_are_not_tracked() {
     let a = local();
-    let d = a.decide(T0, &[(KEY, Limits::default()), (PM, Limits::default())], true);
+    let d = a.decide(
+        T0,
+        &[(KEY, Limits::default()), (PM, Limits::default())],
+        true,
+    );
     assert_eq!(
         d,
         Decision::Admitted {
@@ -233,7 +243,13 @@ fn retry_after_points_at_the_second_the_oldest_bucket_leaves() {
     assert!(!admitted(a.decide(T0 + 59_999, &[(KEY, rpm(3))], true)));
     assert!(admitted(a.decide(T0 + 60_000, &[(KEY, rpm(3))], true)));
     let d = a.decide(T0 + 60_100, &[(KEY, rpm(3))], true);
-    assert!(matches!(d, Decision::Refused { retry_after_ms: 9_900, .. }));
+    assert!(matches!(
+        d,
+        Decision::Refused {
+            retry_after_ms: 9_900,
+            ..
+        }
+    ));
     // A limit of zero refuses for a whole window at a time, never "retry in 0 ms".
     let d = a.decide(T0 + 60_100, &[(PM, rpm(0))], true);
     assert!(matches!(d, Decision::Refused { retry_after_ms, .. } if retry_after_ms > 0));
@@ -287,7 +303,10 @@ fn gauges_pick_the_most_constraining_window() {
     let b = local();
     assert!(admitted(b.decide(T0, &[(KEY, rpm(6))], true)));
     let d = b.decide(T0 + 1_000, &[(KEY, rpm(6)), (PM, rpm(5))], true);
-    assert_eq!(requests_gauge(d).map(|g| (g.limit, g.remaining)), Some((5, 4)));
+    assert_eq!(
+        requests_gauge(d).map(|g| (g.limit, g.remaining)),
+        Some((5, 4))
+    );
     // The day window's reset is a day away once it counts.
     let day = Limits {
         requests_per_day: Some(3),
@@ -343,8 +362,8 @@ fn concurrent_decides_never_admit_more_than_the_limit() {
             scope.spawn(move || {
                 for j in 0..2_000 {
                     let now = T0 + (j % 1_000) / 2; // all within one second
-                    // Every thread shares the project × model limit; half of them list it
-                    // first, so the lock order cannot come from the caller.
+                                                    // Every thread shares the project × model limit; half of them list it
+                                                    // first, so the lock order cannot come from the caller.
                     let key = (SubjectRef::Key(key), rpm(1_000_000));
                     let pm = (PM, rpm(limit));
                     let checks = if i % 2 == 0 { [key, pm] } else { [pm, key] };
