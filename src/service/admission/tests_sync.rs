@@ -392,6 +392,10 @@ fn deciding_for_tracked_subjects_does_not_allocate() {
 }
 
 /// `cargo test --release --lib service::admission::tests_sync::bench -- --ignored --nocapture`
+///
+/// Measured on the 2-core build machine: 135–230 ns for 2 subjects with 4 limits, 67–110 ns
+/// for 1 subject with 1 limit (runs vary with the machine's load); two threads hammering one
+/// shared subject about 500 ns each, the lock's cache line moving between cores.
 #[test]
 #[ignore = "benchmark: run in release, prints ns per decide"]
 fn bench_decide() {
