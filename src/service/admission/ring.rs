@@ -279,8 +279,11 @@ mod tests {
         // From the future (clock skew): counted in the head bucket.
         assert_eq!(r.replace_remote(REQUESTS, None, 99, 1), Some(10));
         // Already expired: ignored.
-        r.advance(64_000);
+        r.advance(64_000); // window 5..=64: bucket 5 (6) and the clamped 10 (1) still in
+        assert_eq!(r.used(REQUESTS), 7);
         assert_eq!(r.replace_remote(REQUESTS, None, 3, 7), None);
+        assert_eq!(r.used(REQUESTS), 7);
+        r.advance(65_000); // bucket 5 leaves
         assert_eq!(r.used(REQUESTS), 1);
         assert_eq!(at2, Some(5));
         assert_eq!(r.local(10), [0, 0]);

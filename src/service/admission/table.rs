@@ -79,7 +79,7 @@ impl Shard {
                 day: None,
             })
         });
-        &mut **occupied.into_mut()
+        occupied.into_mut()
     }
 }
 
