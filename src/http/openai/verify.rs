@@ -1,8 +1,8 @@
 //! Verification endpoints: `/v1/auth/check` for gateways (nginx `auth_request`, Traefik
 //! `forwardAuth`, Envoy `ext_authz`) and `/v1/keys/verify` for services holding an admin key.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -54,8 +54,10 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
             ("X-Keyplane-Reason" = String, description = "Why a credential that may be valid is refused: `rate_limited`."),
         )),
     ))]
-pub async fn check(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let presented = match bearer_token(&headers) {
+// The request itself, not `HeaderMap`: that extractor clones every header (and allocates) on
+// each check, to read one of them.
+pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let presented = match bearer_token(req.headers()) {
         Ok(Some(k)) => k,
         Ok(None) => return Err(ApiError::unauthenticated(AuthFailure::Missing, None)),
         Err(why) => return Err(ApiError::unauthenticated(why, None)),
