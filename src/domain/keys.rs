@@ -167,7 +167,14 @@ pub fn parse(key: &str) -> Result<KeyKind, MalformedKey> {
         return Err(MalformedKey::Shape);
     }
     let (random_part, sum) = body.split_at(random_len);
-    if checksum(random_part) != sum {
+    // Into a stack buffer, not through `checksum` (a `Vec` and a `String` per call): every
+    // presented key is parsed, so this runs on each gateway check.
+    let mut expected = [0u8; CHECKSUM_CHARS];
+    base62_into(
+        &crc32fast::hash(random_part.as_bytes()).to_be_bytes(),
+        &mut expected,
+    );
+    if expected != sum.as_bytes() {
         return Err(MalformedKey::Checksum);
     }
     Ok(kind)
@@ -193,8 +200,19 @@ fn checksum(random_part: &str) -> String {
 
 /// Big-endian bytes as a base62 number, left-padded with '0' to `width` characters.
 fn base62_fixed(bytes: &[u8], width: usize) -> String {
-    let mut num = bytes.to_vec();
     let mut digits = vec![b'0'; width];
+    base62_into(bytes, &mut digits);
+    // The alphabet is ASCII, so this cannot fail; map instead of unwrap to stay panic-free.
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// Big-endian bytes (at most 32: a key's random part or a checksum) as a base62 number
+/// filling `digits`, left-padded with '0'. Works on a stack copy of `bytes`: no allocation.
+fn base62_into(bytes: &[u8], digits: &mut [u8]) {
+    let mut buf = [0u8; RANDOM_BYTES];
+    let n = bytes.len().min(RANDOM_BYTES);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    let num = &mut buf[..n];
     for slot in digits.iter_mut().rev() {
         let mut rem: u32 = 0;
         for byte in num.iter_mut() {
@@ -204,8 +222,6 @@ fn base62_fixed(bytes: &[u8], width: usize) -> String {
         }
         *slot = BASE62[rem as usize];
     }
-    // The alphabet is ASCII, so this cannot fail; map instead of unwrap to stay panic-free.
-    String::from_utf8(digits).unwrap_or_default()
 }
 
 #[cfg(test)]

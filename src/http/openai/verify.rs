@@ -57,6 +57,8 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
             ("X-Keyplane-Reason" = String, description = "Why a credential that may be valid is refused: `rate_limited`."),
         )),
     ))]
+// The request itself, not `HeaderMap`: that extractor clones every header (and allocates) on
+// each check, to read one of them.
 pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let headers = req.headers();
     let presented = match bearer_token(headers) {
