@@ -53,7 +53,7 @@ pub use bootstrap::Bootstrapped;
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
-pub use permissions::{is_read_only, Access, Permissions, SCOPE_READ, SCOPE_WRITE};
+pub use permissions::{is_read_only, Access, Action, Permissions, SCOPE_READ, SCOPE_WRITE};
 pub use projects::{NewProject, ProjectChanges};
 pub use rate_limits::{RateLimitView, RateLimitWindow, RATE_LIMIT_PAGE};
 pub use readiness::Readiness;

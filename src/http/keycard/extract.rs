@@ -67,6 +67,8 @@ impl FromRequestParts<AppState> for Caller {
         let mut principal = match service.identify(presented, Accepting::AdminKeys).await {
             Ok(Bearer::Admin(p)) => {
                 crate::http::record_actor(&crate::http::principal_actor(&p));
+                // A gateway's key (only `api.usage.write`) may not even read here.
+                p.require(crate::service::Action::Read)?;
                 *p
             }
             Ok(Bearer::Token(t)) => {

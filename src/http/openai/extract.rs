@@ -11,12 +11,27 @@ use crate::domain::ids::{Id, Kind};
 use crate::domain::page::PageRequest;
 use crate::http::extract::{bearer_token, raw_path, read_json, QueryPairs};
 use crate::http::AppState;
-use crate::service::{Principal, ServiceError};
+use crate::service::{Action, Principal, ServiceError};
 
-/// The admin key's organization, from `Authorization: Bearer sk-admin-…`.
+/// The admin key's organization, from `Authorization: Bearer sk-admin-…`. A gateway's key
+/// (only `api.usage.write`) is refused here: it may report usage ([`UsageAuth`]) and nothing
+/// else, not even read.
 pub struct AdminAuth(pub Principal);
 
 impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let UsageAuth(principal) = UsageAuth::from_request_parts(parts, state).await?;
+        principal.require(Action::Read)?;
+        Ok(AdminAuth(principal))
+    }
+}
+
+/// Any admin key, a gateway's included (`POST /v1/usage` checks its scope itself).
+pub struct UsageAuth(pub Principal);
+
+impl FromRequestParts<AppState> for UsageAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -26,7 +41,7 @@ impl FromRequestParts<AppState> for AdminAuth {
             Ok(mut principal) => {
                 crate::http::record_actor(&crate::http::principal_actor(&principal));
                 principal.origin = crate::http::origin(parts);
-                Ok(AdminAuth(principal))
+                Ok(UsageAuth(principal))
             }
             Err(ServiceError::Unauthenticated(why)) => {
                 tracing::debug!(reason = ?why, "admin authentication refused");

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::{AdminAuth, JsonBody};
+use super::extract::{JsonBody, UsageAuth};
 use crate::domain::ids::Kind;
 use crate::http::openapi::tags::USAGE as TAG;
 use crate::http::AppState;
@@ -57,7 +57,7 @@ pub struct ReportJson {
     responses((status = 200, description = "Counted.", body = ReportJson)))]
 pub async fn report(
     State(app): State<AppState>,
-    AdminAuth(who): AdminAuth,
+    UsageAuth(who): UsageAuth,
     JsonBody(body): JsonBody<ReportBody>,
 ) -> Result<Json<ReportJson>, ApiError> {
     let mut records = Vec::with_capacity(body.data.len());

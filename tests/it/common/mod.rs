@@ -104,6 +104,20 @@ impl TestApp {
         }
     }
 
+    /// The same app with a model catalogue (`[models]`), counts loaded and shared once.
+    pub async fn with_models(
+        mut self,
+        models: keyplane::domain::catalogue::ModelCatalogue,
+    ) -> Self {
+        self.service = self.service.clone().with_models(models);
+        self.service.load_admission().await.unwrap();
+        self.service.sync_admission().await.unwrap();
+        self.router = router(AppState {
+            service: self.service.clone(),
+        });
+        self
+    }
+
     /// Another organization on the same store; returns its admin key.
     pub async fn other_org(&self, label: &str) -> String {
         let (_, key) = self.service.create_organization(label).await.unwrap();

@@ -2,6 +2,7 @@
 //! `TestStore::from_env` or a `keyplane` child process on that store): scripts/test runs them
 //! once on SQLite and once more on PostgreSQL, selected by the filter `per_backend::`.
 
+pub mod admission;
 pub mod audit_webhook;
 pub mod binary;
 pub mod cli;

@@ -443,7 +443,9 @@ pub async fn rate_limit_overrides_upsert_and_need_an_active_project(store: S) {
         ),
     ] {
         assert!(refused(
-            store.put_project_rate_limit(&limit, &[bad.clone()]).await
+            store
+                .put_project_rate_limit(&limit, std::slice::from_ref(&bad))
+                .await
         ));
     }
     assert_eq!(audited(&store, &org).await, audits);
