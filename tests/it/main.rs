@@ -18,6 +18,7 @@
 
 mod common;
 
+mod admission_nodes;
 mod brute_force;
 mod crash_safety;
 mod layers;

@@ -22,33 +22,41 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let UsageAuth(principal) = UsageAuth::from_request_parts(parts, state).await?;
+        let principal = authenticate(parts, state).await?;
         principal.require(Action::Read)?;
         Ok(AdminAuth(principal))
     }
 }
 
-/// Any admin key, a gateway's included (`POST /v1/usage` checks its scope itself).
+/// An admin key that may report usage (`api.usage.write` or full access), checked before the
+/// body is read, so a key without the scope learns nothing from its body's validation.
 pub struct UsageAuth(pub Principal);
 
 impl FromRequestParts<AppState> for UsageAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented =
-            bearer_token(&parts.headers).map_err(|why| ApiError::unauthenticated(why, None))?;
-        match state.service.authenticate_admin(presented).await {
-            Ok(mut principal) => {
-                crate::http::record_actor(&crate::http::principal_actor(&principal));
-                principal.origin = crate::http::origin(parts);
-                Ok(UsageAuth(principal))
-            }
-            Err(ServiceError::Unauthenticated(why)) => {
-                tracing::debug!(reason = ?why, "admin authentication refused");
-                Err(ApiError::unauthenticated(why, presented))
-            }
-            Err(other) => Err(other.into()),
+        let principal = authenticate(parts, state).await?;
+        principal.require(Action::ReportUsage)?;
+        Ok(UsageAuth(principal))
+    }
+}
+
+/// The caller behind an admin key, for either extractor.
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let presented =
+        bearer_token(&parts.headers).map_err(|why| ApiError::unauthenticated(why, None))?;
+    match state.service.authenticate_admin(presented).await {
+        Ok(mut principal) => {
+            crate::http::record_actor(&crate::http::principal_actor(&principal));
+            principal.origin = crate::http::origin(parts);
+            Ok(principal)
         }
+        Err(ServiceError::Unauthenticated(why)) => {
+            tracing::debug!(reason = ?why, "admin authentication refused");
+            Err(ApiError::unauthenticated(why, presented))
+        }
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -310,7 +310,8 @@ async fn the_schema_check_is_not_vacuous() {
     let project = "/components/schemas/Project";
     reject(&schemas, project, &json!({}), "with no field");
     let valid = json!({"id": "proj_1", "object": "organization.project", "name": "n",
-        "created_at": 1, "archived_at": null, "status": "active", "external_key_id": null});
+        "created_at": 1, "archived_at": null, "status": "active", "external_key_id": null,
+        "allowed_ips": null});
     assert_eq!(schemas.validate(project, &valid), Ok(()));
     let mut p = valid.clone();
     p["archived_at"] = json!("yesterday");
@@ -354,7 +355,8 @@ async fn the_schema_check_is_not_vacuous() {
         "created_at": 1, "expires_at": null, "last_used_at": null});
     let token = json!({"jti": "j", "credential_id": "c", "issued_at": 1, "expires_at": 2});
     let verified = "/components/schemas/VerifyResult";
-    let as_key = json!({"valid": true, "key": key, "service_account": account, "project": null});
+    let as_key = json!({"valid": true, "key": key, "service_account": account, "project": null,
+        "admission": {"allowed": true}});
     assert_eq!(schemas.validate(verified, &as_key), Ok(()));
     let mut both = as_key.clone();
     both["token"] = token;

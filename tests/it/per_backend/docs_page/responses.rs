@@ -5,7 +5,13 @@ use super::*;
 
 #[tokio::test]
 async fn real_responses_conform_to_the_document() {
-    let app = TestApp::new().await;
+    let limits = keyplane::domain::limits::RateLimitFields {
+        max_requests_per_1_minute: Some(1000),
+        max_tokens_per_1_minute: Some(100_000),
+        ..Default::default()
+    };
+    let models = keyplane::domain::catalogue::ModelCatalogue::new(vec![("gpt-4o".into(), limits)]);
+    let app = TestApp::new().await.with_models(models.unwrap()).await;
     let doc = document(&app).await;
     let conformance = Conformance::of(&doc);
     let key = app.admin_key.clone();
@@ -102,6 +108,57 @@ async fn real_responses_conform_to_the_document() {
     )
     .await;
     let key_id = new_key.id();
+    // Admission control: key state, rate limits, usage.
+    let kk = "/v1/organization/projects/{project_id}/api_keys/{api_key_id}";
+    let kk_path = format!("/v1/organization/projects/{project}/api_keys/{key_id}");
+    for (action, body) in [
+        ("disable", Some(json!({"reason": "exposed"}))),
+        ("disable", Some(json!({"reason": "lost"}))),
+        ("enable", None),
+    ] {
+        call(
+            "POST",
+            &format!("{kk}/{action}"),
+            &format!("{kk_path}/{action}"),
+            body,
+        )
+        .await;
+    }
+    let rl = "/v1/organization/projects/{project_id}/rate_limits";
+    let rl_path = format!("/v1/organization/projects/{project}/rate_limits");
+    call("GET", rl, &rl_path, None).await;
+    call("GET", rl, &format!("{rl_path}?after=rl-nope"), None).await;
+    let rl_one = format!("{rl}/{{rate_limit_id}}");
+    call(
+        "POST",
+        &rl_one,
+        &format!("{rl_path}/rl-gpt-4o"),
+        Some(json!({"max_requests_per_1_minute": 5})),
+    )
+    .await;
+    call(
+        "POST",
+        &rl_one,
+        &format!("{rl_path}/rl-gpt-4o"),
+        Some(json!({"max_requests_per_1_minute": -5})),
+    )
+    .await;
+    call(
+        "POST",
+        &rl_one,
+        &format!("{rl_path}/rl-nope"),
+        Some(json!({})),
+    )
+    .await;
+    let usage = json!({"data": [{"key_id": key_id, "model": "gpt-4o", "input_tokens": 3, "output_tokens": 4}]});
+    call("POST", "/v1/usage", "/v1/usage", Some(usage)).await;
+    call(
+        "POST",
+        "/v1/usage",
+        "/v1/usage",
+        Some(json!({"data": [{"key_id": "nope", "input_tokens": 1, "output_tokens": 1}]})),
+    )
+    .await;
     let value = new_key.body["value"].as_str().unwrap().to_owned();
     let keys = "/v1/organization/projects/{project_id}/api_keys";
     call(
@@ -143,6 +200,15 @@ async fn real_responses_conform_to_the_document() {
     .await;
     let admins = "/v1/organization/admin_api_keys";
     let admin = call("POST", admins, admins, Some(json!({"name": "second"}))).await;
+    for action in ["disable", "enable"] {
+        call(
+            "POST",
+            &format!("{admins}/{{key_id}}/{action}"),
+            &format!("{admins}/{}/{action}", admin.id()),
+            None,
+        )
+        .await;
+    }
     call("GET", admins, &format!("{admins}?order=desc"), None).await;
     call(
         "GET",
