@@ -22,6 +22,18 @@ static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tok
 static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
 static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
 
+/// Why an admission could not be decided (both endpoints say it alike).
+const UNAVAILABLE: &str = "Rate limits cannot be checked right now; try again shortly.";
+
+/// Which allowlist refused the client.
+fn ip_message(project_list: bool) -> &'static str {
+    if project_list {
+        "The client address is not on the project's allowlist."
+    } else {
+        "The client address is not on the API key's allowlist."
+    }
+}
+
 /// The client of the checked request: the TCP peer, or what a trusted proxy says
 /// (`KEYPLANE_TRUSTED_PROXIES`, the same rule the brute-force throttle counts by).
 pub fn client_address(app: &AppState, req: &Request) -> Option<std::net::IpAddr> {
@@ -67,11 +79,7 @@ pub fn refuse(refused: &Admit, nginx: bool) -> Response {
         Admit::IpNotAllowed { project_list } => gateway_refuse(
             Admission::IpNotAllowed,
             "ip_not_allowed",
-            if *project_list {
-                "The client address is not on the project's allowlist.".to_owned()
-            } else {
-                "The client address is not on the API key's allowlist.".to_owned()
-            },
+            ip_message(*project_list).to_owned(),
             None,
             nginx,
         ),
@@ -88,7 +96,7 @@ pub fn refuse(refused: &Admit, nginx: bool) -> Response {
         Admit::Unavailable | Admit::Admitted { .. } => gateway_refuse(
             Admission::Unavailable,
             "admission_unavailable",
-            "Rate limits cannot be checked right now; try again shortly.".to_owned(),
+            UNAVAILABLE.to_owned(),
             Some(1),
             nginx,
         ),
@@ -167,23 +175,13 @@ pub fn describe(decided: Admit) -> AdmissionJson {
             requests: gauge(requests),
             tokens: gauge(tokens),
         },
-        Admit::IpNotAllowed { project_list } => refused(
-            "ip_not_allowed",
-            if project_list {
-                "The client address is not on the project's allowlist.".to_owned()
-            } else {
-                "The client address is not on the API key's allowlist.".to_owned()
-            },
-            None,
-        ),
+        Admit::IpNotAllowed { project_list } => {
+            refused("ip_not_allowed", ip_message(project_list).to_owned(), None)
+        }
         Admit::RateLimited {
             message,
             retry_after_secs,
         } => refused("rate_limit_exceeded", message, Some(retry_after_secs)),
-        Admit::Unavailable => refused(
-            "admission_unavailable",
-            "Rate limits cannot be checked right now; try again shortly.".to_owned(),
-            Some(1),
-        ),
+        Admit::Unavailable => refused("admission_unavailable", UNAVAILABLE.to_owned(), Some(1)),
     }
 }
