@@ -134,18 +134,20 @@ impl Admission {
     }
 
     /// Reports tokens a request used (post-paid: they count from now, and refuse further
-    /// requests while the window is at or over its limit). Only subjects being tracked count
-    /// them: a subject is tracked once a decision applied a limit to it, and tokens of a
-    /// subject without limits could refuse nothing. Negative amounts are ignored.
+    /// requests while the window is at or over its limit). The caller passes only subjects a
+    /// token limit applies to; one not tracked yet here (its requests were checked on another
+    /// node, or before a restart) starts being tracked, so that no report is lost. Negative
+    /// amounts are ignored.
     pub fn add_tokens(&self, now_ms: i64, subject: SubjectRef<'_>, tokens: i64) {
         if tokens <= 0 {
             return;
         }
         let hash = self.table.hash(subject);
         let mut shard = self.table.lock(Table::shard_of(hash));
-        if let Some(state) = shard.get(hash, subject) {
-            state.minute.add_local(now_ms, TOKENS, tokens);
-        }
+        shard
+            .get_or_insert(hash, subject, now_ms)
+            .minute
+            .add_local(now_ms, TOKENS, tokens);
     }
 }
 

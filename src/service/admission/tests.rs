@@ -170,8 +170,22 @@ fn unlimited_subjects_are_not_tracked() {
             tokens: None
         }
     );
-    a.add_tokens(T0, KEY, 1_000);
     assert_eq!(a.tracked_subjects(), 0);
+}
+
+#[test]
+fn tokens_reported_before_any_check_here_still_count() {
+    // The request was checked on another node (or before a restart); the report reaches this
+    // one first. It must bind the next check all the same.
+    let a = local();
+    let tpm = Limits {
+        tokens_per_minute: Some(100),
+        ..Limits::default()
+    };
+    a.add_tokens(T0, KEY, 100);
+    assert_eq!(a.tracked_subjects(), 1);
+    let d = a.decide(T0 + 1_000, &[(KEY, tpm)], true);
+    assert!(matches!(d, Decision::Refused { .. }), "{d:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! HTTP/1.1 client for the tests that use a real socket.
 
 pub mod backends;
+pub mod loopback;
 pub mod prometheus;
 pub mod server;
 

@@ -3,6 +3,7 @@
 //! once on SQLite and once more on PostgreSQL, selected by the filter `per_backend::`.
 
 pub mod admission;
+pub mod allowlist_socket;
 pub mod audit_webhook;
 pub mod binary;
 pub mod cli;
