@@ -78,6 +78,8 @@ EXPECTED_OPERATIONS = frozenset(
         "admin-api-keys-get",
         "admin-api-keys-delete",
         "list-audit-logs",
+        "list-project-rate-limits",
+        "update-project-rate-limits",
     }
 )
 # Fewer validated records than this from a suite means its recording broke.

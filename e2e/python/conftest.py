@@ -195,6 +195,25 @@ if os.environ.get("KEYPLANE_E2E_SECRETS_FILE"):
     _install_recorders()
 
 
+# The model catalogue the server runs with: what `rate_limits` lists for every project. The
+# catch-all is high enough that no other test's checks are ever refused.
+MODELS_TOML = """
+[models."gpt-4o"]
+max_requests_per_1_minute = 500
+max_tokens_per_1_minute = 30000
+max_requests_per_1_day = 10000
+
+[models."o3"]
+max_requests_per_1_minute = 100
+max_tokens_per_1_minute = 20000
+batch_1_day_max_input_tokens = 900000
+
+[models."*"]
+max_requests_per_1_minute = 100000
+max_tokens_per_1_minute = 100000000
+"""
+
+
 @dataclass
 class Server:
     base_url: str  # ends in /v1
@@ -275,8 +294,10 @@ def server():
     stdout_path = data_dir / "keyplane.stdout.log"
     stderr_f = open(stderr_path, "wb")
     stdout_f = open(stdout_path, "wb")
+    config_path = data_dir / "keyplane.toml"
+    config_path.write_text(MODELS_TOML)
     proc = subprocess.Popen(
-        [str(binary), "serve"],
+        [str(binary), "--config", str(config_path), "serve"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=stdout_f,

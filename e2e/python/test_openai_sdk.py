@@ -21,7 +21,8 @@ from conftest import (
     unique_name,
 )
 
-PROJECT_KEYS = {"id", "object", "name", "created_at", "archived_at", "status", "external_key_id"}
+# `allowed_ips` is keyplane's own field (admission control), like the key objects' limits.
+PROJECT_KEYS = {"id", "object", "name", "created_at", "archived_at", "status", "external_key_id", "allowed_ips"}
 SA_KEYS = {"object", "id", "name", "role", "created_at"}
 SA_API_KEY_KEYS = {"object", "value", "name", "created_at", "id", "expires_at"}
 
