@@ -7,7 +7,9 @@
 --       -- KEYFILE EXPECT MODE THREADS [nocheck]
 --
 --   KEYFILE  one key per line
---   EXPECT   the only acceptable status (204 valid keys, 401 bogus keys, 200 /healthz)
+--   EXPECT   the only acceptable status (204 valid keys, 401 bogus keys, 429 keys over a
+--            limit, 200 /healthz)
+--   BENCH_MODEL (environment), when set, is sent as X-Keyplane-Model with every request
 --   MODE     random: each request picks a key at random from the whole file
 --            seq:    thread i walks lines i, i+THREADS, i+2*THREADS, ... in order and wraps
 --                    (so no key repeats until the file is used up; wraps are counted)
@@ -63,6 +65,11 @@ function init(args)
   end
   local tid = tid or 0
   local headers = {}
+  -- BENCH_MODEL: sent as X-Keyplane-Model (admission runs: which project x model limit).
+  local model = os.getenv("BENCH_MODEL")
+  if model and model ~= "" then
+    headers["X-Keyplane-Model"] = model
+  end
   local i = 0
   for line in io.lines(file) do
     if line ~= "" then

@@ -16,7 +16,14 @@
 #   8. auth/check with hot keys for BENCH_SUSTAINED_SECONDS: more than a minute after the
 #      warm-up, so each key's use is written back again, as under constant traffic,
 #   9. the server's VmRSS / VmHWM.
-# Targets: valid >= 80% of /healthz, valid p99 < 2 ms, bogus runs >= valid, RSS < 300 MB.
+#  10. admission (issue 15): the server again, on the same store, with a model catalogue
+#      (models.toml: "*" with limits far above the load, "bench-refused" allowing nothing);
+#      BENCH_LIMITED hot keys get key limits through the admin API (bench/set_key_limits.py);
+#      /healthz again, a warm-up of those keys, then auth/check with them (each request checks
+#      and counts a key limit and a project x model limit: admitted, 204), then the same keys
+#      naming "bench-refused" (refused, 429: a flood over the limit).
+# Targets: valid >= 80% of /healthz, valid p99 < 2 ms, bogus runs >= valid, RSS < 300 MB;
+# limited keys' CPU per request <= 1.25x the plain valid run's, refused <= admitted.
 #
 # Overrides (environment):
 #   BENCH_SECONDS=10               length of each measured run
@@ -36,6 +43,8 @@
 #                                  twice the capacity makes about half the lookups misses
 #   BENCH_IMPORT_TIMEOUT=1800      seconds allowed for each `keyplane import`
 #   BENCH_RESULTS=bench/RESULTS.md where to write the results (its auth/check section only)
+#   BENCH_ADMISSION=1              0 skips the admission runs (step 10)
+#   BENCH_LIMITED=2000             hot keys given key limits for them (at most BENCH_HOT)
 #   BENCH_PERF=1                   also `perf record` the server during /healthz and valid runs
 #   BENCH_KEEP=1                   keep the scratch directory (logs, wrk output, perf data)
 #
@@ -62,6 +71,8 @@ CACHE_CAPACITY=${BENCH_CACHE_CAPACITY:-}
 IMPORT_TIMEOUT=${BENCH_IMPORT_TIMEOUT:-1800}
 RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
 PERF=${BENCH_PERF:-0}
+ADMISSION=${BENCH_ADMISSION:-1}
+N_LIMITED=${BENCH_LIMITED:-2000}
 
 SETTLE=${BENCH_SETTLE_SECONDS:-20}
 # The server's last_used_at flush interval (app::USAGE_FLUSH).
@@ -72,6 +83,8 @@ T_RATIO=0.80   # auth/check valid rate / healthz rate
 T_P99_MS=2     # valid p99
 T_BOGUS=1.00   # bogus rate / valid rate ("no slower")
 T_RSS_MB=300   # keyplane VmHWM
+T_LIMITED=1.25 # limited keys' keyplane CPU per request / the plain valid run's
+T_REFUSED=1.00 # refused flood's keyplane CPU per request / the limited (admitted) run's
 
 die() { echo "auth_check: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
@@ -87,6 +100,9 @@ num BENCH_BOGUS "$N_BOGUS" 2 10000000
 num BENCH_FRESH "$N_FRESH" 1 100000000
 [[ -z $CACHE_CAPACITY ]] || num BENCH_CACHE_CAPACITY "$CACHE_CAPACITY" 100 100000000
 num BENCH_IMPORT_TIMEOUT "$IMPORT_TIMEOUT" 10 86400
+[[ $ADMISSION == 0 || $ADMISSION == 1 ]] || die "BENCH_ADMISSION must be 0 or 1"
+num BENCH_LIMITED "$N_LIMITED" 1 100000000
+((N_LIMITED <= N_HOT)) || N_LIMITED=$N_HOT
 [[ $CHECK == 0 || $CHECK == 1 ]] || die "BENCH_CHECK must be 0 or 1"
 if [[ $CONNS != auto ]]; then
     num BENCH_CONNECTIONS "$CONNS" 1 10000
@@ -306,8 +322,8 @@ run_wrk() {
     if [[ $CHECK == 1 ]]; then
         ((unexp == 0)) || die "$b/$name: $unexp responses were not $expect (first: $(field first_unexpected "$line")): the run does not count"
         ((responses == req)) || die "$b/$name: checked $responses responses of $req"
-    elif [[ $expect == 401 ]]; then
-        ((serrs == req)) || die "$b/$name: $((req - serrs)) responses below 400 where 401 was expected"
+    elif ((expect >= 400)); then
+        ((serrs == req)) || die "$b/$name: $((req - serrs)) responses below 400 where $expect was expected"
     else
         ((serrs == 0)) || die "$b/$name: $serrs responses >= 400 where $expect was expected"
     fi
@@ -353,20 +369,76 @@ warm() { # warm BACKEND NAME [FILE EXPECT]: every key of FILE once, each must an
     R[$b.$name.seconds]=$(field seconds "$line")
 }
 
+# keyplane serve on a free port (PORT) over STORE_ENV, waited for. start_server BACKEND LOG [ARGS]
+# (ARGS go before `serve`, e.g. --config FILE). Throttling is off: the bogus-key runs measure
+# lookups, not 429s (one loopback source).
+start_server() {
+    local b=$1 logf=$2 up="" cache_env=()
+    shift 2
+    PORT=$(free_port)
+    [[ -z $CACHE_CAPACITY ]] || cache_env=(KEYPLANE_KEY_CACHE_CAPACITY="$CACHE_CAPACITY")
+    "${CLEAN_ENV[@]}" "${STORE_ENV[@]}" "${cache_env[@]}" KEYPLANE_LISTEN="127.0.0.1:$PORT" \
+        KEYPLANE_LOG=warn KEYPLANE_AUTH_FAILURE_LIMIT=0 "$KEYPLANE" "$@" serve >"$logf" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 300); do # up to 30 s
+        if curl -fsS --max-time 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+            up=1
+            break
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n $up ]] || { cat "$logf" >&2; die "$b: keyplane serve did not become healthy"; }
+}
+
+# Step 10: the admission runs, on a server restarted over the same store with a catalogue.
+run_admission() {
+    local b=$1 got
+    cat >"$WORK/models.toml" <<'TOML'
+[models."*"]
+max_requests_per_1_minute = 1000000000
+max_tokens_per_1_minute = 1000000000
+max_requests_per_1_day = 1000000000
+
+[models."bench-refused"]
+max_requests_per_1_minute = 0
+max_tokens_per_1_minute = 1000000000
+TOML
+    start_server "$b" "$WORK/server-$b-admission.log" --config "$WORK/models.toml"
+    log "$b: admission: key limits on $N_LIMITED hot keys"
+    timeout 600 python3 bench/set_key_limits.py "$PORT" "$KEYS/admin_key.txt" "$KEYS/hot_keys.txt" \
+        "$KEYS/limited_keys.txt" "$N_LIMITED" 1000000000 >&2 || die "$b: setting key limits failed"
+    got=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "X-Keyplane-Model: bench-refused" \
+        -H "Authorization: Bearer $(head -n1 "$KEYS/limited_keys.txt")" \
+        "http://127.0.0.1:$PORT/v1/auth/check") || die "$b: auth/check request failed"
+    [[ $got == 429 ]] || die "$b: a limited key naming bench-refused got $got, not 429"
+    wait_quiet
+    log "$b: admission: GET /healthz again (this server's baseline)"
+    run_wrk "$b" healthz_adm /healthz "$KEYS/limited_keys.txt" 200 random "$DUR" "$C"
+    warm "$b" warm_limited limited_keys 204
+    sleep "$USAGE_FLUSH.5"
+    wait_quiet "$SETTLE"
+    log "$b: admission: auth/check with limited keys, admitted (wrk -t$WRK_THREADS -c$C -d${DUR}s)"
+    run_wrk "$b" limited /v1/auth/check "$KEYS/limited_keys.txt" 204 random "$DUR" "$C"
+    log "$b: admission: the same keys over a limit, refused"
+    BENCH_MODEL=bench-refused run_wrk "$b" refused /v1/auth/check "$KEYS/limited_keys.txt" 429 random "$DUR" "$C"
+    stop_server
+}
+
 # ---------------------------------------------------------------------------------------------
 run_backend() {
-    local b=$1 store_env t0 up="" pid_rss ended
+    local b=$1 t0 pid_rss ended
     case $b in
-    sqlite) store_env=(KEYPLANE_DATA_DIR="$WORK/sqlite-$b") ;;
+    sqlite) STORE_ENV=(KEYPLANE_DATA_DIR="$WORK/sqlite-$b") ;;
     postgres)
         new_pg_db
-        store_env=(KEYPLANE_DATABASE_URL="$PG_URL")
+        STORE_ENV=(KEYPLANE_DATABASE_URL="$PG_URL")
         ;;
     esac
 
     log "$b: importing $RECORDS records ($EXPORT_MB MB)"
     t0=$(now_s)
-    timeout "$IMPORT_TIMEOUT" "${CLEAN_ENV[@]}" "${store_env[@]}" KEYPLANE_LOG=warn \
+    timeout "$IMPORT_TIMEOUT" "${CLEAN_ENV[@]}" "${STORE_ENV[@]}" KEYPLANE_LOG=warn \
         "$KEYPLANE" import --input "$KEYS/export.jsonl" >"$WORK/import-$b.log" 2>&1 ||
         { cat "$WORK/import-$b.log" >&2; die "$b: keyplane import failed (or took over ${IMPORT_TIMEOUT}s)"; }
     R[$b.import_s]=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.0f", b - a }')
@@ -381,22 +453,7 @@ run_backend() {
         echo "    VACUUM (ANALYZE) in ${R[$b.vacuum_s]} s" >&2
     fi
 
-    PORT=$(free_port)
-    # Throttling off: the bogus-key runs measure lookups, not 429s (one loopback source).
-    local cache_env=()
-    [[ -z $CACHE_CAPACITY ]] || cache_env=(KEYPLANE_KEY_CACHE_CAPACITY="$CACHE_CAPACITY")
-    "${CLEAN_ENV[@]}" "${store_env[@]}" "${cache_env[@]}" KEYPLANE_LISTEN="127.0.0.1:$PORT" \
-        KEYPLANE_LOG=warn KEYPLANE_AUTH_FAILURE_LIMIT=0 "$KEYPLANE" serve >"$WORK/server-$b.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 300); do # up to 30 s
-        if curl -fsS --max-time 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
-            up=1
-            break
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [[ -n $up ]] || { cat "$WORK/server-$b.log" >&2; die "$b: keyplane serve did not become healthy"; }
+    start_server "$b" "$WORK/server-$b.log"
 
     # One request of each kind by hand first, so a broken setup fails loudly.
     local f want got
@@ -475,6 +532,14 @@ run_backend() {
         grep -E 'keyplane::http|panicked' "$WORK/server-$b.log" | tail -n 5 >&2
         die "$b: the server failed requests or panicked during the runs (see $WORK/server-$b.log)"
     fi
+    if [[ $ADMISSION == 1 ]]; then
+        run_admission "$b"
+        if grep -qE 'keyplane::http|panicked' "$WORK/server-$b-admission.log"; then
+            grep -E 'keyplane::http|panicked' "$WORK/server-$b-admission.log" | tail -n 5 >&2
+            die "$b: the server failed requests or panicked during the admission runs"
+        fi
+        cat "$WORK/server-$b-admission.log" >>"$WORK/server-$b.log"
+    fi
     R[$b.warnings]=$(grep -cE ' (WARN|ERROR) ' "$WORK/server-$b.log" || true)
     R[$b.warning_kinds]=$(grep -E ' (WARN|ERROR) ' "$WORK/server-$b.log" |
         sed -E 's/^[^ ]+ +(WARN|ERROR) +//; s/ (summary|db\.statement|rows_affected|elapsed)=.*//; s/[0-9]+(\.[0-9]+)?s\b/Ns/g' |
@@ -501,6 +566,7 @@ verdict() { # verdict CMD...: sets V to PASS or FAIL (and FAILED=1)
     fi
 }
 flt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+fle() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 
 RUNS="| backend | run | keys sent | conns | seconds | requests/s | p50 ms | p99 ms | p99.9 ms | keyplane CPU µs/req | PostgreSQL CPU µs/req | wrk CPU µs/req | idle / other CPU |
 |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -517,18 +583,22 @@ desc() {
     unknown) echo "auth/check, bogus: well-formed unknown (negative cache)" ;;
     fresh) echo "auth/check, well-formed unknown, never repeated (extra)" ;;
     sustained) echo "auth/check, valid hot keys, ${SUSTAINED} s sustained, uses written back (extra)" ;;
+    healthz_adm) echo "admission server: GET /healthz" ;;
+    limited) echo "admission server: auth/check, key limit + project × model limit, admitted" ;;
+    refused) echo "admission server: auth/check, the same keys over a limit, refused (429)" ;;
     esac
 }
 keys_desc() {
     case $1 in
     healthz | valid | sustained) echo "random of $N_HOT hot" ;;
+    healthz_adm | limited | refused) echo "random of $N_LIMITED limited" ;;
     checksum) echo "random of $((N_BOGUS / 2))" ;;
     unknown) echo "random of $((N_BOGUS - N_BOGUS / 2))" ;;
     fresh) echo "each once, in order (wraps: $2)" ;;
     esac
 }
 for b in $BACKENDS; do
-    for n in healthz valid checksum unknown fresh sustained; do
+    for n in healthz valid checksum unknown fresh sustained healthz_adm limited refused; do
         [[ -n ${R[$b.$n.rate]:-} ]] || continue
         pgc="–"
         [[ $b == postgres ]] && pgc=${R[$b.$n.pg_us]}
@@ -561,6 +631,16 @@ for b in $BACKENDS; do
         TARGETS+="
 | $b | (extra) sustained ${SUSTAINED} s valid >= 80% of /healthz; its p99 | $r (${R[$b.sustained.rate]} / ${R[$b.healthz.rate]} req/s); p99 ${R[$b.sustained.p99]} ms | $(fge "$r" "$T_RATIO" && echo pass || echo miss) |"
     fi
+    if [[ -n ${R[$b.limited.rate]:-} ]]; then
+        r=$(fdiv "${R[$b.limited.srv_us]}" "${R[$b.valid.srv_us]}")
+        verdict fle "$r" "$T_LIMITED"
+        TARGETS+="
+| $b | limited keys: keyplane CPU per request <= ${T_LIMITED}× the plain valid run's | $r (${R[$b.limited.srv_us]} / ${R[$b.valid.srv_us]} µs; each against its server's /healthz: $(fdiv "${R[$b.limited.srv_us]}" "${R[$b.healthz_adm.srv_us]}") / $(fdiv "${R[$b.valid.srv_us]}" "${R[$b.healthz.srv_us]}")) | $V |"
+        r=$(fdiv "${R[$b.refused.srv_us]}" "${R[$b.limited.srv_us]}")
+        verdict fle "$r" "$T_REFUSED"
+        TARGETS+="
+| $b | refused flood: keyplane CPU per request <= the admitted run's | $r (${R[$b.refused.srv_us]} / ${R[$b.limited.srv_us]} µs) | $V |"
+    fi
     read -r er eh ea ef <<<"${R[$b.rss_end]}"
     imp="${R[$b.import_s]} s"
     [[ -n ${R[$b.vacuum_s]} ]] && imp+=" (+ VACUUM ANALYZE ${R[$b.vacuum_s]} s)"
@@ -586,7 +666,7 @@ echo
 OVERRIDES=""
 for v in BENCH_SECONDS BENCH_SUSTAINED_SECONDS BENCH_SETTLE_SECONDS BENCH_CONNECTIONS BENCH_SWEEP BENCH_WRK_THREADS \
     BENCH_CHECK BENCH_BACKENDS BENCH_POSTGRES_URL BENCH_KEYS BENCH_HOT BENCH_BOGUS BENCH_FRESH \
-    BENCH_CACHE_CAPACITY BENCH_PERF; do
+    BENCH_CACHE_CAPACITY BENCH_PERF BENCH_ADMISSION BENCH_LIMITED; do
     [[ -n ${!v:-} ]] && OVERRIDES+="$v=\"${!v}\" "
 done
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
@@ -636,6 +716,7 @@ $LOGS
 6. \`… -- bogus_checksum.txt 401 random …\` (rejected by the checksum before any lookup), \`… -- bogus_unknown.txt 401 random …\` (well-formed, never stored; each was sent once just before by warm_keys, checked to be 401, so every request is a negative cache hit), \`… -- fresh_unknown.txt 401 seq …\` (well-formed, never stored and never repeated: every request reads the store; what a flood of made-up keys with correct checksums costs).
 7. $( ((SUSTAINED > 0)) && echo "\`… -d${SUSTAINED}s … -- hot_keys.txt 204 random …\`, more than a minute after the warm-up: each key's use is noted and written back again (\`last_used_at\`, at most once a minute per key), as on a server under constant traffic. (With the cache TTL of 5 minutes no entry expires during the benchmark; with a shorter one, this run would also show the refetches.)" || echo "(sustained run skipped: BENCH_SUSTAINED_SECONDS=0)")
 8. RSS: \`VmRSS\`, \`VmHWM\` (peak), \`RssAnon\`, \`RssFile\` of the keyplane process from \`/proc/PID/status\`.
+9. $([[ $ADMISSION == 1 ]] && echo "Admission: the server restarted over the same store with \`--config models.toml\` (\`[models.\"*\"]\` 10⁹ requests and tokens a minute, 10⁹ requests a day; \`[models.\"bench-refused\"]\` 0 requests a minute). \`bench/set_key_limits.py\` gives the first $N_LIMITED hot keys key limits of 10⁹ (requests a minute and a day, tokens a minute) through the admin API. Then /healthz again (this server's baseline), every limited key once (warm-up), the flush interval, and \`wrk … -- limited_keys.txt 204 random …\`: every request checks and counts the key's three windows and its project × \`*\` windows. Last \`BENCH_MODEL=bench-refused wrk … -- limited_keys.txt 429 random …\`: the same keys naming a model whose limit is 0, every request refused after the key limits are checked. Targets: the limited run's keyplane CPU per request at most ${T_LIMITED}× the plain valid run's (step 5), the refused run's at most the limited run's." || echo "(admission runs skipped: BENCH_ADMISSION=0)")
 
 "idle / other CPU" is the share of all cores left idle during the run, and the share used by anything but keyplane, PostgreSQL and wrk (kernel network work not charged to them, and any other load on the machine). A run counts only if every response had the expected status (204, 401, or 200) and there was no socket error; otherwise the script fails. CPU per request is the process's user+system time over the run divided by the requests (PostgreSQL: all \`postgres\` processes on the machine). One run per backend, not an average: expect several percent of noise between runs, more for p99, which on $(nproc) shared cores is mostly scheduling (see /healthz's own p99).
 <!-- auth_check:end -->

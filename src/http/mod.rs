@@ -11,6 +11,7 @@ mod request_id;
 pub mod throttle;
 
 use axum::middleware;
+use axum::routing::any;
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +31,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let (router, _) = documented_routes().split_for_parts();
     router
+        // The gateway check, the hottest route, also straight from the root: the `/v1` nest
+        // reaches it through a prefix-stripping service that rewrites the URI on every request.
+        // Documented (and served alike) under the nest.
+        .route("/v1/auth/check", any(openai::check))
+        .route("/v1/auth/check/{*path}", any(openai::check))
         // Anything else answers in the OpenAI envelope (the older dialect; clients of the
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
@@ -54,6 +55,9 @@ pub fn model(headers: &HeaderMap) -> Option<&str> {
         .filter(|m| !m.is_empty())
 }
 
+/// Most headers [`rate_limit_headers`] adds: room to reserve for them up front.
+pub const RATE_LIMIT_HEADERS: usize = 6;
+
 /// OpenAI's trio for each kind of limit that applies.
 pub fn rate_limit_headers(h: &mut HeaderMap, requests: Option<Gauge>, tokens: Option<Gauge>) {
     let names = [
@@ -67,7 +71,9 @@ pub fn rate_limit_headers(h: &mut HeaderMap, requests: Option<Gauge>, tokens: Op
         let Some(g) = gauge else { continue };
         h.insert(limit, HeaderValue::from(g.limit));
         h.insert(remaining, HeaderValue::from(g.remaining.max(0)));
-        if let Ok(v) = HeaderValue::from_str(&openai_duration(g.reset_ms)) {
+        // The string's buffer becomes the value's bytes: no copy.
+        let duration = Bytes::from(openai_duration(g.reset_ms));
+        if let Ok(v) = HeaderValue::from_maybe_shared(duration) {
             h.insert(reset, v);
         }
     }

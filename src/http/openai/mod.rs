@@ -16,7 +16,8 @@ mod service_accounts;
 mod usage;
 mod verify;
 
-use axum::routing::any;
+pub use verify::check;
+
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
@@ -26,7 +27,9 @@ use crate::http::AppState;
 /// The dialect's routes and their documentation: one `routes!` line per path, listing the
 /// handlers (each carrying its `#[utoipa::path]`) that serve it.
 pub fn routes() -> OpenApiRouter<AppState> {
-    let (check_schemas, check_paths, _) = routes!(verify::check);
+    // The gateway check is documented here and served from the root (`http::router`, see
+    // there why): with whatever method the client used, the common ones documented.
+    let (check_schemas, check_paths, _): UtoipaMethodRouter<AppState> = routes!(verify::check);
     let (_, check_sub_paths, _): UtoipaMethodRouter<AppState> = routes!(verify::check_subpath);
     let documented = OpenApiRouter::new()
         .routes(routes!(projects::list, projects::create))
@@ -54,20 +57,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(key_state::disable_admin_key))
         .routes(routes!(key_state::enable_admin_key))
         .routes(routes!(audit_logs::list))
-        // Gateways send the check with whatever method the client used: every method is
-        // served, the common ones are documented.
-        .routes((check_schemas, check_paths, any(verify::check)))
         .routes(routes!(verify::verify))
         .routes(routes!(usage::report));
     let (router, mut api) = documented.split_for_parts();
     // A sub-path (Envoy appends the original path) is a wildcard, which OpenAPI cannot spell:
     // documented as `{path}`, served as `{*path}`.
-    for (path, item) in check_sub_paths.paths {
+    for (path, item) in check_paths.paths.into_iter().chain(check_sub_paths.paths) {
         api.paths.paths.insert(path, item);
     }
+    api.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(check_schemas);
     Dialect::openai().complete(&mut api);
     let router = router
-        .route("/auth/check/{*path}", any(verify::check))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed);
     let mut routes = OpenApiRouter::from(router);

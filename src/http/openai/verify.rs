@@ -79,7 +79,12 @@ pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response
             };
             match app.service.admit(&ctx, &request) {
                 Admit::Admitted { requests, tokens } => {
-                    let mut res = identity(&ctx);
+                    let room = if requests.is_some() || tokens.is_some() {
+                        admission::RATE_LIMIT_HEADERS
+                    } else {
+                        0
+                    };
+                    let mut res = identity(&ctx, room);
                     admission::rate_limit_headers(res.headers_mut(), requests, tokens);
                     Ok(res)
                 }
@@ -150,7 +155,8 @@ fn token_identity(t: &TokenIdentity) -> Response {
 /// The identity headers of one key, rendered once per cache entry.
 struct IdentityHeaders(Vec<(&'static HeaderName, HeaderValue)>);
 
-fn identity(ctx: &KeyContext) -> Response {
+/// `room`: headers the caller will add, reserved with these so the map grows once.
+fn identity(ctx: &KeyContext, room: usize) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let rendered = ctx.rendered.get_or_init(|| Box::new(identity_headers(ctx)));
     if let Some(IdentityHeaders(headers)) = rendered.downcast_ref::<IdentityHeaders>() {
@@ -159,7 +165,7 @@ fn identity(ctx: &KeyContext) -> Response {
             crate::http::record_actor(id.to_str().unwrap_or_default());
         }
         let h = res.headers_mut();
-        h.reserve(headers.len());
+        h.reserve(headers.len() + room);
         for (name, value) in headers {
             // HeaderValue clones share their bytes: no copy, no allocation.
             h.insert(*name, value.clone());

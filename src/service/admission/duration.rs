@@ -1,34 +1,52 @@
 //! Durations as OpenAI writes them in `x-ratelimit-reset-*`: Go's `time.Duration.String()`.
 
 /// `17ms`, `1s`, `1.5s`, `6m0s`, `1h0m0s`: what Go's `time.Duration` prints for `ms`
-/// milliseconds (clients written against OpenAI parse exactly this).
+/// milliseconds (clients written against OpenAI parse exactly this). Written into one buffer
+/// with `itoa` rather than nested `format!`s: every admitted check renders one or two of these.
 pub fn openai_duration(ms: i64) -> String {
-    let sign = if ms < 0 { "-" } else { "" };
-    let ms = ms.unsigned_abs();
-    if ms == 0 {
-        return "0s".to_owned();
+    let mut out = String::with_capacity(16);
+    if ms < 0 {
+        out.push('-');
     }
+    let ms = ms.unsigned_abs();
+    let mut digits = itoa::Buffer::new();
     if ms < 1_000 {
-        return format!("{sign}{ms}ms");
+        if ms == 0 {
+            return "0s".to_owned();
+        }
+        out.push_str(digits.format(ms));
+        out.push_str("ms");
+        return out;
     }
     let hours = ms / 3_600_000;
     let minutes = ms / 60_000 % 60;
-    let seconds = ms / 1_000 % 60;
-    let fraction = ms % 1_000;
-    // Go prints the fraction with trailing zeros dropped: 1.5s, 1.25s, 1.001s.
-    let seconds = if fraction == 0 {
-        format!("{seconds}")
-    } else {
-        let digits = format!("{fraction:03}");
-        format!("{seconds}.{}", digits.trim_end_matches('0'))
-    };
     if hours > 0 {
-        format!("{sign}{hours}h{minutes}m{seconds}s")
-    } else if minutes > 0 {
-        format!("{sign}{minutes}m{seconds}s")
-    } else {
-        format!("{sign}{seconds}s")
+        out.push_str(digits.format(hours));
+        out.push('h');
     }
+    if hours > 0 || minutes > 0 {
+        out.push_str(digits.format(minutes));
+        out.push('m');
+    }
+    out.push_str(digits.format(ms / 1_000 % 60));
+    let fraction = ms % 1_000;
+    if fraction != 0 {
+        // Go prints the fraction with trailing zeros dropped: 1.5s, 1.25s, 1.001s.
+        out.push('.');
+        let places = [fraction / 100, fraction / 10 % 10, fraction % 10];
+        let keep = if fraction % 100 == 0 {
+            1
+        } else if fraction % 10 == 0 {
+            2
+        } else {
+            3
+        };
+        for d in &places[..keep] {
+            out.push(char::from(b'0' + *d as u8));
+        }
+    }
+    out.push('s');
+    out
 }
 
 #[cfg(test)]
