@@ -45,7 +45,7 @@ pub async fn serve_with_timeouts(
     timeouts: ReadTimeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = http::router(AppState { service });
+    let router = http::router(AppState::new(service));
     crate::connections::serve(
         listener,
         router,
@@ -104,9 +104,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         Some(certs) => {
             let reloader = crate::tls::reload_on_sighup(certs.clone())?;
             tracing::info!(listen = %config.listen, "keyplane is serving HTTPS");
-            let router = http::router(AppState {
-                service: service.clone(),
-            });
+            let router = http::router(AppState::new(service.clone()));
             crate::tls::serve_on(
                 listener,
                 router,

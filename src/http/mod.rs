@@ -23,9 +23,19 @@ pub use request_id::{origin, principal_actor, record_actor, token_actor, Request
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What every handler gets. Cloned per request (axum's `State`), so it is one `Arc`: the
+/// service itself holds a dozen, each an atomic increment and decrement per clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub service: Service,
+    pub service: std::sync::Arc<Service>,
+}
+
+impl AppState {
+    pub fn new(service: Service) -> Self {
+        Self {
+            service: std::sync::Arc::new(service),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -97,13 +97,6 @@ impl Service {
                 limit,
                 retry_after_ms,
             } => {
-                let whom = match checks.get(subject).map(|c| c.0) {
-                    Some(SubjectRef::ProjectModel { model, .. }) => match &key.project_id {
-                        Some(p) => format!("{model} in project {}", Kind::Project.render_openai(p)),
-                        None => model.to_owned(),
-                    },
-                    _ => format!("API key {}", Kind::ApiKey.render_openai(&key.id)),
-                };
                 let retry_after_secs =
                     u64::try_from((retry_after_ms.max(1) + 999) / 1000).unwrap_or(1);
                 let what = match window {
@@ -111,10 +104,33 @@ impl Service {
                     Window::RequestsPerDay => "requests per day (RPD)",
                     Window::TokensPerMinute => "tokens per min (TPM)",
                 };
+                // Pushed piece by piece, not `format!`: a flood over a limit renders one of
+                // these per request, and must cost no more than the admitted requests.
+                let mut digits = itoa::Buffer::new();
+                let mut message = String::with_capacity(160);
+                message.push_str("Rate limit reached for ");
+                match checks.get(subject).map(|c| c.0) {
+                    Some(SubjectRef::ProjectModel { model, .. }) => {
+                        message.push_str(model);
+                        if let Some(p) = &key.project_id {
+                            message.push_str(" in project ");
+                            message.push_str(&Kind::Project.render_openai(p));
+                        }
+                    }
+                    _ => {
+                        message.push_str("API key ");
+                        message.push_str(&Kind::ApiKey.render_openai(&key.id));
+                    }
+                }
+                message.push_str(" on ");
+                message.push_str(what);
+                message.push_str(": Limit ");
+                message.push_str(digits.format(limit));
+                message.push_str(". Please try again in ");
+                message.push_str(digits.format(retry_after_secs));
+                message.push_str("s.");
                 Admit::RateLimited {
-                    message: format!(
-                        "Rate limit reached for {whom} on {what}: Limit {limit}. Please try again in {retry_after_secs}s."
-                    ),
+                    message,
                     retry_after_secs,
                 }
             }

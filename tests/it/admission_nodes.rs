@@ -26,9 +26,7 @@ struct Node {
 impl Node {
     fn new(store: Arc<dyn Store>, clock: &Clock) -> Self {
         let service = Service::new(store, clock.clone()).with_models(ModelCatalogue::default());
-        let router = router(AppState {
-            service: service.clone(),
-        });
+        let router = router(AppState::new(service.clone()));
         Node { service, router }
     }
 

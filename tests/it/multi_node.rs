@@ -19,9 +19,7 @@ struct Node(axum::Router);
 
 impl Node {
     fn new(store: Arc<dyn Store>) -> Self {
-        Node(router(AppState {
-            service: Service::new(store, Clock::system()),
-        }))
+        Node(router(AppState::new(Service::new(store, Clock::system()))))
     }
 
     async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
@@ -184,9 +182,7 @@ impl FullNode {
     async fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
         let service = Service::new(store, clock);
         common::wait_until_trusted(&service).await;
-        let router = router(AppState {
-            service: service.clone(),
-        });
+        let router = router(AppState::new(service.clone()));
         FullNode { service, router }
     }
 

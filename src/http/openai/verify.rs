@@ -2,7 +2,7 @@
 //! `forwardAuth`, Envoy `ext_authz`) and `/v1/keys/verify` for services holding an admin key.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -79,12 +79,7 @@ pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response
             };
             match app.service.admit(&ctx, &request) {
                 Admit::Admitted { requests, tokens } => {
-                    let room = if requests.is_some() || tokens.is_some() {
-                        admission::RATE_LIMIT_HEADERS
-                    } else {
-                        0
-                    };
-                    let mut res = identity(&ctx, room);
+                    let mut res = identity(&ctx);
                     admission::rate_limit_headers(res.headers_mut(), requests, tokens);
                     Ok(res)
                 }
@@ -152,34 +147,37 @@ fn token_identity(t: &TokenIdentity) -> Response {
     res
 }
 
-/// The identity headers of one key, rendered once per cache entry.
-struct IdentityHeaders(Vec<(&'static HeaderName, HeaderValue)>);
+/// The identity headers of one key, rendered once per cache entry as a ready header map, with
+/// room for what is added after it (rate-limit headers, the request id): a check clones it
+/// (each value's bytes shared, no hashing) instead of inserting header by header.
+struct IdentityHeaders {
+    map: HeaderMap,
+    key_id: HeaderValue,
+}
 
-/// `room`: headers the caller will add, reserved with these so the map grows once.
-fn identity(ctx: &KeyContext, room: usize) -> Response {
+/// Headers added to an identity response after it is built (OpenAI's six rate-limit headers,
+/// the request id and a spare), reserved in the rendered map.
+const ADDED_LATER: usize = admission::RATE_LIMIT_HEADERS + 2;
+
+fn identity(ctx: &KeyContext) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let rendered = ctx.rendered.get_or_init(|| Box::new(identity_headers(ctx)));
-    if let Some(IdentityHeaders(headers)) = rendered.downcast_ref::<IdentityHeaders>() {
-        // The key id is already rendered among the headers: logging it allocates nothing.
-        if let Some((_, id)) = headers.iter().find(|(n, _)| std::ptr::eq(*n, &KEY_ID)) {
-            crate::http::record_actor(id.to_str().unwrap_or_default());
-        }
-        let h = res.headers_mut();
-        h.reserve(headers.len() + room);
-        for (name, value) in headers {
-            // HeaderValue clones share their bytes: no copy, no allocation.
-            h.insert(*name, value.clone());
-        }
+    if let Some(rendered) = rendered.downcast_ref::<IdentityHeaders>() {
+        // The key id is already rendered: logging it allocates nothing.
+        crate::http::record_actor(rendered.key_id.to_str().unwrap_or_default());
+        *res.headers_mut() = rendered.map.clone();
     }
     res
 }
 
 fn identity_headers(ctx: &KeyContext) -> IdentityHeaders {
-    let mut out = Vec::with_capacity(5);
+    let mut map = HeaderMap::with_capacity(5 + ADDED_LATER);
     let mut put = |name: &'static HeaderName, value: String| {
-        if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)) {
-            out.push((name, v));
+        let value = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)).ok();
+        if let Some(v) = &value {
+            map.insert(name, v.clone());
         }
+        value
     };
     let key = &ctx.key;
     put(
@@ -192,9 +190,10 @@ fn identity_headers(ctx: &KeyContext) -> IdentityHeaders {
     if let Some(a) = &key.service_account_id {
         put(&SERVICE_ACCOUNT, Kind::ServiceAccount.render_openai(a));
     }
-    put(&KEY_ID, Kind::ApiKey.render_openai(&key.id));
+    let key_id = put(&KEY_ID, Kind::ApiKey.render_openai(&key.id))
+        .unwrap_or_else(|| HeaderValue::from_static(""));
     put(&SCOPES, key.scopes.join(","));
-    IdentityHeaders(out)
+    IdentityHeaders { map, key_id }
 }
 
 fn refusal(reason: Reason) -> ApiError {

@@ -93,9 +93,7 @@ impl TestApp {
             Bootstrapped::AlreadyInitialised => String::new(),
         };
         wait_until_trusted(&service).await;
-        let router = router(AppState {
-            service: service.clone(),
-        });
+        let router = router(AppState::new(service.clone()));
         Self {
             router,
             service,
@@ -113,9 +111,7 @@ impl TestApp {
         self.service = self.service.clone().with_models(models);
         self.service.load_admission().await.unwrap();
         self.service.sync_admission().await.unwrap();
-        self.router = router(AppState {
-            service: self.service.clone(),
-        });
+        self.router = router(AppState::new(self.service.clone()));
         self
     }
 
