@@ -394,17 +394,7 @@ start_server() {
 # Step 10: the admission runs, on a server restarted over the same store with a catalogue.
 run_admission() {
     local b=$1 got
-    cat >"$WORK/models.toml" <<'TOML'
-[models."*"]
-max_requests_per_1_minute = 1000000000
-max_tokens_per_1_minute = 1000000000
-max_requests_per_1_day = 1000000000
-
-[models."bench-refused"]
-max_requests_per_1_minute = 0
-max_tokens_per_1_minute = 1000000000
-TOML
-    start_server "$b" "$WORK/server-$b-admission.log" --config "$WORK/models.toml"
+    start_server "$b" "$WORK/server-$b-admission.log" --config "$PWD/bench/models.toml"
     log "$b: admission: key limits on $N_LIMITED hot keys"
     timeout 600 python3 bench/set_key_limits.py "$PORT" "$KEYS/admin_key.txt" "$KEYS/hot_keys.txt" \
         "$KEYS/limited_keys.txt" "$N_LIMITED" 1000000000 >&2 || die "$b: setting key limits failed"

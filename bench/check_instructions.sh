@@ -34,16 +34,6 @@ trap '[[ -n $PID ]] && kill $PID 2>/dev/null; wait 2>/dev/null; [[ -n ${CALLGRIN
 ENV=(env -u KEYPLANE_DATABASE_URL KEYPLANE_DATA_DIR="$WORK/data" KEYPLANE_LOG=warn)
 "${ENV[@]}" "$KEYPLANE_BIN" import --input "$WORK/keys/export.jsonl" >/dev/null 2>&1
 head -n1 "$WORK/keys/hot_keys.txt" >"$WORK/key.txt"
-cat >"$WORK/models.toml" <<'TOML'
-[models."*"]
-max_requests_per_1_minute = 1000000000
-max_tokens_per_1_minute = 1000000000
-max_requests_per_1_day = 1000000000
-
-[models."bench-refused"]
-max_requests_per_1_minute = 0
-max_tokens_per_1_minute = 1000000000
-TOML
 
 # measure LABEL [ARGS before `serve`]: one server under callgrind, the phases of LABEL.
 measure() {
@@ -103,5 +93,5 @@ PY
 }
 
 measure plain
-[[ $ADMISSION == 1 ]] && measure admission --config "$WORK/models.toml"
+[[ $ADMISSION == 1 ]] && measure admission --config "$PWD/bench/models.toml"
 exit 0
