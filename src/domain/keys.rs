@@ -155,6 +155,26 @@ pub enum MalformedKey {
 
 /// Checks prefix, alphabet, length and checksum without touching any store.
 pub fn parse(key: &str) -> Result<KeyKind, MalformedKey> {
+    let kind = shape(key)?;
+    let body = &key[kind.prefix().len()..];
+    let (random_part, sum) = body.split_at(body.len() - CHECKSUM_CHARS);
+    // Into a stack buffer, not through `checksum` (a `Vec` and a `String` per call): every
+    // presented key that is not in the verification cache is parsed.
+    let mut expected = [0u8; CHECKSUM_CHARS];
+    base62_into(
+        &crc32fast::hash(random_part.as_bytes()).to_be_bytes(),
+        &mut expected,
+    );
+    if expected != sum.as_bytes() {
+        return Err(MalformedKey::Checksum);
+    }
+    Ok(kind)
+}
+
+/// [`parse`] without the checksum: prefix, alphabet and length. For a caller that looks the
+/// key's hash up first, where a hit is a key keyplane issued (whose checksum holds), and runs
+/// [`parse`] only before it would read the store.
+pub fn shape(key: &str) -> Result<KeyKind, MalformedKey> {
     let kind = KeyKind::from_key(key).ok_or(MalformedKey::UnknownPrefix)?;
     let body = &key[kind.prefix().len()..];
     let random_len = body
@@ -165,17 +185,6 @@ pub fn parse(key: &str) -> Result<KeyKind, MalformedKey> {
         || !body.bytes().all(|b| b.is_ascii_alphanumeric())
     {
         return Err(MalformedKey::Shape);
-    }
-    let (random_part, sum) = body.split_at(random_len);
-    // Into a stack buffer, not through `checksum` (a `Vec` and a `String` per call): every
-    // presented key is parsed, so this runs on each gateway check.
-    let mut expected = [0u8; CHECKSUM_CHARS];
-    base62_into(
-        &crc32fast::hash(random_part.as_bytes()).to_be_bytes(),
-        &mut expected,
-    );
-    if expected != sum.as_bytes() {
-        return Err(MalformedKey::Checksum);
     }
     Ok(kind)
 }

@@ -96,7 +96,11 @@ impl Service {
 
     /// The verdict from memory, or the key's hash for the store lookup.
     fn judge_from_memory(&self, presented: &str) -> Result<Verdict, KeyHash> {
-        match keys::parse(presented) {
+        // The shape first; the checksum only on a cache miss, before the store would be read.
+        // A hit is a key keyplane issued, hash for hash, so its checksum holds; the negative
+        // cache holds only keys that passed the checksum. This keeps the CRC off the hot path
+        // and every bad checksum away from the store, as before.
+        match keys::shape(presented) {
             Ok(KeyKind::ServiceAccount) => {}
             Ok(KeyKind::Admin) => return Ok(Verdict::Invalid(Reason::Unknown)),
             Err(_) => return Ok(Verdict::Invalid(Reason::Malformed)),
@@ -105,6 +109,9 @@ impl Service {
         match self.cache.lookup(&hash, self.clock.now()) {
             Lookup::Hit(ctx) => Ok(self.conclude(Some(ctx))),
             Lookup::KnownUnknown => Ok(Verdict::Invalid(Reason::Unknown)),
+            Lookup::Miss if keys::parse(presented).is_err() => {
+                Ok(Verdict::Invalid(Reason::Malformed))
+            }
             Lookup::Miss => Err(hash),
         }
     }

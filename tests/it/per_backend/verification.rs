@@ -317,6 +317,18 @@ async fn verified_and_unknown_keys_are_served_from_memory() {
     assert_eq!(app.service.cache().len().1, negatives_before + 1);
     check(&app, "GET", "/v1/auth/check", Some("sk-svcacct-garbage")).await;
     assert_eq!(app.service.cache().len().1, negatives_before + 1);
+    // Well shaped but with a wrong checksum: the checksum runs after the cache lookup (a hit
+    // is an issued key), yet such a key is neither read from the store nor remembered.
+    let u = unknown.expose();
+    let last = if u.ends_with('x') { 'y' } else { 'x' };
+    let bad_sum = format!("{}{last}", &u[..u.len() - 1]);
+    for _ in 0..2 {
+        let r = app
+            .post("/v1/keys/verify", serde_json::json!({ "key": bad_sum }))
+            .await;
+        assert_eq!(r.body["reason"], "malformed", "{}", r.text);
+    }
+    assert_eq!(app.service.cache().len().1, negatives_before + 1);
     // A key created after its hash was cached as unknown works at once (creation invalidates).
     let (_, fresh, _) = app.create_account(&p, "fresh").await;
     assert_eq!(
