@@ -156,24 +156,29 @@ pub enum MalformedKey {
 /// Checks prefix, alphabet, length and checksum without touching any store.
 pub fn parse(key: &str) -> Result<KeyKind, MalformedKey> {
     let kind = shape(key)?;
-    let body = &key[kind.prefix().len()..];
-    let (random_part, sum) = body.split_at(body.len() - CHECKSUM_CHARS);
-    // Into a stack buffer, not through `checksum` (a `Vec` and a `String` per call): every
-    // presented key that is not in the verification cache is parsed.
-    let mut expected = [0u8; CHECKSUM_CHARS];
-    base62_into(
-        &crc32fast::hash(random_part.as_bytes()).to_be_bytes(),
-        &mut expected,
-    );
-    if expected != sum.as_bytes() {
+    if !checksum_holds(key, kind) {
         return Err(MalformedKey::Checksum);
     }
     Ok(kind)
 }
 
+/// Whether the checksum of `key`, already found of [`shape`] `kind`, matches its random part.
+pub fn checksum_holds(key: &str, kind: KeyKind) -> bool {
+    let body = &key[kind.prefix().len()..];
+    let (random_part, sum) = body.split_at(body.len() - CHECKSUM_CHARS);
+    // Into a stack buffer, not through `checksum` (a `Vec` and a `String` per call): every
+    // presented key that is not in the verification cache is checked.
+    let mut expected = [0u8; CHECKSUM_CHARS];
+    base62_into(
+        &crc32fast::hash(random_part.as_bytes()).to_be_bytes(),
+        &mut expected,
+    );
+    expected == sum.as_bytes()
+}
+
 /// [`parse`] without the checksum: prefix, alphabet and length. For a caller that looks the
 /// key's hash up first, where a hit is a key keyplane issued (whose checksum holds), and runs
-/// [`parse`] only before it would read the store.
+/// [`checksum_holds`] only before it would read the store.
 pub fn shape(key: &str) -> Result<KeyKind, MalformedKey> {
     let kind = KeyKind::from_key(key).ok_or(MalformedKey::UnknownPrefix)?;
     let body = &key[kind.prefix().len()..];

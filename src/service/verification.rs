@@ -109,7 +109,7 @@ impl Service {
         match self.cache.lookup(&hash, self.clock.now()) {
             Lookup::Hit(ctx) => Ok(self.conclude(Some(ctx))),
             Lookup::KnownUnknown => Ok(Verdict::Invalid(Reason::Unknown)),
-            Lookup::Miss if keys::parse(presented).is_err() => {
+            Lookup::Miss if !keys::checksum_holds(presented, KeyKind::ServiceAccount) => {
                 Ok(Verdict::Invalid(Reason::Malformed))
             }
             Lookup::Miss => Err(hash),
