@@ -196,6 +196,22 @@ impl TestApp {
     }
 }
 
+/// A model catalogue (`[models]`) of `(model, requests a minute, tokens a minute)`.
+pub fn catalogue(models: &[(&str, i64, i64)]) -> keyplane::domain::catalogue::ModelCatalogue {
+    let entries = models
+        .iter()
+        .map(|&(model, rpm, tpm)| {
+            let limits = keyplane::domain::limits::RateLimitFields {
+                max_requests_per_1_minute: Some(rpm),
+                max_tokens_per_1_minute: Some(tpm),
+                ..Default::default()
+            };
+            (model.to_owned(), limits)
+        })
+        .collect();
+    keyplane::domain::catalogue::ModelCatalogue::new(entries).unwrap()
+}
+
 /// On a multi-node store the verification cache is trusted only once the change feed is
 /// listening; tests that exercise the cache start from there.
 pub async fn wait_until_trusted(service: &Service) {

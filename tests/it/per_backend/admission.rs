@@ -4,27 +4,18 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use keyplane::domain::catalogue::ModelCatalogue;
-use keyplane::domain::limits::RateLimitFields;
 use serde_json::json;
 
-use crate::common::{Resp, TestApp};
-
-fn catalogue() -> ModelCatalogue {
-    let limits = |rpm, tpm| RateLimitFields {
-        max_requests_per_1_minute: Some(rpm),
-        max_tokens_per_1_minute: Some(tpm),
-        ..Default::default()
-    };
-    ModelCatalogue::new(vec![
-        ("gpt-4o".into(), limits(1000, 1000)),
-        ("*".into(), limits(10_000, 1_000_000)),
-    ])
-    .unwrap()
-}
+use crate::common::{self, Resp, TestApp};
 
 async fn app() -> TestApp {
-    TestApp::new().await.with_models(catalogue()).await
+    TestApp::new()
+        .await
+        .with_models(common::catalogue(&[
+            ("gpt-4o", 1000, 1000),
+            ("*", 10_000, 1_000_000),
+        ]))
+        .await
 }
 
 async fn check(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> Resp {

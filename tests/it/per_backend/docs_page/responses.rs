@@ -5,13 +5,8 @@ use super::*;
 
 #[tokio::test]
 async fn real_responses_conform_to_the_document() {
-    let limits = keyplane::domain::limits::RateLimitFields {
-        max_requests_per_1_minute: Some(1000),
-        max_tokens_per_1_minute: Some(100_000),
-        ..Default::default()
-    };
-    let models = keyplane::domain::catalogue::ModelCatalogue::new(vec![("gpt-4o".into(), limits)]);
-    let app = TestApp::new().await.with_models(models.unwrap()).await;
+    let models = crate::common::catalogue(&[("gpt-4o", 1000, 100_000)]);
+    let app = TestApp::new().await.with_models(models).await;
     let doc = document(&app).await;
     let conformance = Conformance::of(&doc);
     let key = app.admin_key.clone();

@@ -5,28 +5,18 @@
 //! `X-Forwarded-For` (nginx is the trusted proxy).
 
 use super::*;
-use keyplane::domain::catalogue::ModelCatalogue;
-use keyplane::domain::limits::RateLimitFields;
-
-fn catalogue() -> ModelCatalogue {
-    let limits = |rpm, tpm| RateLimitFields {
-        max_requests_per_1_minute: Some(rpm),
-        max_tokens_per_1_minute: Some(tpm),
-        ..Default::default()
-    };
-    ModelCatalogue::new(vec![
-        ("gpt-4o".into(), limits(2, 100)),
-        ("*".into(), limits(1000, 1_000_000)),
-    ])
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_passes_rate_limit_headers_and_turns_admission_refusals_into_429_and_403() {
     let Some(bin) = nginx_or_skip() else {
         return;
     };
-    let app = TestApp::new().await.with_models(catalogue()).await;
+    let app = TestApp::new()
+        .await
+        .with_models(common::catalogue(&[
+            ("gpt-4o", 2, 100),
+            ("*", 1000, 1_000_000),
+        ]))
+        .await;
     let limited = app.create_project("limited").await;
     let (_, key, _) = app.create_account(&limited, "svc").await;
     let metered = app.create_project("metered").await;
