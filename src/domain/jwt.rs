@@ -86,7 +86,12 @@ fn encode_json<T: Serialize>(value: &T) -> Result<String, JwtError> {
 /// Whether `s` has the shape of a compact JWS (three base64url parts): lets callers tell a
 /// token from an API key without trying to verify it.
 pub fn looks_like_jwt(s: &str) -> bool {
-    s.len() < 8192
+    // Most bearers are API keys (`sk-…`), which no JWT can start with (its first part is
+    // base64url of a JSON object, `ey…` or whitespace's encodings): settled before any pass
+    // over the bytes.
+    !s.starts_with("sk-")
+        && s.len() < 8192
+        && s.as_bytes().contains(&b'.')
         && s.split('.').count() == 3
         && s.bytes()
             .all(|b| b == b'.' || b == b'-' || b == b'_' || b.is_ascii_alphanumeric())

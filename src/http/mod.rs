@@ -18,7 +18,9 @@ use utoipa_axum::routes;
 
 use crate::service::Service;
 
-pub use request_id::{origin, principal_actor, record_actor, token_actor, RequestId};
+pub use request_id::{
+    origin, principal_actor, record_actor, token_actor, RequestId, REQUEST_ID_HEADER,
+};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

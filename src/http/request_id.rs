@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Request};
 use axum::extract::{MatchedPath, State};
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -74,6 +74,10 @@ pub fn origin(parts: &Parts) -> Origin {
     }
 }
 
+/// Set on every response. A handler whose response map has no spare room may put it in
+/// with an empty value: the id then replaces it in place.
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The route label of requests no route matched (the raw path would let clients mint series).
 const UNMATCHED: &str = "unmatched";
 
@@ -103,7 +107,8 @@ pub async fn tag_and_log(
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id.0) {
-        res.headers_mut().insert("x-request-id", v);
+        // Replaces a placeholder where a handler left one (the gateway check's ready headers).
+        res.headers_mut().insert(&REQUEST_ID_HEADER, v);
     }
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let status = res.status().as_u16();
@@ -115,7 +120,8 @@ pub async fn tag_and_log(
 fn route_label(matched: Option<&MatchedPath>) -> &str {
     match matched {
         // A nested router's fallback matches axum's internal catch-all: not a route of ours.
-        Some(m) if !m.as_str().contains("__private__") => m.as_str(),
+        // Its name ends the path (`{*__private__…}`): test the last byte before searching.
+        Some(m) if !(m.as_str().ends_with('}') && m.as_str().contains("__private__")) => m.as_str(),
         _ => UNMATCHED,
     }
 }

@@ -48,6 +48,16 @@ pub struct KeyContext {
 }
 
 impl KeyContext {
+    /// Whether admission looks at the client's address: the project or the key has an
+    /// allowlist. Lets a caller skip working the address out when nothing reads it.
+    pub fn has_allowlist(&self) -> bool {
+        self.key.allowed_ips.is_some()
+            || self
+                .project
+                .as_ref()
+                .is_some_and(|p| p.allowed_ips.is_some())
+    }
+
     pub fn new(key: ApiKey, account: Option<ServiceAccount>, project: Option<Project>) -> Self {
         Self {
             key,

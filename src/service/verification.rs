@@ -96,10 +96,10 @@ impl Service {
 
     /// The verdict from memory, or the key's hash for the store lookup.
     fn judge_from_memory(&self, presented: &str) -> Result<Verdict, KeyHash> {
-        // The shape first; the checksum only on a cache miss, before the store would be read.
-        // A hit is a key keyplane issued, hash for hash, so its checksum holds; the negative
-        // cache holds only keys that passed the checksum. This keeps the CRC off the hot path
-        // and every bad checksum away from the store, as before.
+        // Prefix and length first; the alphabet and the checksum only on a cache miss, before
+        // the store would be read. A hit is a key keyplane issued, hash for hash, so both hold;
+        // the negative cache holds only keys that passed them. This keeps two passes over the
+        // key off the hot path and every malformed key away from the store, as before.
         match keys::shape(presented) {
             Ok(KeyKind::ServiceAccount) => {}
             Ok(KeyKind::Admin) => return Ok(Verdict::Invalid(Reason::Unknown)),

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use crate::http::gateway::{refuse as gateway_refuse, Admission};
 use crate::http::AppState;
-use crate::service::admission::{openai_duration, Gauge};
+use crate::service::admission::{openai_duration, write_openai_duration, Gauge};
 use crate::service::Admit;
 
 /// Request header: the model the request is for (the catalogue's `*` when absent).
@@ -69,12 +69,25 @@ pub fn rate_limit_headers(h: &mut HeaderMap, requests: Option<Gauge>, tokens: Op
     ];
     for (gauge, [limit, remaining, reset]) in names {
         let Some(g) = gauge else { continue };
-        h.insert(limit, HeaderValue::from(g.limit));
-        h.insert(remaining, HeaderValue::from(g.remaining.max(0)));
-        // The string's buffer becomes the value's bytes: no copy.
-        let duration = Bytes::from(openai_duration(g.reset_ms));
-        if let Ok(v) = HeaderValue::from_maybe_shared(duration) {
-            h.insert(reset, v);
+        // The three values written into one buffer that becomes one `Bytes`, each header a
+        // slice of it: one allocation for the trio, not one per value.
+        let mut text = String::with_capacity(48);
+        let mut digits = itoa::Buffer::new();
+        text.push_str(digits.format(g.limit));
+        let limit_end = text.len();
+        text.push_str(digits.format(g.remaining.max(0)));
+        let remaining_end = text.len();
+        write_openai_duration(g.reset_ms, &mut text);
+        let all = Bytes::from(text);
+        let values = [
+            (limit, all.slice(..limit_end)),
+            (remaining, all.slice(limit_end..remaining_end)),
+            (reset, all.slice(remaining_end..)),
+        ];
+        for (name, bytes) in values {
+            if let Ok(v) = HeaderValue::from_maybe_shared(bytes) {
+                h.insert(name, v);
+            }
         }
     }
 }

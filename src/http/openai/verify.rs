@@ -2,7 +2,7 @@
 //! `forwardAuth`, Envoy `ext_authz`) and `/v1/keys/verify` for services holding an admin key.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use crate::http::extract::bearer_token;
 use crate::http::gateway::nginx_mode;
 use crate::http::openapi::tags::VERIFICATION as TAG;
 use crate::http::AppState;
+use crate::http::REQUEST_ID_HEADER;
 use crate::service::key_cache::KeyContext;
 use crate::service::verification::{Reason, Verdict};
 use crate::service::{Accepting, AdmissionRequest, Admit, AuthFailure, Bearer, TokenIdentity};
@@ -73,8 +74,14 @@ pub async fn check(State(app): State<AppState>, req: Request) -> Result<Response
     {
         Bearer::ServiceKey(Verdict::Valid(ctx)) => {
             let request = AdmissionRequest {
-                client: client_address(&app, &req),
-                model: model(headers),
+                client: ctx
+                    .has_allowlist()
+                    .then(|| client_address(&app, &req))
+                    .flatten(),
+                // Without a catalogue no limit depends on the model: skip the header lookup.
+                model: (!app.service.catalogue().is_empty())
+                    .then(|| model(headers))
+                    .flatten(),
                 consume: true,
             };
             match app.service.admit(&ctx, &request) {
@@ -147,17 +154,16 @@ fn token_identity(t: &TokenIdentity) -> Response {
     res
 }
 
-/// The identity headers of one key, rendered once per cache entry as a ready header map, with
-/// room for what is added after it (rate-limit headers, the request id): a check clones it
-/// (each value's bytes shared, no hashing) instead of inserting header by header.
+/// The identity headers of one key, rendered once per cache entry as a ready header map: a
+/// check clones it (each value's bytes shared, no hashing), which costs half of inserting
+/// them header by header. A clone keeps the index's room but not the entries' spare
+/// capacity, so the map carries the entries added after the handler (the request id, empty
+/// until [`crate::http::request_id`] fills it in, and axum's `content-length: 0`): otherwise
+/// their inserts would reallocate every check's map.
 struct IdentityHeaders {
     map: HeaderMap,
     key_id: HeaderValue,
 }
-
-/// Headers added to an identity response after it is built (OpenAI's six rate-limit headers,
-/// the request id and a spare), reserved in the rendered map.
-const ADDED_LATER: usize = admission::RATE_LIMIT_HEADERS + 2;
 
 fn identity(ctx: &KeyContext) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
@@ -171,7 +177,13 @@ fn identity(ctx: &KeyContext) -> Response {
 }
 
 fn identity_headers(ctx: &KeyContext) -> IdentityHeaders {
-    let mut map = HeaderMap::with_capacity(5 + ADDED_LATER);
+    // Room in the index for what is added later (`insert` grows a map that is full, even
+    // when the name is there), which a clone keeps.
+    let mut map = HeaderMap::with_capacity(7 + admission::RATE_LIMIT_HEADERS);
+    map.insert(&REQUEST_ID_HEADER, HeaderValue::from_static(""));
+    // What axum adds to a bodiless response when it is missing (and hyper then handles as
+    // for any 204): here already, so that insert is skipped too.
+    map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     let mut put = |name: &'static HeaderName, value: String| {
         let value = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)).ok();
         if let Some(v) = &value {

@@ -5,6 +5,12 @@
 /// with `itoa` rather than nested `format!`s: every admitted check renders one or two of these.
 pub fn openai_duration(ms: i64) -> String {
     let mut out = String::with_capacity(16);
+    write_openai_duration(ms, &mut out);
+    out
+}
+
+/// [`openai_duration`] appended to `out`.
+pub fn write_openai_duration(ms: i64, out: &mut String) {
     if ms < 0 {
         out.push('-');
     }
@@ -12,11 +18,12 @@ pub fn openai_duration(ms: i64) -> String {
     let mut digits = itoa::Buffer::new();
     if ms < 1_000 {
         if ms == 0 {
-            return "0s".to_owned();
+            out.push_str("0s");
+            return;
         }
         out.push_str(digits.format(ms));
         out.push_str("ms");
-        return out;
+        return;
     }
     let hours = ms / 3_600_000;
     let minutes = ms / 60_000 % 60;
@@ -46,7 +53,6 @@ pub fn openai_duration(ms: i64) -> String {
         }
     }
     out.push('s');
-    out
 }
 
 #[cfg(test)]

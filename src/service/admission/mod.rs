@@ -66,7 +66,7 @@ mod tests_sync;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub use duration::openai_duration;
+pub use duration::{openai_duration, write_openai_duration};
 pub use sync::CountStore;
 
 /// What a limit applies to. Borrowed, so that checking a tracked subject allocates nothing.
