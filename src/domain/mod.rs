@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod client_secret;
 pub mod cursor;
+pub mod federation;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
