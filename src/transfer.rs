@@ -22,6 +22,8 @@ use crate::domain::model::{ApiKey, Credential, Organization, Project, Role, Serv
 use crate::domain::time::Millis;
 use crate::store::{schema_version, Record, Store};
 
+mod federation;
+
 pub const FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,6 +131,8 @@ enum Line {
         details: serde_json::Value,
         webhook_pending: bool,
     },
+    WorkloadIdentityProvider(federation::ProviderLine),
+    FederationRule(federation::RuleLine),
     End {
         records: u64,
     },
@@ -216,6 +220,8 @@ impl From<Record> for Line {
                 last_used_at: x.last_used_at,
                 deleted_at: x.deleted_at,
             },
+            Record::Provider(x) => Line::WorkloadIdentityProvider(x.into()),
+            Record::FederationRule(x) => Line::FederationRule(x.into()),
             Record::AuditEvent(x) => Line::AuditEvent {
                 id: s(x.id),
                 organization_id: o(x.organization_id),
@@ -272,6 +278,8 @@ fn disabled(at: Option<Millis>, reason: Option<String>) -> anyhow::Result<Option
 fn record(line: Line) -> anyhow::Result<Option<Record>> {
     Ok(Some(match line {
         Line::KeyplaneExport { .. } | Line::End { .. } => return Ok(None),
+        Line::WorkloadIdentityProvider(x) => Record::Provider(x.into_record()?),
+        Line::FederationRule(x) => Record::FederationRule(x.into_record()?),
         Line::Organization {
             id: i,
             label,
@@ -576,119 +584,4 @@ impl<I: Iterator<Item = (usize, std::io::Result<String>)>> Iterator for RecordLi
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trips_and_rejects_junk() {
-        let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex::encode(b), "0001abff");
-        assert_eq!(unhex("0001abff").unwrap(), b);
-        assert!(unhex("abc").is_none());
-        assert!(unhex("zz").is_none());
-    }
-
-    #[test]
-    fn credential_lines_round_trip() {
-        let gen = Id::generate;
-        let c = Credential {
-            id: gen().unwrap(),
-            organization_id: gen().unwrap(),
-            service_account_id: gen().unwrap(),
-            client_id: "client-1".into(),
-            secret_hash: KeyHash::of("not a real secret"),
-            name: "ci".into(),
-            description: Some("deploys".into()),
-            created_at: 1,
-            updated_at: 2,
-            last_used_at: Some(3),
-            deleted_at: Some(4),
-        };
-        let text = serde_json::to_string(&Line::from(Record::Credential(c.clone()))).unwrap();
-        assert!(text.starts_with(r#"{"type":"credential","#), "{text}");
-        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
-        assert_eq!(back, Some(Record::Credential(c)));
-    }
-
-    #[test]
-    fn older_key_and_project_lines_import_without_admission_fields() {
-        let (org, key) = (Id::generate().unwrap(), Id::generate().unwrap());
-        let project = format!(
-            r#"{{"type":"project","id":"{org}","organization_id":"{org}","name":"p","external_key_id":null,"is_default":true,"created_at":1,"archived_at":null}}"#
-        );
-        let Some(Record::Project(p)) = record(serde_json::from_str(&project).unwrap()).unwrap()
-        else {
-            panic!("not a project")
-        };
-        assert_eq!(p.allowed_ips, None);
-        let hash = hex::encode(KeyHash::of("x").as_bytes());
-        let line = format!(
-            r#"{{"type":"api_key","id":"{key}","organization_id":"{org}","kind":"admin","project_id":null,"service_account_id":null,"name":"k","scopes":[],"key_hash":"{hash}","redacted_value":"sk-…","created_at":1,"expires_at":null,"last_used_at":null,"revoked_at":null}}"#
-        );
-        let Some(Record::ApiKey(k)) = record(serde_json::from_str(&line).unwrap()).unwrap() else {
-            panic!("not a key")
-        };
-        assert_eq!(
-            (k.allowed_ips, k.limits, k.disabled),
-            (None, KeyLimits::default(), None)
-        );
-        // Half a disabled state, or an allowlist entry that is no CIDR, is refused.
-        let half = line.replace(
-            r#""revoked_at":null"#,
-            r#""revoked_at":null,"disabled_at":5"#,
-        );
-        assert!(record(serde_json::from_str(&half).unwrap()).is_err());
-        let junk = line.replace(
-            r#""revoked_at":null"#,
-            r#""revoked_at":null,"allowed_ips":["x"]"#,
-        );
-        assert!(record(serde_json::from_str(&junk).unwrap()).is_err());
-    }
-
-    #[test]
-    fn rate_limit_lines_round_trip() {
-        let l = ProjectRateLimit {
-            organization_id: Id::generate().unwrap(),
-            project_id: Id::generate().unwrap(),
-            model: "gpt-4o".into(),
-            overrides: RateLimitFields {
-                max_images_per_1_minute: Some(3),
-                ..RateLimitFields::default()
-            },
-            updated_at: 9,
-        };
-        let text = serde_json::to_string(&Line::from(Record::ProjectRateLimit(l.clone()))).unwrap();
-        assert!(
-            text.starts_with(r#"{"type":"project_rate_limit","#),
-            "{text}"
-        );
-        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
-        assert_eq!(back, Some(Record::ProjectRateLimit(l)));
-    }
-
-    #[test]
-    fn audit_event_lines_round_trip_and_refuse_unknown_types() {
-        let gen = Id::generate;
-        let e = AuditEvent {
-            id: gen().unwrap(),
-            organization_id: Some(gen().unwrap()),
-            event_type: EventType::CredentialDeleted,
-            effective_at: 5,
-            project_id: None,
-            resource_id: "abc".into(),
-            actor: Actor::AdminKey(gen().unwrap()),
-            origin: Origin {
-                request_id: Some("req_1".into()),
-                client_request_id: None,
-                ip_address: Some("::1".parse().unwrap()),
-            },
-            details: serde_json::json!({"service_account_id": "x"}),
-            notify_webhook: true,
-        };
-        let text = serde_json::to_string(&Line::from(Record::AuditEvent(e.clone()))).unwrap();
-        let back = record(serde_json::from_str(&text).unwrap()).unwrap();
-        assert_eq!(back, Some(Record::AuditEvent(e)));
-        let bad = text.replace("credential.deleted", "credential.exploded");
-        assert!(record(serde_json::from_str(&bad).unwrap()).is_err());
-    }
-}
+mod tests;

@@ -11,6 +11,9 @@ use ipnet::IpNet;
 use super::audit_sql::Bind;
 use super::Count;
 use crate::domain::audit::AuditEvent;
+use crate::domain::federation::{
+    matchers_to_json, transformations_to_json, FederationRule, Provider,
+};
 use crate::domain::ids::Id;
 use crate::domain::limits::{render_allowlist, Disabled, ProjectRateLimit};
 use crate::domain::model::{ApiKey, Credential, Organization, Project, ServiceAccount};
@@ -212,6 +215,43 @@ pub fn credential_values(c: &Credential) -> Vec<Arg> {
         c.updated_at,
         c.last_used_at,
         c.deleted_at,
+    ]
+}
+
+/// In the order of the providers' columns (`PROVIDER_COLS`).
+pub fn provider_values(p: &Provider) -> Vec<Arg> {
+    args![
+        &p.id,
+        &p.organization_id,
+        &p.name,
+        &p.description,
+        &p.issuer,
+        &p.audience,
+        p.enabled,
+        transformations_to_json(&p.attribute_transformations).to_string(),
+        p.verification.to_json().to_string(),
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+    ]
+}
+
+/// In the order of the rules' columns (`RULE_COLS`).
+pub fn rule_values(r: &FederationRule) -> Vec<Arg> {
+    args![
+        &r.id,
+        &r.organization_id,
+        &r.provider_id,
+        &r.project_id,
+        &r.service_account_id,
+        &r.name,
+        &r.description,
+        r.enabled,
+        matchers_to_json(&r.attribute_matchers).to_string(),
+        r.permissions.to_json().to_string(),
+        r.created_at,
+        r.updated_at,
+        r.deleted_at,
     ]
 }
 

@@ -14,6 +14,7 @@ macro_rules! impl_store {
     ($store:ty) => {
         const _: () = {
             use $crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+            use $crate::domain::federation::{FederationRule, Provider};
             use $crate::domain::ids::Id;
             use $crate::domain::keys::KeyHash;
             use $crate::domain::limits::{Disabled, ProjectRateLimit};
@@ -288,6 +289,80 @@ macro_rules! impl_store {
                 }
                 async fn record_credential_usage(&self, usage: &[(Id, Millis)]) -> StoreResult<()> {
                     Self::record_credential_usage(self, usage).await
+                }
+                async fn insert_provider(
+                    &self,
+                    provider: &Provider,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::insert_provider(self, provider, audit).await
+                }
+                async fn provider(&self, org: &Id, id: &Id) -> StoreResult<Option<Provider>> {
+                    Self::provider(self, org, id).await
+                }
+                async fn list_providers(
+                    &self,
+                    org: &Id,
+                    page: &PageRequest,
+                ) -> StoreResult<Page<Provider>> {
+                    Self::list_providers(self, org, page).await
+                }
+                async fn update_provider(
+                    &self,
+                    provider: &Provider,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::update_provider(self, provider, audit).await
+                }
+                async fn delete_provider(
+                    &self,
+                    org: &Id,
+                    id: &Id,
+                    at: Millis,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::delete_provider(self, org, id, at, audit).await
+                }
+                async fn insert_rule(
+                    &self,
+                    rule: &FederationRule,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::insert_rule(self, rule, audit).await
+                }
+                async fn rule(
+                    &self,
+                    org: &Id,
+                    provider: &Id,
+                    id: &Id,
+                ) -> StoreResult<Option<FederationRule>> {
+                    Self::rule(self, org, provider, id).await
+                }
+                async fn list_rules(
+                    &self,
+                    org: &Id,
+                    provider: &Id,
+                    service_account: Option<&Id>,
+                    page: &PageRequest,
+                ) -> StoreResult<Page<FederationRule>> {
+                    Self::list_rules(self, org, provider, service_account, page).await
+                }
+                async fn update_rule(
+                    &self,
+                    rule: &FederationRule,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::update_rule(self, rule, audit).await
+                }
+                async fn delete_rule(
+                    &self,
+                    org: &Id,
+                    provider: &Id,
+                    id: &Id,
+                    at: Millis,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::delete_rule(self, org, provider, id, at, audit).await
                 }
                 async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
                     Self::signing_keys(self).await

@@ -12,6 +12,7 @@ use super::{
     StoreResult,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+use crate::domain::federation::{FederationRule, Provider};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
 use crate::domain::limits::{Disabled, ProjectRateLimit};
@@ -149,6 +150,27 @@ metered! {
         audit: &[AuditEvent],
     ) -> StoreResult<()>;
     fn record_credential_usage(usage: &[(Id, Millis)]) -> StoreResult<()>;
+    fn insert_provider(provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn provider(org: &Id, id: &Id) -> StoreResult<Option<Provider>>;
+    fn list_providers(org: &Id, page: &PageRequest) -> StoreResult<Page<Provider>>;
+    fn update_provider(provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn delete_provider(org: &Id, id: &Id, at: Millis, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn insert_rule(rule: &FederationRule, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn rule(org: &Id, provider: &Id, id: &Id) -> StoreResult<Option<FederationRule>>;
+    fn list_rules(
+        org: &Id,
+        provider: &Id,
+        service_account: Option<&Id>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<FederationRule>>;
+    fn update_rule(rule: &FederationRule, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn delete_rule(
+        org: &Id,
+        provider: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
     fn signing_keys() -> StoreResult<Vec<SigningKey>>;
     fn insert_signing_key(
         key: &SigningKey,

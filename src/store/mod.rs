@@ -10,6 +10,7 @@ mod audit_sql;
 mod binds;
 mod delegate;
 mod dialect;
+mod federation_statements;
 pub mod metered;
 mod pages;
 mod postgres;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+use crate::domain::federation::{FederationRule, Provider};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
 use crate::domain::limits::{Disabled, ProjectRateLimit};
@@ -145,6 +147,9 @@ pub enum Record {
     ApiKey(ApiKey),
     /// Deleted credentials included, like deleted accounts.
     Credential(Credential),
+    /// Deleted providers and rules included, like credentials.
+    Provider(Provider),
+    FederationRule(FederationRule),
     /// The audit trail moves with the installation; a pending webhook delivery stays pending.
     AuditEvent(AuditEvent),
 }
@@ -395,6 +400,52 @@ pub trait Store: Send + Sync + 'static {
     /// The server-wide secret called `name`, created from `candidate` if there is none yet.
     /// Every node gets the same value, whichever inserted first.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- Workload identity federation ----
+
+    /// Inserts a provider, only while its organization has fewer than
+    /// [`crate::domain::federation::MAX_PROVIDERS_PER_ORGANIZATION`] live ones (`Conflict("provider limit")`).
+    async fn insert_provider(&self, provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// A live provider of the organization.
+    async fn provider(&self, org: &Id, id: &Id) -> StoreResult<Option<Provider>>;
+    /// Live providers of the organization, in creation order (or newest first).
+    async fn list_providers(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<Provider>>;
+    /// Writes every field but the ids and `created_at` of a live provider.
+    async fn update_provider(&self, provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Marks a live provider deleted, only while it has no live rule
+    /// (`Conflict("provider has rules")`; a rule inserted meanwhile wins or waits).
+    async fn delete_provider(
+        &self,
+        org: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    /// Inserts a rule, only while its provider is live (`Conflict("provider is gone")`) with
+    /// fewer than [`crate::domain::federation::MAX_RULES_PER_PROVIDER`] live rules (`Conflict("rule limit")`) and its
+    /// service account is live in its project (`Conflict("service account is gone")`).
+    async fn insert_rule(&self, rule: &FederationRule, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// A live rule of the provider.
+    async fn rule(&self, org: &Id, provider: &Id, id: &Id) -> StoreResult<Option<FederationRule>>;
+    /// Live rules of the provider, optionally of one service account only.
+    async fn list_rules(
+        &self,
+        org: &Id,
+        provider: &Id,
+        service_account: Option<&Id>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<FederationRule>>;
+    /// Writes name, description, enabled, matchers, permissions and updated_at of a live rule.
+    async fn update_rule(&self, rule: &FederationRule, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Marks a live rule deleted.
+    async fn delete_rule(
+        &self,
+        org: &Id,
+        provider: &Id,
+        id: &Id,
+        at: Millis,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
 
     // ---- Audit log ----
 

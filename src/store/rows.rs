@@ -68,6 +68,18 @@ pub(super) fn disabled_col(
     }
 }
 
+/// A JSON column, decoded by `decode` (the domain's own reader of that form).
+pub(super) fn json_col<T>(
+    raw: &str,
+    col: &'static str,
+    decode: impl FnOnce(&serde_json::Value) -> Option<T>,
+) -> StoreResult<T> {
+    serde_json::from_str(raw)
+        .ok()
+        .and_then(|v| decode(&v))
+        .ok_or_else(|| corrupt(col))
+}
+
 /// A guarded single-row write that touched nothing: its precondition failed.
 pub(super) fn expect_one(rows: u64, why: &'static str) -> StoreResult<()> {
     if rows == 1 {
@@ -113,14 +125,16 @@ pub(super) fn window_direction(window: &Window) -> StoreResult<(&Option<Id>, boo
 /// creation order (rate limits, which have no creation order, by project and model). Pairs
 /// each statement with the table name [`decode_rows!`]'s `record_row` takes. The admission
 /// counters are not exported: they are ephemeral and age out within a day.
-pub(super) fn export_queries(cols: [&str; 6], audit_select: &str) -> Vec<(&'static str, String)> {
-    const TABLES: [(&str, &str); 6] = [
+pub(super) fn export_queries(cols: [&str; 8], audit_select: &str) -> Vec<(&'static str, String)> {
+    const TABLES: [(&str, &str); 8] = [
         ("organizations", "seq"),
         ("projects", "seq"),
         ("project_rate_limits", "project_id, model"),
         ("service_accounts", "seq"),
         ("api_keys", "seq"),
         ("credentials", "seq"),
+        ("workload_identity_providers", "seq"),
+        ("federation_rules", "seq"),
     ];
     let mut queries: Vec<_> = TABLES
         .iter()
@@ -286,6 +300,57 @@ macro_rules! decode_rows {
         }
 
         /// A row of an exported table as its [`Record`](crate::store::Record).
+        fn provider_row(row: &$row) -> StoreResult<$crate::domain::federation::Provider> {
+            use $crate::domain::federation as f;
+            use $crate::store::rows::json_col;
+            let transformations: String = row.try_get("attribute_transformations")?;
+            let verification: String = row.try_get("verification")?;
+            Ok(f::Provider {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                issuer: row.try_get("issuer")?,
+                audience: row.try_get("audience")?,
+                enabled: row.try_get("enabled")?,
+                attribute_transformations: json_col(
+                    &transformations,
+                    "attribute_transformations",
+                    f::transformations_from_json,
+                )?,
+                verification: json_col(&verification, "verification", f::Verification::from_json)?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+            })
+        }
+
+        fn rule_row(row: &$row) -> StoreResult<$crate::domain::federation::FederationRule> {
+            use $crate::domain::federation as f;
+            use $crate::store::rows::json_col;
+            let matchers: String = row.try_get("attribute_matchers")?;
+            let permissions: String = row.try_get("permissions")?;
+            Ok(f::FederationRule {
+                id: id_col(row, "id")?,
+                organization_id: id_col(row, "organization_id")?,
+                provider_id: id_col(row, "provider_id")?,
+                project_id: id_col(row, "project_id")?,
+                service_account_id: id_col(row, "service_account_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                enabled: row.try_get("enabled")?,
+                attribute_matchers: json_col(
+                    &matchers,
+                    "attribute_matchers",
+                    f::matchers_from_json,
+                )?,
+                permissions: json_col(&permissions, "permissions", f::Permissions::from_json)?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+            })
+        }
+
         fn record_row(table: &str, row: &$row) -> StoreResult<$crate::store::Record> {
             use $crate::store::Record;
             Ok(match table {
@@ -298,6 +363,8 @@ macro_rules! decode_rows {
                 },
                 "api_keys" => Record::ApiKey(key_row(row)?),
                 "credentials" => Record::Credential(credential_row(row)?),
+                "workload_identity_providers" => Record::Provider(provider_row(row)?),
+                "federation_rules" => Record::FederationRule(rule_row(row)?),
                 _ => Record::AuditEvent(audit_row(row)?.event),
             })
         }

@@ -30,7 +30,7 @@ const MAX_ATTRIBUTE_CHARS: usize = 64;
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// How a provider's signing keys are found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
     /// OpenID discovery: `discovery_url`, or `<issuer>/.well-known/openid-configuration` when
     /// `None`, names the `jwks_uri`.
@@ -54,6 +54,36 @@ impl Verification {
             Verification::UploadedJwks { .. } => None,
         }
     }
+
+    /// The wire and storage form: `{"type": "discovery", "discovery_url"}` or
+    /// `{"type": "uploaded_jwks", "jwks"}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Verification::Discovery { discovery_url } => {
+                serde_json::json!({"type": "discovery", "discovery_url": discovery_url})
+            }
+            Verification::UploadedJwks { jwks } => {
+                serde_json::json!({"type": "uploaded_jwks", "jwks": jwks})
+            }
+        }
+    }
+
+    /// [`Self::to_json`] read back (shape only; a key set is validated by [`uploaded_jwks`]).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        match v.get("type")?.as_str()? {
+            "discovery" => Some(Verification::Discovery {
+                discovery_url: match v.get("discovery_url") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(_) => return None,
+                },
+            }),
+            "uploaded_jwks" => Some(Verification::UploadedJwks {
+                jwks: v.get("jwks").filter(|j| j.is_object())?.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One derived attribute: `attribute` is what rules match on, computed by `expression`.
@@ -64,7 +94,7 @@ pub struct AttributeTransformation {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub id: Id,
     pub organization_id: Id,
@@ -77,6 +107,8 @@ pub struct Provider {
     pub verification: Verification,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Kept after deletion (old cursors resolve, exports carry it).
+    pub deleted_at: Option<Millis>,
 }
 
 impl Provider {
@@ -94,7 +126,7 @@ impl Provider {
 }
 
 /// A rule's expected value for one claim or attribute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatcherValue {
     String(String),
     Bool(bool),
@@ -140,7 +172,70 @@ pub enum Permissions {
     Restricted { scopes: Vec<String> },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl Permissions {
+    /// The wire and storage form: `{"type": "service_account_default"}` or
+    /// `{"type": "restricted", "scopes": [...]}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Permissions::ServiceAccountDefault => {
+                serde_json::json!({"type": "service_account_default"})
+            }
+            Permissions::Restricted { scopes } => {
+                serde_json::json!({"type": "restricted", "scopes": scopes})
+            }
+        }
+    }
+
+    pub fn from_json(v: &Value) -> Option<Self> {
+        match v.get("type")?.as_str()? {
+            "service_account_default" => Some(Permissions::ServiceAccountDefault),
+            "restricted" => Some(Permissions::Restricted {
+                scopes: v
+                    .get("scopes")?
+                    .as_array()?
+                    .iter()
+                    .map(|s| s.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The wire and storage form of transformations: `[{"attribute", "expression"}]`.
+pub fn transformations_to_json(list: &[AttributeTransformation]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|t| serde_json::json!({"attribute": t.attribute, "expression": t.expression}))
+            .collect(),
+    )
+}
+
+pub fn transformations_from_json(v: &Value) -> Option<Vec<AttributeTransformation>> {
+    v.as_array()?
+        .iter()
+        .map(|t| {
+            Some(AttributeTransformation {
+                attribute: t.get("attribute")?.as_str()?.to_owned(),
+                expression: t.get("expression")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The wire and storage form of matchers: `{"claim": scalar}`.
+pub fn matchers_to_json(m: &BTreeMap<String, MatcherValue>) -> Value {
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+pub fn matchers_from_json(v: &Value) -> Option<BTreeMap<String, MatcherValue>> {
+    v.as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), MatcherValue::from_json(v)?)))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FederationRule {
     pub id: Id,
     pub organization_id: Id,
@@ -154,6 +249,7 @@ pub struct FederationRule {
     pub permissions: Permissions,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub deleted_at: Option<Millis>,
 }
 
 impl FederationRule {
@@ -351,6 +447,7 @@ mod tests {
             permissions: Permissions::ServiceAccountDefault,
             created_at: 0,
             updated_at: 0,
+            deleted_at: None,
         }
     }
 
@@ -436,6 +533,7 @@ mod tests {
             },
             created_at: 0,
             updated_at: 0,
+            deleted_at: None,
         };
         let attributes = provider.attributes(&json!({"repository": "Acme/API"}));
         assert_eq!(
@@ -449,6 +547,48 @@ mod tests {
                 .as_deref(),
             Some("https://token.actions.githubusercontent.com/.well-known/openid-configuration")
         );
+    }
+
+    #[test]
+    fn json_forms_round_trip() {
+        for v in [
+            Verification::Discovery {
+                discovery_url: None,
+            },
+            Verification::Discovery {
+                discovery_url: Some("https://x/.well-known/openid-configuration".into()),
+            },
+            Verification::UploadedJwks {
+                jwks: json!({"keys": []}),
+            },
+        ] {
+            assert_eq!(Verification::from_json(&v.to_json()), Some(v));
+        }
+        for p in [
+            Permissions::ServiceAccountDefault,
+            Permissions::Restricted {
+                scopes: vec!["api.model.read".into()],
+            },
+        ] {
+            assert_eq!(Permissions::from_json(&p.to_json()), Some(p));
+        }
+        let m = super::matchers(
+            json!({"sub": "a", "n": 1.5, "b": false})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(matchers_from_json(&matchers_to_json(&m)), Some(m));
+        let t = vec![AttributeTransformation {
+            attribute: "a".into(),
+            expression: "assertion.sub".into(),
+        }];
+        assert_eq!(
+            transformations_from_json(&transformations_to_json(&t)),
+            Some(t)
+        );
+        assert_eq!(Verification::from_json(&json!({"type": "x"})), None);
+        assert_eq!(Permissions::from_json(&json!({"type": "restricted"})), None);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use audit::insert_audit;
 mod admission;
 mod audit;
 mod credentials;
+mod federation;
 mod keys;
 mod organizations;
 mod projects;
@@ -72,6 +73,14 @@ const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
      name, description, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \
      kp_ms(last_used_at) AS last_used_at, kp_ms(deleted_at) AS deleted_at";
+
+const PROVIDER_COLS: &str = "id, organization_id, name, description, issuer, audience, enabled, \
+     attribute_transformations, verification, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \
+     kp_ms(deleted_at) AS deleted_at";
+
+const RULE_COLS: &str = "id, organization_id, provider_id, project_id, service_account_id, name, \
+     description, enabled, attribute_matchers, permissions, kp_ms(created_at) AS created_at, \
+     kp_ms(updated_at) AS updated_at, kp_ms(deleted_at) AS deleted_at";
 
 const SIGNING_KEY_COLS: &str = "kid, algorithm, private_key, public_key, \
      kp_ms(created_at) AS created_at, kp_ms(retired_at) AS retired_at";

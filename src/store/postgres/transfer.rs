@@ -5,12 +5,13 @@ use sqlx::PgConnection;
 use super::admission::insert_rate_limit;
 use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
+use super::federation::{insert_provider, insert_rule};
 use super::keys::insert_key;
 use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
     bind_args, record_row, PostgresStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
-    RATE_LIMIT_COLS,
+    PROVIDER_COLS, RATE_LIMIT_COLS, RULE_COLS,
 };
 use crate::store::binds::{account_values, args, organization_values};
 use crate::store::rows::export_queries;
@@ -40,6 +41,8 @@ async fn insert_record(conn: &mut PgConnection, record: &Record) -> StoreResult<
         }
         Record::ApiKey(k) => insert_key(conn, k, false).await?,
         Record::Credential(c) => insert_credential(conn, c, false).await?,
+        Record::Provider(p) => insert_provider(conn, p).await?,
+        Record::FederationRule(r) => insert_rule(conn, r).await?,
         Record::AuditEvent(e) => insert_audit(conn, std::slice::from_ref(e)).await?,
     }
     Ok(())
@@ -64,6 +67,8 @@ impl PostgresStore {
             &format!("{ACCOUNT_COLS}, kp_ms(deleted_at) AS deleted_at"),
             KEY_COLS,
             CREDENTIAL_COLS,
+            PROVIDER_COLS,
+            RULE_COLS,
         ];
         let mut n = 0u64;
         for (table, sql) in export_queries(cols, AUDIT_SELECT) {

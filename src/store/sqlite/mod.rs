@@ -40,6 +40,7 @@ use writer::{WorkFuture, Writer};
 mod admission;
 mod audit;
 mod credentials;
+mod federation;
 mod keys;
 mod organizations;
 mod projects;
@@ -74,6 +75,14 @@ const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_
 
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
      name, description, created_at, updated_at, last_used_at, deleted_at";
+
+const PROVIDER_COLS: &str = "id, organization_id, name, description, issuer, audience, enabled, \
+     attribute_transformations, verification, created_at, updated_at, \
+     deleted_at";
+
+const RULE_COLS: &str = "id, organization_id, provider_id, project_id, service_account_id, name, \
+     description, enabled, attribute_matchers, permissions, created_at, \
+     updated_at, deleted_at";
 
 const SIGNING_KEY_COLS: &str = "kid, algorithm, private_key, public_key, created_at, retired_at";
 

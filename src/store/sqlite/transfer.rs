@@ -3,12 +3,13 @@
 use super::admission::insert_rate_limit;
 use super::audit::{insert_audit, AUDIT_SELECT};
 use super::credentials::insert_credential;
+use super::federation::{insert_provider, insert_rule};
 use super::keys::insert_key;
 use super::organizations::INSERT_ORGANIZATION;
 use super::projects::insert_project;
 use super::{
     bind_args, record_row, SqliteStore, ACCOUNT_COLS, CREDENTIAL_COLS, KEY_COLS, PROJECT_COLS,
-    RATE_LIMIT_COLS,
+    PROVIDER_COLS, RATE_LIMIT_COLS, RULE_COLS,
 };
 use crate::store::binds::{account_values, args, organization_values};
 use crate::store::rows::export_queries;
@@ -42,6 +43,8 @@ async fn insert_record(conn: &mut sqlx::SqliteConnection, record: &Record) -> St
         Record::Credential(c) => {
             insert_credential(conn, c, false).await?;
         }
+        Record::Provider(p) => insert_provider(conn, p).await?,
+        Record::FederationRule(r) => insert_rule(conn, r).await?,
         Record::AuditEvent(e) => insert_audit(conn, std::slice::from_ref(e)).await?,
     }
     Ok(())
@@ -59,6 +62,8 @@ impl SqliteStore {
             &format!("{ACCOUNT_COLS}, deleted_at"),
             KEY_COLS,
             CREDENTIAL_COLS,
+            PROVIDER_COLS,
+            RULE_COLS,
         ];
         let mut n = 0u64;
         for (table, sql) in export_queries(cols, AUDIT_SELECT) {

@@ -10,6 +10,7 @@ mod admission_transfer;
 mod audit;
 mod counts;
 mod credentials;
+mod federation;
 mod keys;
 mod organizations;
 mod projects;
@@ -23,6 +24,7 @@ use admission_transfer::*;
 use audit::*;
 use counts::*;
 use credentials::*;
+use federation::*;
 use keys::*;
 use organizations::*;
 use projects::*;
@@ -128,12 +130,18 @@ store_suite!(
     rate_limit_overrides_upsert_and_need_an_active_project,
     counts_are_pushed_pulled_replaced_and_pruned,
     pulls_racing_many_pushes_lose_no_row,
+    providers_round_trip_are_scoped_paged_and_deleted,
+    providers_are_limited_and_keep_their_rules,
+    rules_round_trip_filter_and_need_a_live_provider_and_account,
+    rules_are_limited_per_provider,
+    rules_racing_their_provider_delete_never_outlive_it,
 );
 
 two_store_suite!(
     export_and_import_carry_credentials,
     export_and_import_carry_audit_events,
     export_and_import_carry_admission_state,
+    export_and_import_carry_federation,
 );
 
 const T0: i64 = 1_700_000_000_000;
