@@ -68,7 +68,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let mut service = Service::with_cache(store.clone(), Clock::system(), config.key_cache)
         .with_token_settings(config.tokens.clone())
         .with_models(config.models.clone());
-    service = service.with_auth_throttle(config.throttle.clone());
+    service = service
+        .with_auth_throttle(config.throttle.clone())
+        .with_federation(config.federation.clone());
     if let Some(webhook) = &config.audit_webhook {
         service = service.with_audit_webhook(webhook.delivery());
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::connections::ReadTimeouts;
 use crate::domain::catalogue::ModelCatalogue;
 use crate::domain::keys::{KeyKind, PlainKey};
+use crate::service::federation::FederationSettings;
 use crate::service::key_cache::CacheSettings;
 use crate::service::throttle::ThrottleSettings;
 use crate::store::PoolSettings;
@@ -89,6 +90,8 @@ pub struct Config {
     pub key_cache: CacheSettings,
     /// The models rate limits exist for (`[models]` in the file).
     pub models: ModelCatalogue,
+    /// Workload identity federation (`KEYPLANE_FEDERATION_ALLOW_HTTP`).
+    pub federation: FederationSettings,
 }
 
 /// What the operator CLI needs to reach a running server.
@@ -154,6 +157,21 @@ fn number(src: &Sources, key: &str, default: u64, min: u64, max: u64) -> Result<
                     raw.origin, raw.text
                 )
             }),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`), `default` when unset.
+fn flag(src: &Sources, key: &str, default: bool) -> Result<bool, String> {
+    match src.get(key) {
+        None => Ok(default),
+        Some(raw) => match raw.text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(format!(
+                "{}={:?} must be true or false",
+                raw.origin, raw.text
+            )),
+        },
     }
 }
 
@@ -376,6 +394,9 @@ impl Config {
             ) as usize,
             ..cache_defaults
         };
+        let federation = FederationSettings {
+            allow_http: p.take(flag(src, "federation_allow_http", false), false),
+        };
         p.take(logging(src), ());
         let shown = src
             .file()
@@ -388,6 +409,7 @@ impl Config {
             }
         };
         p.finish(Self {
+            federation,
             models,
             listen,
             database,
@@ -469,6 +491,20 @@ mod tests {
             e.contains("trusted_proxies in /etc/kp.toml") && e.contains("proxy.local"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn federation_allow_http_is_a_boolean() {
+        let c = Config::load(&file("", &[]).unwrap()).unwrap();
+        assert!(!c.federation.allow_http);
+        let c = Config::load(&file("federation_allow_http = true\n", &[]).unwrap()).unwrap();
+        assert!(c.federation.allow_http);
+        let src = file("", &[("KEYPLANE_FEDERATION_ALLOW_HTTP", "no")]).unwrap();
+        assert!(!Config::load(&src).unwrap().federation.allow_http);
+        let src = file("", &[("KEYPLANE_FEDERATION_ALLOW_HTTP", "sure")]).unwrap();
+        let e = Config::load(&src).unwrap_err().to_string();
+        assert!(e.contains("KEYPLANE_FEDERATION_ALLOW_HTTP"), "{e}");
+        assert!(file("federation_allow_http = \"yes\"\n", &[]).is_err());
     }
 
     #[test]

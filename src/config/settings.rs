@@ -5,6 +5,7 @@
 pub enum ValueKind {
     Text,
     Integer,
+    Boolean,
 }
 
 #[derive(Debug)]
@@ -39,6 +40,16 @@ const fn integer(key: &'static str, default: &'static str, meaning: &'static str
     Setting {
         key,
         kind: ValueKind::Integer,
+        default,
+        meaning,
+        secret: false,
+    }
+}
+
+const fn boolean(key: &'static str, default: &'static str, meaning: &'static str) -> Setting {
+    Setting {
+        key,
+        kind: ValueKind::Boolean,
         default,
         meaning,
         secret: false,
@@ -155,6 +166,11 @@ pub const SETTINGS: &[Setting] = &[
         "trusted_proxies",
         "-",
         "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP names the client",
+    ),
+    boolean(
+        "federation_allow_http",
+        "false",
+        "accept http:// workload identity issuers and discovery URLs (loopback tests only)",
     ),
     text(
         "url",

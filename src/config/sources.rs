@@ -74,12 +74,15 @@ impl Sources {
                 (ValueKind::Text, toml::Value::String(s)) => {
                     from_file.insert(setting.key, s);
                 }
+                (ValueKind::Boolean, toml::Value::Boolean(b)) => {
+                    from_file.insert(setting.key, b.to_string());
+                }
                 (kind, other) => problems.push(format!(
                     "{key} in {shown}: must be {}, not {}",
-                    if kind == ValueKind::Integer {
-                        "an integer"
-                    } else {
-                        "a string"
+                    match kind {
+                        ValueKind::Integer => "an integer",
+                        ValueKind::Boolean => "a boolean",
+                        ValueKind::Text => "a string",
                     },
                     other.type_str()
                 )),

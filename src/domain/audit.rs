@@ -50,6 +50,13 @@ event_types! {
     CredentialDeleted => "credential.deleted",
     SigningKeyRotated => "signing_key.rotated",
     RateLimitUpdated => "rate_limit.updated",
+    ProviderCreated => "workload_identity_provider.created",
+    ProviderUpdated => "workload_identity_provider.updated",
+    ProviderDeleted => "workload_identity_provider.deleted",
+    // OpenAI's audit log calls a federation rule a "mapping".
+    RuleCreated => "workload_identity_provider_mapping.created",
+    RuleUpdated => "workload_identity_provider_mapping.updated",
+    RuleDeleted => "workload_identity_provider_mapping.deleted",
 }
 
 /// Who made a change.

@@ -66,6 +66,10 @@ pub enum Kind {
     ApiKey,
     /// Keycard-dialect only; the prefix exists for completeness, it is never rendered.
     Credential,
+    /// A workload identity provider (an external OIDC issuer an organization trusts).
+    IdentityProvider,
+    /// A federation rule of a workload identity provider.
+    FederationRule,
 }
 
 impl Kind {
@@ -76,6 +80,8 @@ impl Kind {
             Kind::ServiceAccount => "svc_acct_",
             Kind::ApiKey => "key_",
             Kind::Credential => "cred_",
+            Kind::IdentityProvider => "idp_",
+            Kind::FederationRule => "fedrule_",
         }
     }
 
@@ -87,6 +93,8 @@ impl Kind {
             Kind::ServiceAccount => "service account",
             Kind::ApiKey => "API key",
             Kind::Credential => "credential",
+            Kind::IdentityProvider => "workload identity provider",
+            Kind::FederationRule => "federation rule",
         }
     }
 

@@ -315,6 +315,11 @@ pub const TAGS: &[(&str, &str)] = &[
         "OpenAI Admin API dialect: a project's rate limits per model, enforced at verification.",
     ),
     (
+        tags::WORKLOAD_IDENTITY,
+        "OpenAI Admin API dialect: OIDC issuers the organization trusts and the rules that map \
+         their tokens to project service accounts (workload identity federation).",
+    ),
+    (
         tags::USAGE,
         "Token usage reported by gateways after the upstream answered (post-paid token limits).",
     ),
@@ -345,6 +350,7 @@ pub mod tags {
     pub const AUDIT_LOGS: &str = "Audit logs";
     pub const RATE_LIMITS: &str = "Project rate limits";
     pub const USAGE: &str = "Usage";
+    pub const WORKLOAD_IDENTITY: &str = "Workload identity federation";
     pub const VERIFICATION: &str = "Verification";
     pub const KEYCARD_SERVICE_ACCOUNTS: &str = "Service accounts (Keycard)";
     pub const KEYCARD_CREDENTIALS: &str = "Credentials (Keycard)";

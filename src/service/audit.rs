@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::domain::audit::{Actor, AuditEntry, AuditEvent, AuditQuery, EventType, Origin};
+use crate::domain::federation::{FederationRule, Provider};
 use crate::domain::ids::{Id, Kind};
 use crate::domain::keys::KeyKind;
 use crate::domain::model::{ApiKey, Credential, Project, ServiceAccount};
@@ -58,6 +59,8 @@ pub(crate) enum Subject<'a> {
         project: &'a Id,
         id: &'a str,
     },
+    Provider(&'a Provider),
+    Rule(&'a FederationRule),
 }
 
 impl Subject<'_> {
@@ -70,6 +73,8 @@ impl Subject<'_> {
             Subject::Credential(c) => c.id.as_str().to_owned(),
             Subject::SigningKey(kid) => (*kid).to_owned(),
             Subject::RateLimit { id, .. } => (*id).to_owned(),
+            Subject::Provider(p) => Kind::IdentityProvider.render_openai(&p.id),
+            Subject::Rule(r) => Kind::FederationRule.render_openai(&r.id),
         }
     }
 
@@ -79,7 +84,8 @@ impl Subject<'_> {
             Subject::Account(a) => a.project_id.clone(),
             Subject::Key(k) => k.project_id.clone(),
             Subject::RateLimit { project, .. } => Some((*project).clone()),
-            Subject::Credential(_) | Subject::SigningKey(_) => None,
+            Subject::Rule(r) => Some(r.project_id.clone()),
+            Subject::Credential(_) | Subject::SigningKey(_) | Subject::Provider(_) => None,
         }
     }
 }

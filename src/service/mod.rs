@@ -16,6 +16,7 @@ mod bootstrap;
 mod change_feed;
 mod credentials;
 mod error;
+pub mod federation;
 pub mod key_cache;
 mod key_state;
 mod org_service_accounts;
@@ -99,6 +100,7 @@ pub struct Service {
     admission: Arc<admission::Admission>,
     /// Whether other nodes share the store (it has a change feed).
     shared_store: bool,
+    federation: Arc<federation::FederationSettings>,
 }
 
 impl Service {
@@ -151,8 +153,15 @@ impl Service {
             catalogue: Arc::new(ModelCatalogue::default()),
             admission,
             shared_store: shared,
+            federation: Arc::default(),
             clock,
         }
+    }
+
+    /// Workload identity federation's operator settings (`KEYPLANE_FEDERATION_*`).
+    pub fn with_federation(mut self, settings: federation::FederationSettings) -> Self {
+        self.federation = Arc::new(settings);
+        self
     }
 
     /// How failed authentications are throttled (the default: 20 a minute per source), on

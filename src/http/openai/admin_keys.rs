@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{page, parse_id, AdminAuth, ApiPath, JsonBody};
+use super::extract::{order, page, parse_id, AdminAuth, ApiPath, JsonBody};
 use super::params;
 use super::render::{AdminApiKeyJson, DeletedJson, ListJson};
 use crate::domain::ids::Kind;
@@ -44,17 +44,7 @@ pub async fn list(
     query: QueryPairs,
 ) -> ApiResult<ListJson<AdminApiKeyJson>> {
     let mut page = page(&query, Kind::ApiKey)?;
-    page.descending = match query.get("order") {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                Some("order"),
-                "invalid_value",
-                "Invalid value for 'order': expected one of 'asc', 'desc'.",
-            ))
-        }
-    };
+    page.descending = order(&query)?;
     let keys = app.service.list_admin_keys(&who, &page).await?;
     let org = app.service.organization(&who).await?;
     Ok(Json(ListJson::new(

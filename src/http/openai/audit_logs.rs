@@ -127,7 +127,26 @@ fn details() -> utoipa::openapi::Object {
         )
         .property(
             "service_account_id",
-            string().description(Some("`credential.deleted`: the credential's account.")),
+            string().description(Some(
+                "`credential.deleted`: the credential's account; \
+                 `workload_identity_provider_mapping.deleted`: the rule's account.",
+            )),
+        )
+        .property(
+            "name",
+            string().description(Some("`workload_identity_provider.deleted`: its name.")),
+        )
+        .property(
+            "identity_provider_id",
+            string().description(Some(
+                "`workload_identity_provider_mapping.*`: the rule's provider (`idp_…`).",
+            )),
+        )
+        .property(
+            "project_id",
+            string().description(Some(
+                "`workload_identity_provider_mapping.deleted`: the rule's project.",
+            )),
         )
         .property(
             "revoked_api_key_ids",

@@ -87,6 +87,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// `order=asc|desc` (default `asc`): whether a list runs newest first.
+pub fn order(query: &QueryPairs) -> Result<bool, ApiError> {
+    match query.get("order") {
+        None | Some("asc") => Ok(false),
+        Some("desc") => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            Some("order"),
+            "invalid_value",
+            "Invalid value for 'order': expected one of 'asc', 'desc'.",
+        )),
+    }
+}
+
 /// `limit` and `after`; `after` must be an ID of the listed kind.
 pub fn page(query: &QueryPairs, kind: Kind) -> Result<PageRequest, ApiError> {
     let limit = query.limit()?;

@@ -7,6 +7,8 @@ mod api_keys;
 mod audit_logs;
 pub mod error;
 pub mod extract;
+mod federation_json;
+mod federation_rules;
 mod key_state;
 mod params;
 mod projects;
@@ -15,6 +17,7 @@ mod render;
 mod service_accounts;
 mod usage;
 mod verify;
+mod workload_identity_providers;
 
 pub use verify::check;
 
@@ -56,6 +59,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_keys::retrieve, admin_keys::delete))
         .routes(routes!(key_state::disable_admin_key))
         .routes(routes!(key_state::enable_admin_key))
+        .routes(routes!(
+            workload_identity_providers::list,
+            workload_identity_providers::create
+        ))
+        .routes(routes!(
+            workload_identity_providers::retrieve,
+            workload_identity_providers::update,
+            workload_identity_providers::delete
+        ))
+        .routes(routes!(federation_rules::list, federation_rules::create))
+        .routes(routes!(
+            federation_rules::retrieve,
+            federation_rules::update,
+            federation_rules::delete
+        ))
         .routes(routes!(audit_logs::list))
         .routes(routes!(verify::verify))
         .routes(routes!(usage::report));

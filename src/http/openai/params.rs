@@ -45,6 +45,40 @@ pub struct AdminKeyPath {
     key_id: String,
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProviderPath {
+    /// A workload identity provider ID, `idp_…`.
+    #[param(min_length = 1)]
+    workload_identity_provider_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RulePath {
+    /// A workload identity provider ID, `idp_…`.
+    #[param(min_length = 1)]
+    workload_identity_provider_id: String,
+    /// A federation rule ID, `fedrule_…`.
+    #[param(min_length = 1)]
+    workload_identity_federation_rule_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrder {
+    /// Listing order by creation time.
+    #[param(inline, default = "asc")]
+    order: Option<Order>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RuleFilter {
+    /// Only the rules of this service account (`svc_acct_…`).
+    service_account_id: Option<String>,
+}
+
 /// Keyset pagination in creation order.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -30,6 +30,8 @@ string_enum! {
         "organization.project.service_account.deleted",
         "organization.project.api_key.deleted",
         "organization.admin_api_key.deleted",
+        "organization.workload_identity_provider.deleted",
+        "organization.workload_identity_federation_rule.deleted",
     ];
 }
 

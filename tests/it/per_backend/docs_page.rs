@@ -293,6 +293,8 @@ fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+#[path = "docs_page/federation_responses.rs"]
+mod federation_responses;
 #[path = "docs_page/responses.rs"]
 mod responses;
 #[path = "docs_page/validator.rs"]

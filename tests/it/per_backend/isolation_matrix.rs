@@ -78,6 +78,8 @@ struct World {
     credential: String,
     token: String,
     reader: String,
+    provider: String,
+    rule: String,
 }
 
 impl World {
@@ -117,7 +119,29 @@ impl World {
                 c["client_secret"].as_str().unwrap(),
             )
             .await;
+        let r = app
+            .post(
+                "/v1/organization/workload_identity_providers",
+                json!({"name": "A's provider", "type": "oidc",
+                       "issuer": "https://issuer.example", "audience": "keyplane"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let provider = r.id();
+        let r = app
+            .post(
+                &format!(
+                    "/v1/organization/workload_identity_providers/{provider}/federation_rules"
+                ),
+                json!({"project_id": project, "service_account_id": account,
+                       "attribute_matchers": {"sub": "repo:a/b:ref:refs/heads/main"}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let rule = r.id();
         Self {
+            provider,
+            rule,
             org: app.org_id_of(&app.admin_key).await,
             project,
             account,
@@ -146,7 +170,9 @@ impl World {
             .replace("{api_key_id}", &self.key_id)
             .replace("{key_id}", &self.admin_key_id)
             .replace("{credential_id}", &self.credential)
-            .replace("{rate_limit_id}", "rl-*");
+            .replace("{rate_limit_id}", "rl-*")
+            .replace("{workload_identity_provider_id}", &self.provider)
+            .replace("{workload_identity_federation_rule_id}", &self.rule);
         assert!(
             !path.contains('{'),
             "{} {}: a path parameter this matrix does not know; add which object of \
@@ -166,6 +192,8 @@ impl World {
             &self.admin_key_id,
             &self.kc_account,
             &self.credential,
+            &self.provider,
+            &self.rule,
         ]
         .iter()
         .map(|id| id.rsplit('_').next().unwrap().to_owned())
@@ -191,6 +219,19 @@ impl World {
             format!(
                 "/organizations/{KC_ORG}/service-accounts/{o}/credentials/{}",
                 self.credential
+            ),
+            "/v1/organization/workload_identity_providers?limit=100".to_owned(),
+            format!(
+                "/v1/organization/workload_identity_providers/{}",
+                self.provider
+            ),
+            format!(
+                "/v1/organization/workload_identity_providers/{}/federation_rules?limit=100",
+                self.provider
+            ),
+            format!(
+                "/v1/organization/workload_identity_providers/{}/federation_rules/{}",
+                self.provider, self.rule
             ),
         ];
         let mut out = serde_json::Map::new();
@@ -219,7 +260,11 @@ fn without_usage(v: Value) -> Value {
 async fn call(app: &TestApp, op: &Operation, path: &str, key: &str, world: &World) -> Resp {
     let body = (op.method != "GET" && op.method != "DELETE").then(|| {
         // Valid for every write, so a refusal is about who asks, not about the body.
-        json!({"name": "matrix", "key": world.key_value, "data": []}).to_string()
+        json!({"name": "matrix", "key": world.key_value, "data": [],
+               "type": "oidc", "issuer": "https://matrix.example", "audience": "matrix",
+               "project_id": world.project, "service_account_id": world.account,
+               "attribute_matchers": {"sub": "matrix"}})
+        .to_string()
     });
     app.send(&op.method, path, Some(key), body).await
 }

@@ -25,3 +25,4 @@ pub mod openai_service_accounts;
 pub mod slowloris;
 pub mod tls;
 pub mod verification;
+pub mod workload_identity_config;

@@ -219,6 +219,7 @@ async fn real_responses_conform_to_the_document() {
         None,
     )
     .await;
+    super::federation_responses::check_federation(&app, &conformance, &project, &account).await;
     call(
         "POST",
         "/v1/organization/projects/{project_id}/archive",
