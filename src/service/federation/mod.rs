@@ -2,6 +2,7 @@
 //! trusts and the rules that map their tokens to project service accounts (`providers.rs`,
 //! `rules.rs`). The token exchange that uses them comes with issue 16's next part.
 
+pub mod jwks;
 mod providers;
 mod rules;
 
