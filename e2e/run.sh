@@ -95,7 +95,8 @@ echo "e2e: Python suite (openai $("$VENV/bin/python" -c 'import openai; print(op
 PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$E2E_DIR/python" || py_rc=$?
 
 echo "e2e: Node suite (openai $(node -p 'require("./e2e/node/node_modules/openai/package.json").version'), Node $(node --version))"
-node --test "$E2E_DIR/node/openai_sdk.test.mjs" "$E2E_DIR/node/rate_limits.test.mjs" || node_rc=$?
+node --test "$E2E_DIR/node/openai_sdk.test.mjs" "$E2E_DIR/node/rate_limits.test.mjs" \
+  "$E2E_DIR/node/workload_identity.test.mjs" || node_rc=$?
 
 echo "e2e: log secrecy"
 secrecy_rc=0

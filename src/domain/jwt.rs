@@ -24,11 +24,23 @@ pub struct Claims {
     pub jti: String,
     /// The organization's ID.
     pub org: String,
-    /// The credential the token was issued to: deleting it stops its tokens.
+    /// The credential the token was issued to: deleting it stops its tokens. Empty for a
+    /// token obtained by workload identity federation, which names its rule instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cid: String,
     /// The service account's project, for accounts that belong to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Workload identity federation: the federation rule and the provider that minted the
+    /// token from an external one; disabling or deleting either stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// The rule's restricted scopes, space-separated (RFC 8693 §4.2); absent: the service
+    /// account's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -166,6 +178,9 @@ mod tests {
             org: "bbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
             cid: "cccccccccccccccccccccccccc".into(),
             project: None,
+            fr: None,
+            idp: None,
+            scope: None,
         }
     }
 

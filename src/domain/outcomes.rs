@@ -48,10 +48,13 @@ pub enum TokenFailure {
     CredentialDeleted,
     AccountDeleted,
     ProjectArchived,
+    /// Obtained by workload identity federation, whose rule or provider has since been
+    /// disabled or deleted.
+    FederationRevoked,
 }
 
 impl TokenFailure {
-    pub const ALL: [TokenFailure; 9] = [
+    pub const ALL: [TokenFailure; 10] = [
         TokenFailure::Malformed,
         TokenFailure::UnknownSigningKey,
         TokenFailure::BadSignature,
@@ -61,6 +64,7 @@ impl TokenFailure {
         TokenFailure::CredentialDeleted,
         TokenFailure::AccountDeleted,
         TokenFailure::ProjectArchived,
+        TokenFailure::FederationRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +78,7 @@ impl TokenFailure {
             TokenFailure::CredentialDeleted => "credential_deleted",
             TokenFailure::AccountDeleted => "account_deleted",
             TokenFailure::ProjectArchived => "project_archived",
+            TokenFailure::FederationRevoked => "federation_revoked",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod openapi;
 mod probes;
 mod request_id;
 pub mod throttle;
+pub mod token_exchange;
 
 use axum::middleware;
 use axum::routing::any;
@@ -77,6 +78,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .nest("/v1", openai::routes())
         .nest("/organizations", keycard::organization_routes())
         .merge(keycard::oauth_routes())
+        .routes(routes!(token_exchange::exchange))
 }
 
 /// The OpenAPI document of everything [`router`] serves.

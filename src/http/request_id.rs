@@ -149,9 +149,12 @@ pub fn principal_actor(p: &Principal) -> String {
 }
 
 /// The actor of a service account acting through an access token: the credential that
-/// obtained it.
+/// obtained it, or the federation rule that minted it.
 pub fn token_actor(t: &TokenIdentity) -> String {
-    format!("credential:{}", t.claims.cid)
+    match &t.claims.fr {
+        Some(rule) => format!("federation_rule:{rule}"),
+        None => format!("credential:{}", t.claims.cid),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use super::keycard::error::KcError;
 // The token endpoint: its credentials may be in the form body, not in `Authorization`.
 use super::keycard::token::TOKEN_PATH;
 use super::openai::error::ApiError;
+use super::token_exchange::EXCHANGE_PATH;
 use crate::service::throttle::{AuthThrottle, Cidr};
 
 /// Put on a response whose request presented a credential that was refused without a 401
@@ -79,7 +80,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// can still reach them even when its client sends a key with every request.
 fn presents_credentials(req: &Request) -> bool {
     let path = req.uri().path();
-    if path == TOKEN_PATH {
+    if path == TOKEN_PATH || path == EXCHANGE_PATH {
         return true;
     }
     let authenticated = path.starts_with("/v1/") || path.starts_with("/organizations/");
@@ -101,7 +102,8 @@ fn too_many(path: &str, wait: Duration, nginx: bool) -> Response {
             nginx,
         );
     }
-    let mut res = if path == TOKEN_PATH {
+    let oauth = path == TOKEN_PATH || path == EXCHANGE_PATH;
+    let mut res = if oauth {
         // RFC 6749 has no code for this; `temporarily_unavailable` is its nearest.
         (
             StatusCode::TOO_MANY_REQUESTS,
@@ -123,8 +125,8 @@ fn too_many(path: &str, wait: Duration, nginx: bool) -> Response {
     };
     let h = res.headers_mut();
     h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    if path == TOKEN_PATH {
-        // Like every answer of the token endpoint (RFC 6749 §5.1).
+    if oauth {
+        // Like every answer of the token endpoints (RFC 6749 §5.1).
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res

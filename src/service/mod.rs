@@ -101,6 +101,8 @@ pub struct Service {
     /// Whether other nodes share the store (it has a change feed).
     shared_store: bool,
     federation: Arc<federation::FederationSettings>,
+    /// External issuers' key sets (workload identity federation).
+    jwks: Arc<federation::jwks::JwksCache>,
 }
 
 impl Service {
@@ -154,12 +156,21 @@ impl Service {
             admission,
             shared_store: shared,
             federation: Arc::default(),
+            jwks: Arc::new(federation::jwks::JwksCache::new(
+                Default::default(),
+                clock.clone(),
+            )),
             clock,
         }
     }
 
     /// Workload identity federation's operator settings (`KEYPLANE_FEDERATION_*`).
     pub fn with_federation(mut self, settings: federation::FederationSettings) -> Self {
+        let jwks = federation::jwks::JwksSettings {
+            allow_http: settings.allow_http,
+            ..Default::default()
+        };
+        self.jwks = Arc::new(federation::jwks::JwksCache::new(jwks, self.clock.clone()));
         self.federation = Arc::new(settings);
         self
     }

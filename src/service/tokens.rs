@@ -259,11 +259,6 @@ impl Service {
             return Ok(Err(ClientFailure::AccountGone));
         };
         let now = self.clock.now();
-        let keys = self.keyring(Refresh::IfStale).await?;
-        // The newest unretired key signs (nodes that raced at first start agree on it).
-        let Some(key) = keys.iter().rev().find(|k| k.retired_at.is_none()) else {
-            return Err(ServiceError::Internal(anyhow::anyhow!("no signing key")));
-        };
         let settings = &self.tokens.settings;
         let iat = now.div_euclid(1000);
         let claims = Claims {
@@ -276,15 +271,27 @@ impl Service {
             org: account.organization_id.as_str().to_owned(),
             cid: credential.id.as_str().to_owned(),
             project: account.project_id.as_ref().map(|p| p.as_str().to_owned()),
+            fr: None,
+            idp: None,
+            scope: None,
         };
-        let access_token = jwt::sign(&claims, &key.kid, &key.private_key)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
+        let access_token = self.sign_claims(&claims).await?;
         self.credential_usage.touch(&credential.id, now);
         Ok(Ok(IssuedToken {
             access_token,
             expires_in: settings.ttl_seconds,
             claims,
         }))
+    }
+
+    /// `claims` signed by the newest unretired key (nodes that raced at first start agree on
+    /// it).
+    pub(super) async fn sign_claims(&self, claims: &Claims) -> ServiceResult<String> {
+        let keys = self.keyring(Refresh::IfStale).await?;
+        let Some(key) = keys.iter().rev().find(|k| k.retired_at.is_none()) else {
+            return Err(ServiceError::Internal(anyhow::anyhow!("no signing key")));
+        };
+        jwt::sign(claims, &key.kid, &key.private_key).map_err(|e| ServiceError::Internal(e.into()))
     }
 
     /// Checks an access token: signature by one of our keys, issuer, audience, expiry, and that
@@ -336,15 +343,22 @@ impl Service {
         if now_s >= claims.exp {
             return Ok(Err(F::Expired));
         }
-        let (Some(org), Some(sub), Some(cid)) = (
-            Id::parse(&claims.org),
-            Id::parse(&claims.sub),
-            Id::parse(&claims.cid),
-        ) else {
+        let (Some(org), Some(sub)) = (Id::parse(&claims.org), Id::parse(&claims.sub)) else {
             return Ok(Err(F::Malformed));
         };
-        if self.store.credential(&org, &sub, &cid).await?.is_none() {
-            return Ok(Err(F::CredentialDeleted));
+        // Obtained with a client credential, or by workload identity federation: whichever
+        // vouched for it must still exist (and, for federation, be enabled).
+        if claims.fr.is_some() {
+            if let Err(why) = self.federation_still_allows(&org, &claims).await? {
+                return Ok(Err(why));
+            }
+        } else {
+            let Some(cid) = Id::parse(&claims.cid) else {
+                return Ok(Err(F::Malformed));
+            };
+            if self.store.credential(&org, &sub, &cid).await?.is_none() {
+                return Ok(Err(F::CredentialDeleted));
+            }
         }
         let Some(account) = self.store.service_account(&org, &sub).await? else {
             return Ok(Err(F::AccountDeleted));

@@ -300,6 +300,9 @@ macro_rules! impl_store {
                 async fn provider(&self, org: &Id, id: &Id) -> StoreResult<Option<Provider>> {
                     Self::provider(self, org, id).await
                 }
+                async fn provider_by_id(&self, id: &Id) -> StoreResult<Option<Provider>> {
+                    Self::provider_by_id(self, id).await
+                }
                 async fn list_providers(
                     &self,
                     org: &Id,

@@ -19,6 +19,14 @@ macro_rules! federation_statements {
                 self.fetch_opt(&sql, args![id, org], provider_row).await
             }
 
+            pub(super) async fn provider_by_id(&self, id: &Id) -> StoreResult<Option<Provider>> {
+                let sql = format!(
+                    "SELECT {PROVIDER_COLS} FROM workload_identity_providers \
+                     WHERE id = ? AND deleted_at IS NULL"
+                );
+                self.fetch_opt(&sql, args![id], provider_row).await
+            }
+
             pub(super) async fn list_providers(
                 &self,
                 org: &Id,

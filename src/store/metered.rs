@@ -152,6 +152,7 @@ metered! {
     fn record_credential_usage(usage: &[(Id, Millis)]) -> StoreResult<()>;
     fn insert_provider(provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
     fn provider(org: &Id, id: &Id) -> StoreResult<Option<Provider>>;
+    fn provider_by_id(id: &Id) -> StoreResult<Option<Provider>>;
     fn list_providers(org: &Id, page: &PageRequest) -> StoreResult<Page<Provider>>;
     fn update_provider(provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
     fn delete_provider(org: &Id, id: &Id, at: Millis, audit: &[AuditEvent]) -> StoreResult<()>;

@@ -408,6 +408,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_provider(&self, provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
     /// A live provider of the organization.
     async fn provider(&self, org: &Id, id: &Id) -> StoreResult<Option<Provider>>;
+    /// A live provider by its id alone, whatever the organization (the token exchange, whose
+    /// caller names only the provider).
+    async fn provider_by_id(&self, id: &Id) -> StoreResult<Option<Provider>>;
     /// Live providers of the organization, in creation order (or newest first).
     async fn list_providers(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<Provider>>;
     /// Writes every field but the ids and `created_at` of a live provider.

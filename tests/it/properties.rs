@@ -316,6 +316,9 @@ proptest! {
             org: "o".repeat(26),
             cid: "c".repeat(26),
             project: None,
+            fr: None,
+            idp: None,
+            scope: None,
         };
         let token = jwt::sign(&claims, "k1", &seed).unwrap();
         prop_assert_eq!(jwt::verify(&token, &public), Ok(claims));

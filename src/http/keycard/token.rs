@@ -22,15 +22,15 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 #[derive(Debug)]
 pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: &'static str,
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) description: &'static str,
     /// Answer a failed HTTP Basic authentication with a Basic challenge (RFC 6749 §5.2).
-    basic_challenge: bool,
+    pub(crate) basic_challenge: bool,
 }
 
 impl OAuthError {
-    fn invalid_request(description: &'static str) -> Self {
+    pub(crate) fn invalid_request(description: &'static str) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_request",
@@ -51,7 +51,7 @@ impl OAuthError {
 }
 
 crate::http::openapi::string_enum! {
-    oauth_error_code = ["invalid_request", "invalid_client", "unsupported_grant_type", "temporarily_unavailable", "server_error"];
+    oauth_error_code = ["invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "temporarily_unavailable", "server_error"];
     bearer = ["Bearer"];
 }
 

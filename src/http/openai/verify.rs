@@ -28,6 +28,7 @@ static SERVICE_ACCOUNT: HeaderName = HeaderName::from_static("x-keyplane-service
 static KEY_ID: HeaderName = HeaderName::from_static("x-keyplane-key-id");
 static SCOPES: HeaderName = HeaderName::from_static("x-keyplane-scopes");
 static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credential-id");
+static FEDERATION_RULE: HeaderName = HeaderName::from_static("x-keyplane-federation-rule");
 
 /// Check a service account's key or access token (for gateways).
 ///
@@ -45,7 +46,8 @@ static CREDENTIAL_ID: HeaderName = HeaderName::from_static("x-keyplane-credentia
             ("X-Keyplane-Project" = String, description = "Project ID, for project accounts."),
             ("X-Keyplane-Service-Account" = String, description = "Service account ID."),
             ("X-Keyplane-Key-Id" = String, description = "Key ID (API keys)."),
-            ("X-Keyplane-Credential-Id" = String, description = "Credential ID (access tokens)."),
+            ("X-Keyplane-Credential-Id" = String, description = "Credential ID (access tokens from client credentials)."),
+            ("X-Keyplane-Federation-Rule" = String, description = "Federation rule ID, `fedrule_…` (access tokens from a workload identity token exchange)."),
             ("X-Keyplane-Scopes" = String, description = "The key's scopes, comma-separated."),
         )),
         (status = 401, description = "Refused: `invalid_api_key`, `expired_api_key`, `project_archived` or `invalid_token`.", body = super::error::Envelope),
@@ -149,9 +151,25 @@ fn token_identity(t: &TokenIdentity) -> Response {
         put(&PROJECT, Kind::Project.render_openai(p));
     }
     put(&SERVICE_ACCOUNT, Kind::ServiceAccount.render_openai(&a.id));
-    put(&CREDENTIAL_ID, t.claims.cid.clone());
-    put(&SCOPES, String::new());
+    if !t.claims.cid.is_empty() {
+        put(&CREDENTIAL_ID, t.claims.cid.clone());
+    }
+    if let Some(rule) = federation_rule(t) {
+        put(&FEDERATION_RULE, rule);
+    }
+    // A federation rule's restricted scopes travel in the token, space-separated.
+    let scopes = t.claims.scope.as_deref().unwrap_or_default();
+    put(
+        &SCOPES,
+        scopes.split_whitespace().collect::<Vec<_>>().join(","),
+    );
     res
+}
+
+/// The federation rule that minted a token, as clients see its id.
+fn federation_rule(t: &TokenIdentity) -> Option<String> {
+    let id = crate::domain::ids::Id::parse(t.claims.fr.as_deref()?)?;
+    Some(Kind::FederationRule.render_openai(&id))
 }
 
 /// The identity headers of one key, rendered once per cache entry as a ready header map: a
@@ -295,7 +313,12 @@ pub enum VerifyJson {
 #[schema(as = VerifiedToken)]
 pub struct TokenJson {
     jti: String,
-    credential_id: String,
+    /// The credential that obtained it (client credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_id: Option<String>,
+    /// The federation rule that minted it (workload identity federation), `fedrule_…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federation_rule_id: Option<String>,
     issued_at: i64,
     expires_at: i64,
 }
@@ -306,7 +329,8 @@ fn describe_token(t: &TokenIdentity) -> VerifyJson {
         valid: true,
         token: TokenJson {
             jti: t.claims.jti.clone(),
-            credential_id: t.claims.cid.clone(),
+            credential_id: (!t.claims.cid.is_empty()).then(|| t.claims.cid.clone()),
+            federation_rule_id: federation_rule(t),
             issued_at: t.claims.iat,
             expires_at: t.claims.exp,
         },

@@ -1,11 +1,14 @@
 //! Workload identity federation: the providers (external OIDC issuers) an organization
 //! trusts and the rules that map their tokens to project service accounts (`providers.rs`,
-//! `rules.rs`). The token exchange that uses them comes with issue 16's next part.
+//! `rules.rs`), their issuers' key sets (`jwks.rs`), and the token exchange that uses them
+//! (`exchange.rs`).
 
+mod exchange;
 pub mod jwks;
 mod providers;
 mod rules;
 
+pub use exchange::{ExchangeFailure, ExchangeRequest, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 pub use providers::{NewProvider, ProviderChanges};
 pub use rules::{NewRule, RuleChanges};
 

@@ -191,7 +191,11 @@ impl Service {
             provider.updated_at,
         )?;
         match self.store.update_provider(&provider, &[event]).await {
-            Ok(()) => Ok(provider),
+            Ok(()) => {
+                // Its keys may come from elsewhere now (another node finds the source changed).
+                self.jwks.forget(&provider.id);
+                Ok(provider)
+            }
             // Deleted meanwhile.
             Err(StoreError::Conflict(_)) => {
                 Err(ServiceError::not_found(Kind::IdentityProvider, id))
@@ -217,7 +221,10 @@ impl Service {
             .delete_provider(&who.organization_id, id, at, &[event])
             .await
         {
-            Ok(()) => Ok(provider),
+            Ok(()) => {
+                self.jwks.forget(&provider.id);
+                Ok(provider)
+            }
             Err(StoreError::Conflict("provider has rules")) => Err(ServiceError::BadRequest(
                 "This workload identity provider still has federation rules: delete them first.",
             )),

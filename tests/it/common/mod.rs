@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod loopback;
+pub mod oidc;
 pub mod prometheus;
 pub mod server;
 

@@ -24,5 +24,6 @@ pub mod openai_projects;
 pub mod openai_service_accounts;
 pub mod slowloris;
 pub mod tls;
+pub mod token_exchange;
 pub mod verification;
 pub mod workload_identity_config;

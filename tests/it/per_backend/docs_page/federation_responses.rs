@@ -118,6 +118,46 @@ pub(super) async fn check_federation(
         Some(json!({"name": null, "enabled": false, "permissions": {"type": "service_account_default"}})),
     )
     .await;
+    // The token exchange: a provider with the test issuer's keys, a rule, a good token and a
+    // refused one.
+    let gh = call(
+        "POST",
+        providers,
+        providers,
+        Some(json!({"name": "gh", "type": "oidc", "issuer": crate::common::oidc::GITHUB_ISSUER,
+                    "audience": crate::common::oidc::AUDIENCE,
+                    "verification": {"type": "uploaded_jwks", "jwks": crate::common::oidc::jwks()}})),
+    )
+    .await;
+    let gh = gh.id();
+    let r = call(
+        "POST",
+        &rules,
+        &format!("{providers}/{gh}/federation_rules"),
+        Some(json!({"project_id": project, "service_account_id": account,
+                    "attribute_matchers": {"repository": "acme/api"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let claims = crate::common::oidc::github_claims(
+        crate::common::oidc::GITHUB_ISSUER,
+        "acme/api",
+        "refs/heads/main",
+    );
+    for repository in ["acme/api", "acme/web"] {
+        let mut claims = claims.clone();
+        claims["repository"] = json!(repository);
+        let body = json!({
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": crate::common::oidc::sign(&claims),
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "identity_provider_id": gh, "service_account_id": account,
+        });
+        let r = call("POST", "/oauth/token", "/oauth/token", Some(body)).await;
+        let want = if repository == "acme/api" { 200 } else { 400 };
+        assert_eq!(r.status, want, "{}", r.text);
+    }
+
     // A provider with a rule cannot go (400), then the rule and the provider are deleted.
     call("DELETE", &one, &path, None).await;
     call("DELETE", &rule_one, &rule_path, None).await;
