@@ -33,7 +33,11 @@ fn main() -> anyhow::Result<()> {
     });
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("rsa-1".into());
-    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes())?)?;
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes())?,
+    )?;
     println!("{token}");
     Ok(())
 }

@@ -18,7 +18,9 @@ use crate::domain::keys::{KeyHash, KeyKind};
 use crate::domain::limits::{
     render_allowlist, Disabled, DisabledReason, KeyLimits, ProjectRateLimit, RateLimitFields,
 };
-use crate::domain::model::{ApiKey, Credential, Organization, Project, Role, ServiceAccount};
+use crate::domain::model::{
+    ApiKey, Credential, CredentialFederation, Organization, Project, Role, ServiceAccount,
+};
 use crate::domain::time::Millis;
 use crate::store::{schema_version, Record, Store};
 
@@ -115,6 +117,11 @@ enum Line {
         updated_at: Millis,
         last_used_at: Option<Millis>,
         deleted_at: Option<Millis>,
+        /// Workload identity federation (absent in older exports).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     AuditEvent {
         id: String,
@@ -219,6 +226,8 @@ impl From<Record> for Line {
                 updated_at: x.updated_at,
                 last_used_at: x.last_used_at,
                 deleted_at: x.deleted_at,
+                provider_id: x.federation.as_ref().map(|f| f.provider_id.to_string()),
+                subject: x.federation.map(|f| f.subject),
             },
             Record::Provider(x) => Line::WorkloadIdentityProvider(x.into()),
             Record::FederationRule(x) => Line::FederationRule(x.into()),
@@ -414,6 +423,8 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             updated_at,
             last_used_at,
             deleted_at,
+            provider_id,
+            subject,
         } => Record::Credential(Credential {
             id: id(&i)?,
             organization_id: id(&organization_id)?,
@@ -428,6 +439,14 @@ fn record(line: Line) -> anyhow::Result<Option<Record>> {
             updated_at,
             last_used_at,
             deleted_at,
+            federation: match (provider_id, subject) {
+                (Some(p), Some(subject)) => Some(CredentialFederation {
+                    provider_id: id(&p)?,
+                    subject,
+                }),
+                (None, None) => None,
+                _ => bail!("a credential with only one of provider_id and subject"),
+            },
         }),
         Line::AuditEvent {
             id: i,

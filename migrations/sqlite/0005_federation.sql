@@ -43,3 +43,9 @@ CREATE TABLE federation_rules (
 );
 CREATE INDEX federation_rules_by_provider
     ON federation_rules (provider_id, seq) WHERE deleted_at IS NULL;
+
+-- Keycard credentials of workload identity federation: no secret (secret_hash is of random
+-- bytes), a provider and the subject its tokens must carry; both or neither.
+ALTER TABLE credentials ADD COLUMN provider_id TEXT REFERENCES workload_identity_providers (id);
+ALTER TABLE credentials ADD COLUMN subject TEXT
+    CHECK ((provider_id IS NULL) = (subject IS NULL));

@@ -153,6 +153,17 @@ pub struct Credential {
     pub last_used_at: Option<Millis>,
     /// Deleted credentials are kept (like deleted accounts) so old cursors still resolve.
     pub deleted_at: Option<Millis>,
+    /// A credential of workload identity federation: no secret (its `secret_hash` is of
+    /// random bytes nobody holds); the client authenticates with a token of this provider
+    /// whose `sub` is this subject (RFC 7523 `client_assertion`).
+    pub federation: Option<CredentialFederation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFederation {
+    pub provider_id: Id,
+    /// The subject token's `sub`, exactly (e.g. `repo:acme/api:ref:refs/heads/main`).
+    pub subject: String,
 }
 
 /// A key that signs access tokens (JWTs). Shared by every node through the store.

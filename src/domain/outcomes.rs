@@ -90,13 +90,17 @@ pub enum ClientFailure {
     UnknownClient,
     WrongSecret,
     AccountGone,
+    /// A credential of workload identity federation: its `client_assertion` was missing or
+    /// refused (or a secret was presented for it, or an assertion for a secret's credential).
+    BadAssertion,
 }
 
 impl ClientFailure {
-    pub const ALL: [ClientFailure; 3] = [
+    pub const ALL: [ClientFailure; 4] = [
         ClientFailure::UnknownClient,
         ClientFailure::WrongSecret,
         ClientFailure::AccountGone,
+        ClientFailure::BadAssertion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +108,7 @@ impl ClientFailure {
             ClientFailure::UnknownClient => "unknown_client",
             ClientFailure::WrongSecret => "wrong_secret",
             ClientFailure::AccountGone => "account_deleted",
+            ClientFailure::BadAssertion => "bad_assertion",
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::domain::audit::{self, EventType};
 use crate::domain::client_secret;
 use crate::domain::ids::{Id, Kind};
-use crate::domain::model::Credential;
+use crate::domain::model::{Credential, CredentialFederation};
 use crate::domain::names;
 use crate::domain::page::{Window, WindowPage};
 use crate::store::StoreError;
@@ -20,7 +20,13 @@ use super::{Principal, Service, ServiceError, ServiceResult};
 pub struct NewCredential {
     pub name: String,
     pub description: Option<String>,
+    /// Workload identity federation instead of a secret: the provider whose tokens
+    /// authenticate the client, and the `sub` they must carry.
+    pub federation: Option<CredentialFederation>,
 }
+
+/// Longest expected subject (GitHub's `sub` claims run to a few hundred characters).
+const MAX_SUBJECT_CHARS: usize = 1024;
 
 /// Only the fields present change. `description: Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
@@ -29,11 +35,12 @@ pub struct CredentialChanges {
     pub description: Option<Option<String>>,
 }
 
-/// A credential just created, with its secret: shown once, never stored.
+/// A credential just created, with its secret: shown once, never stored. A credential of
+/// workload identity federation has none.
 #[derive(Debug)]
 pub struct IssuedCredential {
     pub credential: Credential,
-    pub client_secret: String,
+    pub client_secret: Option<String>,
 }
 
 impl Service {
@@ -49,8 +56,22 @@ impl Service {
             Some(d) => description("description", d)?,
             None => None,
         };
+        let federation = match input.federation {
+            None => None,
+            Some(f) => {
+                // The provider must be the caller's (another organization's is unknown).
+                self.provider(who, &f.provider_id).await?;
+                Some(CredentialFederation {
+                    provider_id: f.provider_id,
+                    subject: names::text("subject", &f.subject, 1, MAX_SUBJECT_CHARS)?,
+                })
+            }
+        };
         self.org_service_account(who, account_id).await?;
+        // A federated credential gets a secret too, but nobody ever sees it: its hash only
+        // fills the column, and no secret can match it.
         let (client_secret, secret_hash) = client_secret::generate_secret()?;
+        let client_secret = federation.is_none().then_some(client_secret);
         let now = self.clock.now();
         let credential = Credential {
             id: Id::generate()?,
@@ -64,6 +85,7 @@ impl Service {
             updated_at: now,
             last_used_at: None,
             deleted_at: None,
+            federation,
         };
         // The client id identifies, it does not authenticate: recording it is safe.
         let event = self.audit_event(
@@ -75,6 +97,9 @@ impl Service {
                 "description": credential.description,
                 "client_id": credential.client_id,
                 "service_account_id": credential.service_account_id.as_str(),
+                "identity_provider_id": credential.federation.as_ref()
+                    .map(|f| Kind::IdentityProvider.render_openai(&f.provider_id)),
+                "subject": credential.federation.as_ref().map(|f| &f.subject),
             })),
             now,
         )?;

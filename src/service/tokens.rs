@@ -18,7 +18,7 @@ use crate::domain::client_secret;
 use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
 use crate::domain::jwt::{self, Claims};
-use crate::domain::model::{ServiceAccount, SigningKey};
+use crate::domain::model::{Credential, ServiceAccount, SigningKey};
 pub use crate::domain::outcomes::ClientFailure;
 use crate::domain::outcomes::TokenFailure;
 use crate::domain::random;
@@ -248,6 +248,10 @@ impl Service {
         let Some(credential) = self.store.credential_by_client_id(client_id).await? else {
             return Ok(Err(ClientFailure::UnknownClient));
         };
+        // A federated credential's secret exists nowhere; its hash matches nothing anyway.
+        if credential.federation.is_some() {
+            return Ok(Err(ClientFailure::BadAssertion));
+        }
         if !client_secret::secret_matches(secret, &credential.secret_hash) {
             return Ok(Err(ClientFailure::WrongSecret));
         }
@@ -258,30 +262,47 @@ impl Service {
         else {
             return Ok(Err(ClientFailure::AccountGone));
         };
+        Ok(Ok(self
+            .mint_for_credential(&credential, &account, None)
+            .await?))
+    }
+
+    /// An access token for the credential's account. `federated`: the provider that vouched
+    /// (the token names it, so disabling it stops the token) and the subject token's `exp`,
+    /// which the access token must not outlive.
+    pub(super) async fn mint_for_credential(
+        &self,
+        credential: &Credential,
+        account: &ServiceAccount,
+        federated: Option<(&Id, i64)>,
+    ) -> ServiceResult<IssuedToken> {
         let now = self.clock.now();
         let settings = &self.tokens.settings;
         let iat = now.div_euclid(1000);
+        let exp = federated.map_or(iat + settings.ttl_seconds, |(_, not_after)| {
+            (iat + settings.ttl_seconds).min(not_after)
+        });
         let claims = Claims {
             iss: settings.issuer.clone(),
             sub: account.id.as_str().to_owned(),
             aud: settings.audience.clone(),
-            exp: iat + settings.ttl_seconds,
+            exp,
             iat,
             jti: Id::generate()?.as_str().to_owned(),
             org: account.organization_id.as_str().to_owned(),
             cid: credential.id.as_str().to_owned(),
             project: account.project_id.as_ref().map(|p| p.as_str().to_owned()),
             fr: None,
-            idp: None,
+            idp: federated.map(|(p, _)| p.as_str().to_owned()),
             scope: None,
         };
         let access_token = self.sign_claims(&claims).await?;
         self.credential_usage.touch(&credential.id, now);
-        Ok(Ok(IssuedToken {
+        Ok(IssuedToken {
             access_token,
-            expires_in: settings.ttl_seconds,
+            expires_in: exp - iat,
             claims,
-        }))
+        })
     }
 
     /// `claims` signed by the newest unretired key (nodes that raced at first start agree on
@@ -348,16 +369,17 @@ impl Service {
         };
         // Obtained with a client credential, or by workload identity federation: whichever
         // vouched for it must still exist (and, for federation, be enabled).
-        if claims.fr.is_some() {
-            if let Err(why) = self.federation_still_allows(&org, &claims).await? {
-                return Ok(Err(why));
-            }
-        } else {
+        if claims.fr.is_none() {
             let Some(cid) = Id::parse(&claims.cid) else {
                 return Ok(Err(F::Malformed));
             };
             if self.store.credential(&org, &sub, &cid).await?.is_none() {
                 return Ok(Err(F::CredentialDeleted));
+            }
+        }
+        if claims.fr.is_some() || claims.idp.is_some() {
+            if let Err(why) = self.federation_still_allows(&org, &claims).await? {
+                return Ok(Err(why));
             }
         }
         let Some(account) = self.store.service_account(&org, &sub).await? else {

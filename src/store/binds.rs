@@ -215,6 +215,10 @@ pub fn credential_values(c: &Credential) -> Vec<Arg> {
         c.updated_at,
         c.last_used_at,
         c.deleted_at,
+        c.federation
+            .as_ref()
+            .map(|f| f.provider_id.as_str().to_owned()),
+        c.federation.as_ref().map(|f| f.subject.clone()),
     ]
 }
 

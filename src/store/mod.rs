@@ -415,8 +415,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_providers(&self, org: &Id, page: &PageRequest) -> StoreResult<Page<Provider>>;
     /// Writes every field but the ids and `created_at` of a live provider.
     async fn update_provider(&self, provider: &Provider, audit: &[AuditEvent]) -> StoreResult<()>;
-    /// Marks a live provider deleted, only while it has no live rule
-    /// (`Conflict("provider has rules")`; a rule inserted meanwhile wins or waits).
+    /// Marks a live provider deleted, only while it has no live rule and no live Keycard
+    /// credential names it (`Conflict("provider has rules")`; a rule inserted meanwhile wins
+    /// or waits).
     async fn delete_provider(
         &self,
         org: &Id,

@@ -265,6 +265,16 @@ macro_rules! decode_rows {
                 updated_at: row.try_get("updated_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 deleted_at: row.try_get("deleted_at")?,
+                federation: match (opt_id_col(row, "provider_id")?, row.try_get("subject")?) {
+                    (Some(provider_id), Some(subject)) => {
+                        Some($crate::domain::model::CredentialFederation {
+                            provider_id,
+                            subject,
+                        })
+                    }
+                    (None, None) => None,
+                    _ => return Err(super::rows::corrupt("subject")),
+                },
             })
         }
 

@@ -24,11 +24,32 @@ fn credential_lines_round_trip() {
         updated_at: 2,
         last_used_at: Some(3),
         deleted_at: Some(4),
+        federation: None,
     };
     let text = serde_json::to_string(&Line::from(Record::Credential(c.clone()))).unwrap();
     assert!(text.starts_with(r#"{"type":"credential","#), "{text}");
+    assert!(
+        !text.contains("provider_id"),
+        "older importers must read it: {text}"
+    );
     let back = record(serde_json::from_str(&text).unwrap()).unwrap();
-    assert_eq!(back, Some(Record::Credential(c)));
+    assert_eq!(back, Some(Record::Credential(c.clone())));
+    // A credential of workload identity federation carries its provider and subject.
+    let federated = Credential {
+        federation: Some(crate::domain::model::CredentialFederation {
+            provider_id: gen().unwrap(),
+            subject: "repo:acme/api:ref:refs/heads/main".into(),
+        }),
+        ..c
+    };
+    let text = serde_json::to_string(&Line::from(Record::Credential(federated.clone()))).unwrap();
+    let back = record(serde_json::from_str(&text).unwrap()).unwrap();
+    assert_eq!(back, Some(Record::Credential(federated)));
+    let half = text.replace(r#","subject":"repo:acme/api:ref:refs/heads/main""#, "");
+    assert!(
+        record(serde_json::from_str(&half).unwrap()).is_err(),
+        "{half}"
+    );
 }
 
 #[test]

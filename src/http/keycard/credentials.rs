@@ -10,7 +10,8 @@ use super::error::KcError;
 use super::extract::{parse_id, wants_permissions, window, Caller, KcJson, KcPath};
 use super::params;
 use super::render::{self, CreatedCredentialJson, CredentialJson, ListJson};
-use crate::domain::ids::Id;
+use crate::domain::ids::{Id, Kind};
+use crate::domain::model::CredentialFederation;
 use crate::http::extract::{present, QueryPairs};
 use crate::http::openapi::tags::KEYCARD_CREDENTIALS as TAG;
 use crate::http::AppState;
@@ -32,6 +33,14 @@ pub struct CreateBody {
     #[serde(default)]
     #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     description: Option<String>,
+    /// keyplane: instead of a secret, the client authenticates at `/service-account-token`
+    /// with a token of this workload identity provider (`idp_…` or its bare ID) whose `sub`
+    /// is `subject` (RFC 7523 `client_assertion`). Both or neither.
+    #[serde(default)]
+    identity_provider_id: Option<String>,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 1024)]
+    subject: Option<String>,
 }
 
 /// Create a client credential; the response carries its secret, shown this once.
@@ -46,6 +55,30 @@ pub async fn create(
     KcJson(body): KcJson<CreateBody>,
 ) -> Result<Response, KcError> {
     let account = parse_id(&account, "Service account")?;
+    let federation = match (body.identity_provider_id, body.subject) {
+        (None, None) => None,
+        (Some(provider), Some(subject)) => {
+            let provider = Kind::IdentityProvider
+                .parse_openai(&provider)
+                .or_else(|| Id::parse(&provider))
+                .ok_or_else(|| {
+                    KcError::bad_request(
+                        "invalid_value",
+                        "'identity_provider_id' is not a workload identity provider ID.",
+                    )
+                })?;
+            Some(CredentialFederation {
+                provider_id: provider,
+                subject,
+            })
+        }
+        _ => {
+            return Err(KcError::bad_request(
+                "invalid_value",
+                "Give both 'identity_provider_id' and 'subject', or neither.",
+            ))
+        }
+    };
     let issued = app
         .service
         .create_credential(
@@ -54,6 +87,7 @@ pub async fn create(
             NewCredential {
                 name: body.name,
                 description: body.description,
+                federation,
             },
         )
         .await?;

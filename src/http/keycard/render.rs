@@ -51,6 +51,15 @@ pub struct CredentialJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     last_used_at: Option<String>,
+    /// keyplane: the workload identity provider of a credential that authenticates with a
+    /// token of that provider instead of a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    identity_provider_id: Option<String>,
+    /// keyplane: the `sub` that token must carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The caller's permissions, with `expand=permissions`: resource type → permission → granted.
     #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>)]
@@ -65,6 +74,11 @@ pub fn credential(c: &Credential, permissions: Option<&Permissions>) -> Credenti
         description: c.description.clone(),
         created_at: to_rfc3339_millis(c.created_at),
         last_used_at: c.last_used_at.map(to_rfc3339_millis),
+        identity_provider_id: c
+            .federation
+            .as_ref()
+            .map(|f| f.provider_id.as_str().to_owned()),
+        subject: c.federation.as_ref().map(|f| f.subject.clone()),
         permissions: permissions.cloned(),
     }
 }
@@ -75,12 +89,21 @@ pub fn credential(c: &Credential, permissions: Option<&Permissions>) -> Credenti
 pub struct CreatedCredentialJson {
     id: String,
     client_id: String,
-    client_secret: String,
+    /// Absent for a credential of workload identity federation, which has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    client_secret: Option<String>,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     description: Option<String>,
     created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    identity_provider_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    subject: Option<String>,
 }
 
 pub fn created_credential(issued: IssuedCredential) -> CreatedCredentialJson {
@@ -92,6 +115,11 @@ pub fn created_credential(issued: IssuedCredential) -> CreatedCredentialJson {
         name: c.name,
         description: c.description,
         created_at: to_rfc3339_millis(c.created_at),
+        identity_provider_id: c
+            .federation
+            .as_ref()
+            .map(|f| f.provider_id.as_str().to_owned()),
+        subject: c.federation.map(|f| f.subject),
     }
 }
 

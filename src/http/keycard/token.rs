@@ -137,11 +137,18 @@ pub struct TokenJson {
 pub struct TokenForm {
     #[schema(inline)]
     grant_type: GrantType,
-    /// With `client_secret`, instead of HTTP Basic.
+    /// With `client_secret`, instead of HTTP Basic; with `client_assertion`, which credential.
     #[schema(min_length = 1)]
     client_id: Option<String>,
     #[schema(min_length = 1)]
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, for a credential of workload
+    /// identity federation (RFC 7523).
+    #[schema(min_length = 1)]
+    client_assertion_type: Option<String>,
+    /// A token of the credential's workload identity provider whose `sub` is its subject.
+    #[schema(min_length = 1)]
+    client_assertion: Option<String>,
 }
 
 #[derive(utoipa::ToSchema)]
@@ -178,7 +185,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 /// Obtain an access token (OAuth 2.0 client credentials grant).
 ///
 /// The client authenticates with HTTP Basic (`client_id:client_secret`) or with the
-/// `client_id`/`client_secret` form fields, not both.
+/// `client_id`/`client_secret` form fields, not both; a credential of workload identity
+/// federation with `client_id` and a `client_assertion` (RFC 7523) instead.
 #[utoipa::path(post, path = "/service-account-token", tag = TAG,
     security((), ("client_basic" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
@@ -227,11 +235,15 @@ pub async fn token(
     let mut grant_type = None;
     let mut form_id = None;
     let mut form_secret = None;
+    let mut assertion_type = None;
+    let mut assertion = None;
     for (k, v) in form_urlencoded::parse(&body) {
         let slot = match k.as_ref() {
             "grant_type" => &mut grant_type,
             "client_id" => &mut form_id,
             "client_secret" => &mut form_secret,
+            "client_assertion_type" => &mut assertion_type,
+            "client_assertion" => &mut assertion,
             _ => continue,
         };
         // RFC 6749 §3.2: parameters must not be repeated.
@@ -251,6 +263,18 @@ pub async fn token(
         }
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
     }
+    if assertion.is_some() || assertion_type.is_some() {
+        let has_basic = headers.contains_key(header::AUTHORIZATION);
+        return assertion_grant(
+            &app,
+            form_id,
+            form_secret,
+            assertion_type,
+            assertion,
+            has_basic,
+        )
+        .await;
+    }
     let basic = basic_credentials(&headers)?;
     let used_basic = basic.is_some();
     let (client_id, secret) = match (basic, form_id, form_secret) {
@@ -269,23 +293,64 @@ pub async fn token(
         .await
         .map_err(OAuthError::from)?;
     match issued {
-        Ok(t) => {
-            let mut res = Json(TokenJson {
-                access_token: t.access_token,
-                token_type: "Bearer",
-                expires_in: t.expires_in,
-            })
-            .into_response();
-            let h = res.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            Ok(res)
-        }
+        Ok(t) => Ok(token_response(t.access_token, t.expires_in)),
         Err(why) => {
             tracing::info!(reason = ?why, "token request refused");
             Err(OAuthError::invalid_client(used_basic))
         }
     }
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client authenticates with a token of its credential's workload identity provider
+/// (RFC 7523 §2.2), naming the credential with `client_id`.
+async fn assertion_grant(
+    app: &AppState,
+    client_id: Option<String>,
+    secret: Option<String>,
+    assertion_type: Option<String>,
+    assertion: Option<String>,
+    has_basic: bool,
+) -> Result<Response, OAuthError> {
+    if secret.is_some() || has_basic {
+        return Err(OAuthError::invalid_request(
+            "Use one client authentication method, not both.",
+        ));
+    }
+    if assertion_type.as_deref() != Some(JWT_BEARER) {
+        return Err(OAuthError::invalid_request(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+        ));
+    }
+    let (Some(client_id), Some(assertion)) = (client_id, assertion) else {
+        return Err(OAuthError::invalid_client(false));
+    };
+    match app
+        .service
+        .issue_token_with_assertion(&client_id, &assertion)
+        .await
+        .map_err(OAuthError::from)?
+    {
+        Ok(t) => Ok(token_response(t.access_token, t.expires_in)),
+        Err(why) => {
+            tracing::info!(reason = ?why, "token request refused");
+            Err(OAuthError::invalid_client(false))
+        }
+    }
+}
+
+fn token_response(access_token: String, expires_in: i64) -> Response {
+    let mut res = Json(TokenJson {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+    })
+    .into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

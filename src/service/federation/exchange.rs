@@ -10,11 +10,12 @@
 //! provider (so disabling or deleting either stops it on every node at its next use: tokens are
 //! checked against the store each time) and carries the rule's scopes.
 
+use crate::domain::client_secret;
 use crate::domain::federation::subject_token::{self, Expectations, SubjectTokenError};
 use crate::domain::federation::{FederationRule, Permissions, Provider, Verification};
 use crate::domain::ids::Id;
 use crate::domain::jwt::Claims;
-use crate::domain::outcomes::TokenFailure;
+use crate::domain::outcomes::{ClientFailure, TokenFailure};
 use crate::domain::page::{PageRequest, MAX_LIMIT};
 use crate::service::tokens::IssuedToken;
 use crate::service::{Service, ServiceResult};
@@ -120,6 +121,72 @@ impl Service {
         }))
     }
 
+    /// The client-credentials grant of a Keycard credential of workload identity federation
+    /// (RFC 7523 `client_assertion`): the assertion is a token of the credential's provider
+    /// whose `sub` is the credential's subject. The access token is the client-credentials
+    /// one, also naming the provider and never outliving the assertion.
+    pub async fn issue_token_with_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+    ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
+        let issued = self.assertion_grant(client_id, assertion).await?;
+        self.metrics.token_granted(issued.as_ref().err().copied());
+        Ok(issued)
+    }
+
+    async fn assertion_grant(
+        &self,
+        client_id: &str,
+        assertion: &str,
+    ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
+        use ClientFailure as C;
+        if !client_secret::plausible_client_id(client_id) {
+            return Ok(Err(C::UnknownClient));
+        }
+        let Some(credential) = self.store.credential_by_client_id(client_id).await? else {
+            return Ok(Err(C::UnknownClient));
+        };
+        let Some(federation) = &credential.federation else {
+            return Ok(Err(C::BadAssertion));
+        };
+        let org = &credential.organization_id;
+        let provider = match self.store.provider(org, &federation.provider_id).await? {
+            Some(p) if p.enabled => p,
+            _ => return Ok(Err(C::BadAssertion)),
+        };
+        let now = self.clock.now().div_euclid(1000);
+        let verified = match self.verify_subject(&provider, assertion, now).await {
+            Ok(v) if v.subject == federation.subject => v,
+            Ok(_) => {
+                tracing::info!("client assertion refused: another subject");
+                return Ok(Err(C::BadAssertion));
+            }
+            Err(why) => {
+                tracing::info!(reason = %why, "client assertion refused");
+                return Ok(Err(C::BadAssertion));
+            }
+        };
+        if verified.expires_at <= now {
+            return Ok(Err(C::BadAssertion));
+        }
+        let Some(account) = self
+            .store
+            .service_account(org, &credential.service_account_id)
+            .await?
+        else {
+            return Ok(Err(C::AccountGone));
+        };
+        let issued = self
+            .mint_for_credential(
+                &credential,
+                &account,
+                Some((&provider.id, verified.expires_at)),
+            )
+            .await?;
+        Ok(Ok(issued))
+    }
+
     /// The subject token checked against the provider's keys, refetched once if it names a
     /// key the cached set lacks (at most once a minute per provider, however many tokens ask).
     async fn verify_subject(
@@ -192,25 +259,30 @@ impl Service {
             .find(|r| r.enabled && r.matches(claims, &attributes)))
     }
 
-    /// For a token minted by an exchange: its rule and provider still exist and are enabled.
+    /// For a token that federation vouched for: its provider (and, from an exchange, its rule)
+    /// still exist and are enabled.
     pub(crate) async fn federation_still_allows(
         &self,
         org: &Id,
         claims: &Claims,
     ) -> ServiceResult<Result<(), TokenFailure>> {
-        let (Some(rule), Some(provider)) = (
-            claims.fr.as_deref().and_then(Id::parse),
-            claims.idp.as_deref().and_then(Id::parse),
-        ) else {
+        let Some(provider) = claims.idp.as_deref().and_then(Id::parse) else {
             return Ok(Err(TokenFailure::Malformed));
         };
-        let rule_ok = self
-            .store
-            .rule(org, &provider, &rule)
-            .await?
-            .is_some_and(|r| r.enabled);
-        if !rule_ok {
-            return Ok(Err(TokenFailure::FederationRevoked));
+        // Minted by an exchange: its rule too. (A Keycard credential's token names no rule;
+        // the credential itself was checked.)
+        if let Some(rule) = &claims.fr {
+            let Some(rule) = Id::parse(rule) else {
+                return Ok(Err(TokenFailure::Malformed));
+            };
+            let rule_ok = self
+                .store
+                .rule(org, &provider, &rule)
+                .await?
+                .is_some_and(|r| r.enabled);
+            if !rule_ok {
+                return Ok(Err(TokenFailure::FederationRevoked));
+            }
         }
         let provider_ok = self
             .store

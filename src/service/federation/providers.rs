@@ -226,7 +226,8 @@ impl Service {
                 Ok(provider)
             }
             Err(StoreError::Conflict("provider has rules")) => Err(ServiceError::BadRequest(
-                "This workload identity provider still has federation rules: delete them first.",
+                "This workload identity provider still has federation rules (or Keycard \
+                 credentials naming it): delete them first.",
             )),
             Err(StoreError::Conflict(_)) => {
                 Err(ServiceError::not_found(Kind::IdentityProvider, id))

@@ -37,8 +37,10 @@ pub(super) async fn insert_credential(
         }
     }
     let sql = "INSERT INTO credentials (id, organization_id, service_account_id, client_id, \
-         secret_hash, name, description, created_at, updated_at, last_used_at, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, kp_ts($8), kp_ts($9), kp_ts($10), kp_ts($11))";
+         secret_hash, name, description, created_at, updated_at, last_used_at, deleted_at, \
+         provider_id, subject) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, kp_ts($8), kp_ts($9), kp_ts($10), kp_ts($11), \
+         $12, $13)";
     bind_args(sqlx::query(sql), credential_values(c))
         .execute(&mut *conn)
         .await

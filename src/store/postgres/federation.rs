@@ -117,7 +117,14 @@ impl PostgresStore {
             return Err(StoreError::Conflict("provider is gone"));
         }
         // A new statement after the lock: it sees a rule whose insert held the lock first.
-        if live_rules(&mut tx, id).await? > 0 {
+        // Its Keycard credentials count as rules: they too map its tokens to an account.
+        let credentials = found(
+            &mut tx,
+            "SELECT count(*) FROM credentials WHERE provider_id = $1 AND deleted_at IS NULL",
+            &[id.as_str()],
+        )
+        .await?;
+        if live_rules(&mut tx, id).await? > 0 || credentials > 0 {
             return Err(StoreError::Conflict("provider has rules"));
         }
         sqlx::query("UPDATE workload_identity_providers SET deleted_at = kp_ts($1) WHERE id = $2")

@@ -72,7 +72,7 @@ const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_
 
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
      name, description, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \
-     kp_ms(last_used_at) AS last_used_at, kp_ms(deleted_at) AS deleted_at";
+     kp_ms(last_used_at) AS last_used_at, kp_ms(deleted_at) AS deleted_at, provider_id, subject";
 
 const PROVIDER_COLS: &str = "id, organization_id, name, description, issuer, audience, enabled, \
      attribute_transformations, verification, kp_ms(created_at) AS created_at, kp_ms(updated_at) AS updated_at, \

@@ -27,8 +27,9 @@ pub(super) async fn insert_credential(
                WHERE id = ? AND organization_id = ? AND deleted_at IS NULL)"
         }
     };
-    let sql =
-        format!("INSERT INTO credentials ({CREDENTIAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?{guard}");
+    let sql = format!(
+        "INSERT INTO credentials ({CREDENTIAL_COLS}) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?{guard}"
+    );
     let mut args = credential_values(c);
     if guarded {
         args.extend(args![&c.service_account_id, &c.organization_id]);

@@ -99,6 +99,16 @@ impl SqliteStore {
                 if rules > 0 {
                     return Err(StoreError::Conflict("provider has rules"));
                 }
+                let credentials = count(
+                    &mut *conn,
+                    "SELECT count(*) FROM credentials \
+                     WHERE provider_id = ? AND deleted_at IS NULL",
+                    &[id.as_str()],
+                )
+                .await?;
+                if credentials > 0 {
+                    return Err(StoreError::Conflict("provider has rules"));
+                }
                 let done = sqlx::query(
                     "UPDATE workload_identity_providers SET deleted_at = ? \
                      WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",

@@ -74,7 +74,7 @@ const RATE_LIMIT_COLS: &str = "organization_id, project_id, model, max_requests_
      max_requests_per_1_day, batch_1_day_max_input_tokens, updated_at";
 
 const CREDENTIAL_COLS: &str = "id, organization_id, service_account_id, client_id, secret_hash, \
-     name, description, created_at, updated_at, last_used_at, deleted_at";
+     name, description, created_at, updated_at, last_used_at, deleted_at, provider_id, subject";
 
 const PROVIDER_COLS: &str = "id, organization_id, name, description, issuer, audience, enabled, \
      attribute_transformations, verification, created_at, updated_at, \

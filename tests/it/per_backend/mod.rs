@@ -12,6 +12,7 @@ pub mod docs_page;
 pub mod hostile_input;
 pub mod isolation_matrix;
 pub mod keycard_credentials;
+pub mod keycard_federation;
 pub mod keycard_service_accounts;
 pub mod keycard_tokens;
 pub mod log_secrecy;

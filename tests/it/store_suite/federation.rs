@@ -207,6 +207,31 @@ pub async fn providers_are_limited_and_keep_their_rules(store: S) {
         .delete_rule(&org.id, &p.id, &rule.id, T0 + 2, &[])
         .await
         .unwrap();
+    // A Keycard credential naming the provider holds it too, and round-trips its federation.
+    let keycard = super::org_account(&org, "keycard");
+    store
+        .insert_service_account(&keycard, None, &[])
+        .await
+        .unwrap();
+    let mut credential = super::credential_for(&keycard, "federated");
+    credential.federation = Some(keyplane::domain::model::CredentialFederation {
+        provider_id: p.id.clone(),
+        subject: "repo:acme/api:ref:refs/heads/main".into(),
+    });
+    store.insert_credential(&credential, &[]).await.unwrap();
+    assert_eq!(
+        store.credential_by_client_id("federated").await.unwrap(),
+        Some(credential.clone())
+    );
+    let err = store
+        .delete_provider(&org.id, &p.id, T0 + 3, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(conflict(err), "provider has rules");
+    store
+        .delete_credential(&org.id, &keycard.id, &credential.id, T0 + 3, &[])
+        .await
+        .unwrap();
     store
         .delete_provider(&org.id, &p.id, T0 + 3, &[])
         .await

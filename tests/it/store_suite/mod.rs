@@ -288,6 +288,7 @@ fn credential_for(account: &ServiceAccount, client_id: &str) -> Credential {
         updated_at: T0,
         last_used_at: None,
         deleted_at: None,
+        federation: None,
     }
 }
 
