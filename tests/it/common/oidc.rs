@@ -43,7 +43,8 @@ pub fn github_claims(issuer: &str, repository: &str, git_ref: &str) -> Value {
         "repository": repository,
         "repository_owner": repository.split('/').next().unwrap_or_default(),
         "ref": git_ref,
-        "ref_protected": true,
+        // GitHub writes these as strings.
+        "ref_protected": "true",
         "run_attempt": "1",
         "workflow": "deploy",
         "iat": now - 5,

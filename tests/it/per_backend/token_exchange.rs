@@ -38,7 +38,7 @@ pub async fn setup(app: &TestApp, verification: Value, issuer: &str) -> Setup {
         .post(
             &format!("{PROVIDERS}/{provider}/federation_rules"),
             json!({"project_id": project, "service_account_id": account,
-                   "attribute_matchers": {"repo_ref": "acme/api@refs/heads/main", "ref_protected": true},
+                   "attribute_matchers": {"repo_ref": "acme/api@refs/heads/main", "ref_protected": "true"},
                    "permissions": {"type": "restricted", "scopes": ["api.model.read", "api.responses.write"]}}),
         )
         .await;
@@ -237,7 +237,7 @@ async fn every_bad_subject_token_is_invalid_grant() {
         ),
         (
             "rule attribute mismatch (unprotected ref)",
-            changed(&|c| c["ref_protected"] = json!(false)),
+            changed(&|c| c["ref_protected"] = json!("false")),
         ),
         ("not a JWT", "definitely-not-a-jwt".into()),
     ];
