@@ -395,7 +395,7 @@ async fn tokens_stop_when_what_vouched_for_them_goes_and_the_subject_token_with_
 }
 
 #[tokio::test]
-async fn a_deleted_rule_or_account_stops_its_tokens_on_every_node() {
+async fn a_disabled_or_deleted_rule_or_account_stops_its_tokens_on_every_node() {
     let app = TestApp::new().await;
     let s = uploaded(&app).await;
     let subject = oidc::sign(&good_claims());
@@ -436,18 +436,20 @@ async fn a_deleted_rule_or_account_stops_its_tokens_on_every_node() {
         on_c("GET", "/v1/auth/check", Some(&access), None).await.0,
         204
     );
-    let r = app
-        .delete(&format!(
-            "{PROVIDERS}/{}/federation_rules/{}",
-            s.provider, s.rule
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let rule = format!("{PROVIDERS}/{}/federation_rules/{}", s.provider, s.rule);
+    let check_on_c = async || on_c("GET", "/v1/auth/check", Some(&access), None).await.0;
+    // Disabled on A: C refuses at once (tokens are checked against the store on every use).
     let started = std::time::Instant::now();
-    assert_eq!(
-        on_c("GET", "/v1/auth/check", Some(&access), None).await.0,
-        401
-    );
+    assert_eq!(app.post(&rule, json!({"enabled": false})).await.status, 200);
+    assert_eq!(check_on_c().await, 401);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(app.post(&rule, json!({"enabled": true})).await.status, 200);
+    assert_eq!(check_on_c().await, 204);
+    // Deleted on A: the same.
+    let started = std::time::Instant::now();
+    let r = app.delete(&rule).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(check_on_c().await, 401);
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
     assert_eq!(on_c("POST", "/oauth/token", None, Some(body)).await.0, 400);
 
