@@ -26,5 +26,6 @@ pub mod openai_service_accounts;
 pub mod slowloris;
 pub mod tls;
 pub mod token_exchange;
+pub mod token_exchange_refusals;
 pub mod verification;
 pub mod workload_identity_config;
