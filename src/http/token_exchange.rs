@@ -13,9 +13,9 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::keycard::token::{OAuthError, OAuthErrorJson};
+use super::keycard::token::{read_body, OAuthError, OAuthErrorJson};
 use super::throttle::AuthFailed;
-use super::{AppState, MAX_BODY_BYTES};
+use super::AppState;
 use crate::domain::ids::Kind;
 use crate::http::openapi::tags::WORKLOAD_IDENTITY as TAG;
 use crate::service::federation::{ExchangeRequest, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
@@ -163,20 +163,7 @@ pub async fn exchange(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthError> {
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(e) if crate::connections::is_body_timeout(&e) => {
-            return Err(OAuthError {
-                status: StatusCode::REQUEST_TIMEOUT,
-                ..OAuthError::invalid_request("The request body did not arrive in time.")
-            })
-        }
-        Err(_) => {
-            return Err(OAuthError::invalid_request(
-                "The request body is too large.",
-            ))
-        }
-    };
+    let body = read_body(body).await?;
     let p = Params::parse(&headers, &body)?;
     match p.grant_type.as_deref() {
         Some(GRANT_TYPE) => {}

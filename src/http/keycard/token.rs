@@ -182,6 +182,19 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
+/// A token request's body, at most [`MAX_BODY_BYTES`], in the RFC 6749 envelope when not.
+pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, OAuthError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match crate::connections::is_body_timeout(&e) {
+            true => OAuthError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                ..OAuthError::invalid_request("The request body did not arrive in time.")
+            },
+            false => OAuthError::invalid_request("The request body is too large."),
+        })
+}
+
 /// Obtain an access token (OAuth 2.0 client credentials grant).
 ///
 /// The client authenticates with HTTP Basic (`client_id:client_secret`) or with the
@@ -205,20 +218,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthError> {
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(e) if crate::connections::is_body_timeout(&e) => {
-            return Err(OAuthError {
-                status: StatusCode::REQUEST_TIMEOUT,
-                ..OAuthError::invalid_request("The request body did not arrive in time.")
-            })
-        }
-        Err(_) => {
-            return Err(OAuthError::invalid_request(
-                "The request body is too large.",
-            ))
-        }
-    };
+    let body = read_body(body).await?;
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
