@@ -105,7 +105,14 @@ impl Service {
         )?;
         match self.store.insert_credential(&credential, &[event]).await {
             Ok(()) => {}
-            // The account was deleted meanwhile.
+            // The provider or the account was deleted meanwhile.
+            Err(StoreError::Conflict("provider is gone")) => {
+                let provider = credential.federation.as_ref().map(|f| &f.provider_id);
+                return Err(ServiceError::not_found(
+                    Kind::IdentityProvider,
+                    provider.unwrap_or(account_id),
+                ));
+            }
             Err(StoreError::Conflict(_)) => {
                 return Err(ServiceError::not_found(Kind::ServiceAccount, account_id))
             }

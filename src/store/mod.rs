@@ -352,7 +352,8 @@ pub trait Store: Send + Sync + 'static {
         org: &Id,
         window: &Window,
     ) -> StoreResult<WindowPage<ServiceAccount>>;
-    /// Inserts a credential, only while its service account is live.
+    /// Inserts a credential, only while its service account (and, for a federated one, its
+    /// provider: `Conflict("provider is gone")`) is live.
     async fn insert_credential(
         &self,
         credential: &Credential,

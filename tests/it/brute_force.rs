@@ -405,3 +405,56 @@ async fn nginx_mode_turns_a_throttled_check_into_403_with_the_reason() {
     assert_eq!(status, 204);
     server.stop().await;
 }
+
+/// Failed token exchanges (`invalid_grant`, 400) count as failed authentications of their
+/// source: a flood of forged subject tokens is throttled like guessed keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_token_exchanges_count_toward_the_throttle() {
+    let app = TestApp::new().await;
+    let server = serve(&app, "127.0.0.1/32").await;
+    let addr = server.addr;
+    let exchange = |client: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            let body = serde_json::json!({
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": "a.forged.token",
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "identity_provider_id": "idp_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "service_account_id": "svc_acct_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            })
+            .to_string();
+            http_with(
+                addr,
+                "POST",
+                "/oauth/token",
+                None,
+                &[
+                    ("X-Forwarded-For", client),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(&body),
+            )
+        })
+    };
+    for i in 0..LIMIT {
+        let (status, _, body) = exchange("203.0.113.7").await.unwrap();
+        assert_eq!(status, 400, "attempt {i}: {body}");
+        assert!(body.contains("invalid_grant"), "{body}");
+    }
+    let (status, head, body) = exchange("203.0.113.7").await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after(&head).is_some(), "{head}");
+    assert!(
+        body.contains("temporarily_unavailable"),
+        "OAuth envelope: {body}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{head}"
+    );
+    // Another source is unaffected.
+    let (status, _, _) = exchange("203.0.113.8").await.unwrap();
+    assert_eq!(status, 400);
+    server.stop().await;
+}

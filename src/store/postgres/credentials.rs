@@ -35,6 +35,21 @@ pub(super) async fn insert_credential(
         if live.is_none() {
             return Err(StoreError::Conflict("service account is gone"));
         }
+        // A federated credential holds its provider the same way: a concurrent provider
+        // delete waits for this insert and then sees the credential.
+        if let Some(f) = &c.federation {
+            let provider: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM workload_identity_providers \
+                 WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR SHARE",
+            )
+            .bind(f.provider_id.as_str())
+            .bind(c.organization_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if provider.is_none() {
+                return Err(StoreError::Conflict("provider is gone"));
+            }
+        }
     }
     let sql = "INSERT INTO credentials (id, organization_id, service_account_id, client_id, \
          secret_hash, name, description, created_at, updated_at, last_used_at, deleted_at, \

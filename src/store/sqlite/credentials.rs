@@ -20,10 +20,17 @@ pub(super) async fn insert_credential(
     c: &Credential,
     guarded: bool,
 ) -> StoreResult<u64> {
-    let guard = match guarded {
-        false => "",
-        true => {
+    let guard = match (guarded, c.federation.is_some()) {
+        (false, _) => "",
+        (true, false) => {
             " WHERE EXISTS (SELECT 1 FROM service_accounts \
+               WHERE id = ? AND organization_id = ? AND deleted_at IS NULL)"
+        }
+        // A federated credential also needs its provider live (one writer: no race).
+        (true, true) => {
+            " WHERE EXISTS (SELECT 1 FROM service_accounts \
+               WHERE id = ? AND organization_id = ? AND deleted_at IS NULL) \
+               AND EXISTS (SELECT 1 FROM workload_identity_providers \
                WHERE id = ? AND organization_id = ? AND deleted_at IS NULL)"
         }
     };
@@ -33,6 +40,9 @@ pub(super) async fn insert_credential(
     let mut args = credential_values(c);
     if guarded {
         args.extend(args![&c.service_account_id, &c.organization_id]);
+        if let Some(f) = &c.federation {
+            args.extend(args![&f.provider_id, &c.organization_id]);
+        }
     }
     let done = bind_args(sqlx::query(&sql), args)
         .execute(&mut *conn)
@@ -51,6 +61,25 @@ impl SqliteStore {
         self.write(input, |conn, (credential, audit)| {
             Box::pin(async move {
                 let inserted = insert_credential(&mut *conn, &credential, true).await?;
+                if inserted == 0 && credential.federation.is_some() {
+                    // Which guard failed: the provider's, or the account's below.
+                    let provider: Option<i64> = sqlx::query_scalar(
+                        "SELECT 1 FROM workload_identity_providers \
+                         WHERE id = ? AND organization_id = ? AND deleted_at IS NULL",
+                    )
+                    .bind(
+                        credential
+                            .federation
+                            .as_ref()
+                            .map(|f| f.provider_id.as_str()),
+                    )
+                    .bind(credential.organization_id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if provider.is_none() {
+                        return Err(crate::store::StoreError::Conflict("provider is gone"));
+                    }
+                }
                 expect_one(inserted, "service account is gone")?;
                 insert_audit(&mut *conn, &audit).await
             })

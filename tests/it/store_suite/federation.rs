@@ -236,6 +236,11 @@ pub async fn providers_are_limited_and_keep_their_rules(store: S) {
         .delete_provider(&org.id, &p.id, T0 + 3, &[])
         .await
         .unwrap();
+    // A deleted provider takes no new credentials.
+    let mut late = super::credential_for(&keycard, "late");
+    late.federation = credential.federation.clone();
+    let err = store.insert_credential(&late, &[]).await.unwrap_err();
+    assert_eq!(conflict(err), "provider is gone");
     store.insert_provider(&extra, &[]).await.unwrap();
 }
 
