@@ -41,11 +41,8 @@ pub fn generate_secret() -> Result<(String, KeyHash), RandomError> {
 /// Whether `presented` is the secret whose hash is `stored`, in time independent of where
 /// they differ.
 pub fn secret_matches(presented: &str, stored: &KeyHash) -> bool {
-    let h = KeyHash::of(presented);
-    h.0.iter()
-        .zip(stored.0.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    use subtle::ConstantTimeEq;
+    KeyHash::of(presented).0.ct_eq(&stored.0).into()
 }
 
 /// Client ids are looked up only if they could be ours: cheap rejection of junk.

@@ -27,7 +27,7 @@ use super::keycard::error::KcError;
 use super::keycard::token::TOKEN_PATH;
 use super::openai::error::ApiError;
 use super::token_exchange::EXCHANGE_PATH;
-use crate::service::throttle::{AuthThrottle, Cidr};
+use crate::service::throttle::{in_any, AuthThrottle};
 
 /// Put on a response whose request presented a credential that was refused without a 401
 /// (`/v1/keys/verify` answers 200 `valid: false`): it counts as a failure of the source.
@@ -37,9 +37,13 @@ pub struct AuthFailed;
 /// The address failures are counted against: the TCP peer, or, when the peer is a trusted
 /// proxy, the client it names: the rightmost `X-Forwarded-For` entry that is not itself a
 /// trusted proxy, else `X-Real-IP`. `None` without connect info (in-process tests).
-pub fn source(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[Cidr]) -> Option<IpAddr> {
+pub fn source(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
     let peer = peer?;
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let is_trusted = |ip: IpAddr| in_any(trusted, ip);
     if !is_trusted(peer) {
         return Some(peer);
     }

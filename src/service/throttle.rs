@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,66 +19,32 @@ use crate::domain::time::Clock;
 
 const SHARDS: usize = 16;
 
-/// An address range, `10.0.0.0/8` or a bare address (one host).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
-            None => (raw, None),
-        };
-        let network: IpAddr = addr.parse().ok()?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { network, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, canonical(ip)) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// A comma-separated CIDR list, or the entry that is not one.
-pub fn parse_cidrs(raw: &str) -> Result<Vec<Cidr>, String> {
+/// A comma-separated list of addresses or CIDRs (`10.0.0.0/8, ::1`; a bare address is one
+/// host), or the entry that is not one.
+pub fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| Cidr::parse(s).ok_or_else(|| s.to_owned()))
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| s.to_owned())
+        })
         .collect()
 }
 
-/// IPv4-mapped IPv6 addresses are the IPv4 clients of a dual-stack listener.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+/// Whether `ip` is in one of `nets`; IPv4-mapped IPv6 addresses (the IPv4 clients of a
+/// dual-stack listener) count as their IPv4 address.
+pub fn in_any(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    nets.iter().any(|net| net.contains(&ip))
 }
 
 /// What is counted: an IPv4 address, or an IPv6 /64 (one subscriber gets a whole /64, so
 /// counting single IPv6 addresses would give an attacker 2^64 sources).
 fn source_key(ip: IpAddr) -> IpAddr {
-    match canonical(ip) {
+    match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::from(u64::MAX))).into()),
         v4 => v4,
     }
@@ -89,7 +57,7 @@ pub struct ThrottleSettings {
     pub window: Duration,
     pub cooldown: Duration,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` names the real client.
-    pub trusted_proxies: Vec<Cidr>,
+    pub trusted_proxies: Vec<IpNet>,
     /// Sources remembered at most; beyond it the ones closest to expiry are forgotten.
     pub capacity: usize,
 }
@@ -331,12 +299,16 @@ mod tests {
     #[test]
     fn cidrs_parse_and_match() {
         let c = parse_cidrs("10.0.0.0/8, 192.168.1.7,::1,fd00::/8").unwrap();
-        assert!(c[0].contains(ip("10.200.3.4")));
-        assert!(!c[0].contains(ip("11.0.0.1")));
-        assert!(c[1].contains(ip("192.168.1.7")) && !c[1].contains(ip("192.168.1.8")));
-        assert!(c[2].contains(ip("::1")));
-        assert!(c[3].contains(ip("fd12::1")));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        let one = |i: usize, addr: &str| in_any(&c[i..=i], ip(addr));
+        assert!(one(0, "10.200.3.4"));
+        assert!(!one(0, "11.0.0.1"));
+        assert!(one(1, "192.168.1.7") && !one(1, "192.168.1.8"));
+        assert!(one(2, "::1"));
+        assert!(one(3, "fd12::1"));
+        assert!(in_any(&c, ip("::ffff:10.1.2.3")), "IPv4-mapped");
+        assert!(in_any(&parse_cidrs("0.0.0.0/0").unwrap(), ip("8.8.8.8")));
+        // A host address written with a prefix names its network.
+        assert!(in_any(&parse_cidrs("10.0.0.5/8").unwrap(), ip("10.9.9.9")));
         assert!(parse_cidrs("10.0.0.0/33").is_err());
         assert!(parse_cidrs("example.com").is_err());
     }
