@@ -242,10 +242,7 @@ impl Service {
         client_id: &str,
         secret: &str,
     ) -> ServiceResult<Result<IssuedToken, ClientFailure>> {
-        if !client_secret::plausible_client_id(client_id) {
-            return Ok(Err(ClientFailure::UnknownClient));
-        }
-        let Some(credential) = self.store.credential_by_client_id(client_id).await? else {
+        let Some(credential) = self.credential_of_client(client_id).await? else {
             return Ok(Err(ClientFailure::UnknownClient));
         };
         // A federated credential's secret exists nowhere; its hash matches nothing anyway.
@@ -265,6 +262,18 @@ impl Service {
         Ok(Ok(self
             .mint_for_credential(&credential, &account, None)
             .await?))
+    }
+
+    /// The live credential with this client id; junk that cannot be one of ours is not looked
+    /// up. Both grants (secret and assertion) start here.
+    pub(super) async fn credential_of_client(
+        &self,
+        client_id: &str,
+    ) -> ServiceResult<Option<Credential>> {
+        if !client_secret::plausible_client_id(client_id) {
+            return Ok(None);
+        }
+        Ok(self.store.credential_by_client_id(client_id).await?)
     }
 
     /// An access token for the credential's account. `federated`: the provider that vouched
