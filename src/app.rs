@@ -70,7 +70,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .with_models(config.models.clone());
     service = service
         .with_auth_throttle(config.throttle.clone())
-        .with_federation(config.federation.clone());
+        .with_federation(config.federation.clone())
+        .with_console(config.console.clone());
     if let Some(webhook) = &config.audit_webhook {
         service = service.with_audit_webhook(webhook.delivery());
     }

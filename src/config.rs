@@ -18,6 +18,7 @@ use crate::domain::keys::{KeyKind, PlainKey};
 use crate::service::federation::FederationSettings;
 use crate::service::key_cache::CacheSettings;
 use crate::service::throttle::ThrottleSettings;
+use crate::service::ConsoleSettings;
 use crate::store::PoolSettings;
 
 pub use sources::Sources;
@@ -92,6 +93,8 @@ pub struct Config {
     pub models: ModelCatalogue,
     /// Workload identity federation (`KEYPLANE_FEDERATION_ALLOW_HTTP`).
     pub federation: FederationSettings,
+    /// Console sessions (`KEYPLANE_CONSOLE_*`).
+    pub console: ConsoleSettings,
 }
 
 /// What the operator CLI needs to reach a running server.
@@ -397,6 +400,32 @@ impl Config {
         let federation = FederationSettings {
             allow_http: p.take(flag(src, "federation_allow_http", false), false),
         };
+        let console_defaults = ConsoleSettings::default();
+        let console = ConsoleSettings {
+            idle_timeout: Duration::from_secs(p.take(
+                number(
+                    src,
+                    "console_idle_timeout_seconds",
+                    console_defaults.idle_timeout.as_secs(),
+                    60,
+                    86_400,
+                ),
+                console_defaults.idle_timeout.as_secs(),
+            )),
+            lifetime: Duration::from_secs(p.take(
+                number(
+                    src,
+                    "console_session_lifetime_seconds",
+                    console_defaults.lifetime.as_secs(),
+                    300,
+                    2_592_000,
+                ),
+                console_defaults.lifetime.as_secs(),
+            )),
+            // The browser reaches keyplane over HTTPS: served so, or behind a proxy that
+            // terminates TLS for the public URL.
+            secure_cookie: tls.is_some() || tokens.issuer.starts_with("https://"),
+        };
         p.take(logging(src), ());
         let shown = src
             .file()
@@ -409,6 +438,7 @@ impl Config {
             }
         };
         p.finish(Self {
+            console,
             federation,
             models,
             listen,

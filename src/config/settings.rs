@@ -172,6 +172,16 @@ pub const SETTINGS: &[Setting] = &[
         "false",
         "accept http:// workload identity issuers and discovery URLs (loopback tests only)",
     ),
+    integer(
+        "console_idle_timeout_seconds",
+        "1800",
+        "a console session ends after this long without use (60 to 86400)",
+    ),
+    integer(
+        "console_session_lifetime_seconds",
+        "43200",
+        "a console session ends this long after sign-in, however active (300 to 2592000)",
+    ),
     text(
         "url",
         "http://127.0.0.1:8080",

@@ -57,6 +57,9 @@ event_types! {
     RuleCreated => "workload_identity_provider_mapping.created",
     RuleUpdated => "workload_identity_provider_mapping.updated",
     RuleDeleted => "workload_identity_provider_mapping.deleted",
+    // Console sign-in and sign-out, as OpenAI names its own logins.
+    LoginSucceeded => "login.succeeded",
+    LogoutSucceeded => "logout.succeeded",
 }
 
 /// Who made a change.

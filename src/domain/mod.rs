@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod catalogue;
 pub mod client_secret;
+pub mod console;
 pub mod cursor;
 pub mod federation;
 pub mod ids;

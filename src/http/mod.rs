@@ -1,5 +1,8 @@
 //! HTTP: one module per wire dialect, each a thin adapter over [`crate::service`].
 
+mod console_api;
+pub mod console_session;
+mod console_ui;
 mod docs;
 pub mod extract;
 pub mod gateway;
@@ -75,6 +78,13 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(docs::page))
         .routes(routes!(docs::script))
         .routes(routes!(docs::stylesheet))
+        .routes(routes!(console_ui::page))
+        .routes(routes!(console_ui::asset))
+        .routes(routes!(
+            console_api::current,
+            console_api::sign_in,
+            console_api::sign_out
+        ))
         .nest("/v1", openai::routes())
         .nest("/organizations", keycard::organization_routes())
         .merge(keycard::oauth_routes())

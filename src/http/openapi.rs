@@ -6,7 +6,9 @@
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, LicenseBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Required, Tag,
     Type,
@@ -18,6 +20,7 @@ pub const ADMIN_KEY: &str = "admin_key";
 pub const SERVICE_KEY: &str = "service_key";
 pub const KEYCARD_BEARER: &str = "keycard_bearer";
 pub const CLIENT_BASIC: &str = "client_basic";
+pub const CONSOLE_SESSION: &str = "console_session";
 
 /// The errors a dialect can answer any of its operations with.
 pub struct Dialect {
@@ -276,6 +279,16 @@ pub fn base() -> OpenApi {
     let mut basic = Http::new(HttpAuthScheme::Basic);
     basic.description = Some("`client_id:client_secret` of a credential.".to_owned());
     components.add_security_scheme(CLIENT_BASIC, SecurityScheme::Http(basic));
+    let mut cookie = ApiKey::Cookie(ApiKeyValue::new(crate::http::console_session::COOKIE_NAME));
+    if let ApiKey::Cookie(value) = &mut cookie {
+        value.description = Some(
+            "The console's session (`POST /console/api/session`). Every admin-key endpoint \
+             of both dialects also accepts it in place of `Authorization`; a state-changing \
+             request must then carry the session's `X-Keyplane-CSRF` token."
+                .to_owned(),
+        );
+    }
+    components.add_security_scheme(CONSOLE_SESSION, SecurityScheme::ApiKey(cookie));
     api.tags = Some(
         TAGS.iter()
             .map(|(name, description)| {
@@ -339,6 +352,11 @@ pub const TAGS: &[(&str, &str)] = &[
         tags::OAUTH,
         "OAuth 2.0 client credentials grant, signing keys and metadata.",
     ),
+    (
+        tags::CONSOLE,
+        "The operator console (`/console`): its page, and its session, which stands for an \
+         admin key on the endpoints above.",
+    ),
     (tags::META, "Health and this documentation."),
 ];
 
@@ -355,5 +373,6 @@ pub mod tags {
     pub const KEYCARD_SERVICE_ACCOUNTS: &str = "Service accounts (Keycard)";
     pub const KEYCARD_CREDENTIALS: &str = "Credentials (Keycard)";
     pub const OAUTH: &str = "OAuth";
+    pub const CONSOLE: &str = "Console";
     pub const META: &str = "Meta";
 }

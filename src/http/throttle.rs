@@ -21,6 +21,7 @@ use axum::Json;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::console_session::SESSION_PATH;
 use super::gateway::{self, Admission};
 use super::keycard::error::KcError;
 // The token endpoint: its credentials may be in the form body, not in `Authorization`.
@@ -84,11 +85,15 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// can still reach them even when its client sends a key with every request.
 fn presents_credentials(req: &Request) -> bool {
     let path = req.uri().path();
-    if path == TOKEN_PATH || path == EXCHANGE_PATH {
+    if path == TOKEN_PATH || path == EXCHANGE_PATH || path == SESSION_PATH {
         return true;
     }
     let authenticated = path.starts_with("/v1/") || path.starts_with("/organizations/");
-    authenticated && req.headers().contains_key(header::AUTHORIZATION)
+    // A console session cookie is a credential too (cookies are looked at only when there is
+    // no `Authorization`, so the gateway check, which always has one, pays nothing more).
+    authenticated
+        && (req.headers().contains_key(header::AUTHORIZATION)
+            || req.headers().contains_key(header::COOKIE))
 }
 
 /// The refusal of a blocked source; `nginx`: the check was asked for in nginx mode.

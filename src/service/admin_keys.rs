@@ -1,5 +1,7 @@
 //! Admin keys: minting them and authenticating the callers of the admin API.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::domain::audit::EventType;
@@ -13,6 +15,7 @@ use crate::store::{Change, StoreError};
 
 use super::api_keys::expires_in;
 use super::audit::{Author, Subject};
+use super::key_cache::KeyContext;
 use super::permissions::{Action, SCOPE_READ, SCOPE_USAGE, SCOPE_WRITE};
 use super::{Access, IssuedKey, Principal, Service, ServiceError, ServiceResult};
 
@@ -80,6 +83,10 @@ pub enum AuthFailure {
     Expired,
     /// Valid, but disabled by an operator.
     Disabled(DisabledReason),
+    /// A console session cookie naming no live session (never issued, tampered, signed out).
+    SessionUnknown,
+    /// A console session past its idle or absolute end.
+    SessionExpired,
 }
 
 impl Service {
@@ -114,6 +121,14 @@ impl Service {
 
     /// Resolves the bearer token of an admin API call to the organization it acts for.
     pub async fn authenticate_admin(&self, presented: Option<&str>) -> ServiceResult<Principal> {
+        Ok(self.admin_key_presented(presented).await?.0)
+    }
+
+    /// [`Self::authenticate_admin`], with the key's context.
+    pub(super) async fn admin_key_presented(
+        &self,
+        presented: Option<&str>,
+    ) -> ServiceResult<(Principal, Arc<KeyContext>)> {
         let fail = |why| Err(ServiceError::Unauthenticated(why));
         let Some(presented) = presented else {
             return fail(AuthFailure::Missing);
@@ -123,7 +138,17 @@ impl Service {
             Ok(_) => return fail(AuthFailure::WrongKind),
             Err(_) => return fail(AuthFailure::Malformed),
         }
-        let Some(ctx) = self.key_context(KeyHash::of(presented)).await? else {
+        self.admin_key_by_hash(KeyHash::of(presented)).await
+    }
+
+    /// The admin key whose stored hash is `hash`, if it may act now: what a bearer admin key
+    /// and a console session (which keeps its key's hash) both come to. Noted as used.
+    pub(super) async fn admin_key_by_hash(
+        &self,
+        hash: KeyHash,
+    ) -> ServiceResult<(Principal, Arc<KeyContext>)> {
+        let fail = |why| Err(ServiceError::Unauthenticated(why));
+        let Some(ctx) = self.key_context(hash).await? else {
             return fail(AuthFailure::Unknown);
         };
         let key = &ctx.key;
@@ -141,12 +166,12 @@ impl Service {
             return fail(AuthFailure::Disabled(d.reason));
         }
         self.note_use(&ctx, now);
-        let access = Access::of_admin_key(key);
-        Ok(Principal {
+        let principal = Principal {
             organization_id: key.organization_id.clone(),
-            access,
+            access: Access::of_admin_key(key),
             origin: Default::default(),
-        })
+        };
+        Ok((principal, ctx))
     }
 
     pub async fn organization(&self, who: &Principal) -> ServiceResult<Organization> {

@@ -14,6 +14,7 @@ mod audit;
 mod bearer;
 mod bootstrap;
 mod change_feed;
+mod console_sessions;
 mod credentials;
 mod error;
 pub mod federation;
@@ -51,6 +52,7 @@ pub use admit::{AdmissionRequest, Admit};
 pub use api_keys::{KeyChanges, NewKey};
 pub use bearer::{Accepting, Bearer};
 pub use bootstrap::Bootstrapped;
+pub use console_sessions::{ConsoleSettings, SessionView, SignedIn};
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};
 pub use error::{ServiceError, ServiceResult};
 pub use org_service_accounts::{NewOrgAccount, OrgAccountChanges};
@@ -103,6 +105,8 @@ pub struct Service {
     federation: Arc<federation::FederationSettings>,
     /// External issuers' key sets (workload identity federation).
     jwks: Arc<federation::jwks::JwksCache>,
+    /// Console sessions' lifetimes and cookie (`KEYPLANE_CONSOLE_*`).
+    console: Arc<ConsoleSettings>,
 }
 
 impl Service {
@@ -160,6 +164,7 @@ impl Service {
                 Default::default(),
                 clock.clone(),
             )),
+            console: Arc::default(),
             clock,
         }
     }

@@ -14,6 +14,7 @@ macro_rules! impl_store {
     ($store:ty) => {
         const _: () = {
             use $crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+            use $crate::domain::console::ConsoleSession;
             use $crate::domain::federation::{FederationRule, Provider};
             use $crate::domain::ids::Id;
             use $crate::domain::keys::KeyHash;
@@ -377,6 +378,36 @@ macro_rules! impl_store {
                     audit: &[AuditEvent],
                 ) -> StoreResult<bool> {
                     Self::insert_signing_key(self, key, retire_others_at, audit).await
+                }
+                async fn insert_console_session(
+                    &self,
+                    session: &ConsoleSession,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::insert_console_session(self, session, audit).await
+                }
+                async fn console_session(
+                    &self,
+                    hash: &KeyHash,
+                ) -> StoreResult<Option<ConsoleSession>> {
+                    Self::console_session(self, hash).await
+                }
+                async fn touch_console_session(
+                    &self,
+                    hash: &KeyHash,
+                    at: Millis,
+                ) -> StoreResult<()> {
+                    Self::touch_console_session(self, hash, at).await
+                }
+                async fn delete_console_session(
+                    &self,
+                    hash: &KeyHash,
+                    audit: &[AuditEvent],
+                ) -> StoreResult<()> {
+                    Self::delete_console_session(self, hash, audit).await
+                }
+                async fn prune_console_sessions(&self, before: Millis) -> StoreResult<u64> {
+                    Self::prune_console_sessions(self, before).await
                 }
                 async fn server_secret(
                     &self,

@@ -12,6 +12,7 @@ use super::{
     StoreResult,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+use crate::domain::console::ConsoleSession;
 use crate::domain::federation::{FederationRule, Provider};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
@@ -179,6 +180,11 @@ metered! {
         audit: &[AuditEvent],
     ) -> StoreResult<bool>;
     fn server_secret(name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    fn insert_console_session(session: &ConsoleSession, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn console_session(hash: &KeyHash) -> StoreResult<Option<ConsoleSession>>;
+    fn touch_console_session(hash: &KeyHash, at: Millis) -> StoreResult<()>;
+    fn delete_console_session(hash: &KeyHash, audit: &[AuditEvent]) -> StoreResult<()>;
+    fn prune_console_sessions(before: Millis) -> StoreResult<u64>;
     fn is_empty() -> StoreResult<bool>;
     fn export(sink: &mut RecordSink<'_>) -> StoreResult<u64>;
     fn import(source: &mut RecordSource<'_>) -> StoreResult<u64>;

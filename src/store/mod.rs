@@ -8,6 +8,7 @@
 
 mod audit_sql;
 mod binds;
+mod console_statements;
 mod delegate;
 mod dialect;
 mod federation_statements;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditQuery, DeliveryOutcome};
+use crate::domain::console::ConsoleSession;
 use crate::domain::federation::{FederationRule, Provider};
 use crate::domain::ids::Id;
 use crate::domain::keys::KeyHash;
@@ -401,6 +403,22 @@ pub trait Store: Send + Sync + 'static {
     /// The server-wide secret called `name`, created from `candidate` if there is none yet.
     /// Every node gets the same value, whichever inserted first.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// Console sessions (not exported: an import signs everyone out). Inserting one that
+    /// exists is a `Conflict`.
+    async fn insert_console_session(
+        &self,
+        session: &ConsoleSession,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    async fn console_session(&self, hash: &KeyHash) -> StoreResult<Option<ConsoleSession>>;
+    /// Records a use; `Conflict` when the session is gone.
+    async fn touch_console_session(&self, hash: &KeyHash, at: Millis) -> StoreResult<()>;
+    /// `Conflict` when there was no such session.
+    async fn delete_console_session(&self, hash: &KeyHash, audit: &[AuditEvent])
+        -> StoreResult<()>;
+    /// Forgets sessions whose absolute end is before `before`; how many.
+    async fn prune_console_sessions(&self, before: Millis) -> StoreResult<u64>;
 
     // ---- Workload identity federation ----
 

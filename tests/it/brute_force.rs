@@ -458,3 +458,49 @@ async fn failed_token_exchanges_count_toward_the_throttle() {
     assert_eq!(status, 400);
     server.stop().await;
 }
+
+/// Failed console sign-ins (401) count like failed keys: a source guessing admin keys at
+/// the sign-in form is throttled (429 in the OpenAI envelope, with `Retry-After`), and then
+/// even a right key from it waits; another source signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_console_sign_ins_count_toward_the_throttle() {
+    let app = TestApp::new().await;
+    let server = serve(&app, "127.0.0.1/32").await;
+    let addr = server.addr;
+    let sign_in = |client: &'static str, key: String| {
+        tokio::task::spawn_blocking(move || {
+            let body = serde_json::json!({ "admin_key": key }).to_string();
+            http_with(
+                addr,
+                "POST",
+                "/console/api/session",
+                None,
+                &[
+                    ("X-Forwarded-For", client),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(&body),
+            )
+        })
+    };
+    let wrong = "sk-admin-0000000000000000000000000000000000000000000000000".to_owned();
+    for i in 0..LIMIT {
+        let (status, head, body) = sign_in("203.0.113.9", wrong.clone()).await.unwrap();
+        assert_eq!(status, 401, "attempt {i}: {body}");
+        assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
+    }
+    let (status, head, body) = sign_in("203.0.113.9", app.admin_key.clone()).await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after(&head).is_some(), "{head}");
+    assert!(body.contains("rate_limit_exceeded"), "{body}");
+    let (status, head, _) = sign_in("203.0.113.10", app.admin_key.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("set-cookie: keyplane_console="),
+        "{head}"
+    );
+    server.stop().await;
+}

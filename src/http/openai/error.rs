@@ -92,6 +92,20 @@ impl ApiError {
             AuthFailure::Malformed | AuthFailure::Unknown => {
                 format!("Incorrect API key provided: {quoted}.")
             }
+            AuthFailure::SessionUnknown => {
+                return Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    Some("no_session"),
+                    "You are not signed in to the console (or your session was ended). Sign in again.",
+                )
+            }
+            AuthFailure::SessionExpired => {
+                return Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    Some("session_expired"),
+                    "Your console session has expired. Sign in again.",
+                )
+            }
             AuthFailure::Disabled(reason) => {
                 return Self::new(
                     StatusCode::UNAUTHORIZED,

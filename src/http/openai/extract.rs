@@ -3,6 +3,7 @@
 //! callers, `sk-…`-style IDs, `after` cursors that are object IDs).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -10,7 +11,7 @@ use super::error::ApiError;
 use crate::domain::ids::{Id, Kind};
 use crate::domain::page::PageRequest;
 use crate::http::extract::{bearer_token, raw_path, read_json, QueryPairs};
-use crate::http::AppState;
+use crate::http::{console_session, AppState};
 use crate::service::{Action, Principal, ServiceError};
 
 /// The admin key's organization, from `Authorization: Bearer sk-admin-…`. A gateway's key
@@ -44,6 +45,11 @@ impl FromRequestParts<AppState> for UsageAuth {
 
 /// The caller behind an admin key, for either extractor.
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        if let Some(session) = console_session::cookie_principal(parts, state).await {
+            return Ok(session?);
+        }
+    }
     let presented =
         bearer_token(&parts.headers).map_err(|why| ApiError::unauthenticated(why, None))?;
     match state.service.authenticate_admin(presented).await {

@@ -34,6 +34,7 @@ use audit::insert_audit;
 
 mod admission;
 mod audit;
+mod console_sessions;
 mod credentials;
 mod federation;
 mod keys;

@@ -39,6 +39,7 @@ use writer::{WorkFuture, Writer};
 
 mod admission;
 mod audit;
+mod console_sessions;
 mod credentials;
 mod federation;
 mod keys;

@@ -8,6 +8,7 @@ pub mod audit_webhook;
 pub mod binary;
 pub mod cli;
 pub mod config_file;
+pub mod console_session;
 pub mod docs_page;
 pub mod hostile_input;
 pub mod isolation_matrix;

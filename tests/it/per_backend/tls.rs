@@ -332,3 +332,44 @@ async fn a_client_sending_an_ip_address_as_sni_is_not_a_warning() {
         "{asked}"
     );
 }
+
+/// Under TLS the console's session cookie is also `Secure` (browsers then never send it over
+/// plain HTTP).
+#[tokio::test]
+async fn console_session_cookie_is_secure_under_tls() {
+    let db = empty_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = issue(dir.path(), "console");
+    let admin = PlainKey::generate(KeyKind::Admin).unwrap();
+    let server = Server::spawn(
+        &db,
+        &[
+            ("KEYPLANE_TLS_CERT", cert.display().to_string()),
+            ("KEYPLANE_TLS_KEY", key.display().to_string()),
+            ("KEYPLANE_BOOTSTRAP_ADMIN_KEY", admin.expose().to_owned()),
+        ],
+    );
+    let trust = trusting(&[&ca]);
+    server
+        .wait_until(|| connect(&server, &trust).is_ok_and(|mut t| get(&mut t, "/healthz").is_ok()));
+    let mut tls = connect(&server, &trust).unwrap();
+    let body = format!("{{\"admin_key\":\"{}\"}}", admin.expose());
+    write!(
+        tls,
+        "POST /console/api/session HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    tls.flush().unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw);
+    let response = String::from_utf8_lossy(&raw);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let cookie = response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no Set-Cookie: {response}"));
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+}

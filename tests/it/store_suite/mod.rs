@@ -8,6 +8,7 @@ mod admin_keys;
 mod admission;
 mod admission_transfer;
 mod audit;
+mod console_sessions;
 mod counts;
 mod credentials;
 mod federation;
@@ -22,6 +23,7 @@ use admin_keys::*;
 use admission::*;
 use admission_transfer::*;
 use audit::*;
+use console_sessions::*;
 use counts::*;
 use credentials::*;
 use federation::*;
@@ -135,6 +137,8 @@ store_suite!(
     rules_round_trip_filter_and_need_a_live_provider_and_account,
     rules_are_limited_per_provider,
     rules_racing_their_provider_delete_never_outlive_it,
+    console_sessions_round_trip_touch_end_and_prune,
+    console_sessions_need_their_organization_and_key_and_are_not_exported,
 );
 
 two_store_suite!(

@@ -583,6 +583,66 @@ async fn real_responses_conform_to_the_document() {
         conformance.check("GET", path, &r);
     }
 
+    // The console: its page and files, and a session's whole life.
+    for (template, path) in [
+        ("/console", "/console"),
+        ("/console/assets/{name}", "/console/assets/main.js"),
+        ("/console/assets/{name}", "/console/assets/no-such-file.js"),
+    ] {
+        let r = app.send("GET", path, None, None).await;
+        conformance.check("GET", template, &r);
+    }
+    let session = "/console/api/session";
+    let sign_in = |key: &str| json!({ "admin_key": key }).to_string().into_bytes();
+    let bad = app
+        .request(
+            "POST",
+            session,
+            None,
+            &[],
+            Some(("application/json", sign_in("sk-admin-x"))),
+        )
+        .await;
+    assert_eq!(bad.status, 401);
+    conformance.check("POST", session, &bad);
+    let good = app
+        .request(
+            "POST",
+            session,
+            None,
+            &[],
+            Some(("application/json", sign_in(&key))),
+        )
+        .await;
+    conformance.check("POST", session, &good);
+    let cookie = good
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = good.body["csrf_token"].as_str().unwrap().to_owned();
+    let none = app.request("GET", session, None, &[], None).await;
+    conformance.check("GET", session, &none);
+    let mine = app
+        .request("GET", session, None, &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    conformance.check("GET", session, &mine);
+    let forged = app
+        .request("DELETE", session, None, &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!(forged.status, 403);
+    conformance.check("DELETE", session, &forged);
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("x-keyplane-csrf", csrf.as_str()),
+    ];
+    let out = app.request("DELETE", session, None, &headers, None).await;
+    assert_eq!(out.status, 200, "{}", out.text);
+    conformance.check("DELETE", session, &out);
+
     let missing = conformance.never_succeeded();
     assert!(
         missing.is_empty(),
