@@ -4,7 +4,7 @@
 //! from the public API, as any client would (see `console_session`).
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -40,24 +40,7 @@ fn serve(name: &str) -> Response {
         )
         .into_response();
     };
-    let mut res = file.data.into_owned().into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    res
+    super::docs::page_file(kind, CSP, file.data.into_owned())
 }
 
 /// The operator console.
