@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests: drive a built keyplane binary with the official `openai` SDKs
-# (Python and Node) and the `keycardai-api` SDK. Each suite starts its own `keyplane serve` on
+# (Python and Node) and the `keycardai-api` SDK, and its operator console in headless Chromium
+# (Playwright, e2e/console/). Each suite starts its own `keyplane serve` on
 # a free loopback port. The Node suite runs on Node 22 (openai 7 requires node >= 22), installed
 # from the npm registry into e2e/node-runtime/node_modules (git-ignored) by this script.
 #
@@ -98,6 +99,14 @@ echo "e2e: Node suite (openai $(node -p 'require("./e2e/node/node_modules/openai
 node --test "$E2E_DIR/node/openai_sdk.test.mjs" "$E2E_DIR/node/rate_limits.test.mjs" \
   "$E2E_DIR/node/workload_identity.test.mjs" || node_rc=$?
 
+echo "e2e: npm ci in $E2E_DIR/console (playwright-core, axe-core; Debian's Chromium)"
+console_rc=0
+(cd "$E2E_DIR/console" && npm ci --no-audit --no-fund --loglevel=error) || console_rc=$?
+if [[ $console_rc -eq 0 ]]; then
+  echo "e2e: operator console in headless Chromium"
+  node --test "$E2E_DIR/console/console.test.mjs" || console_rc=$?
+fi
+
 echo "e2e: log secrecy"
 secrecy_rc=0
 "$VENV/bin/python" "$E2E_DIR/check_log_secrecy.py" "$KEYPLANE_E2E_SECRETS_FILE" "$KEYPLANE_E2E_LOG_DIR" || secrecy_rc=$?
@@ -107,8 +116,8 @@ spec_rc=0
 "$VENV/bin/python" "$E2E_DIR/check_spec_conformance.py" --spec "$E2E_DIR/spec/openai-openapi-organization.yaml" \
   "$KEYPLANE_E2E_HTTP_RECORDS" || spec_rc=$?
 
-echo "e2e: python exit=$py_rc node exit=$node_rc log secrecy exit=$secrecy_rc spec conformance exit=$spec_rc"
-if [[ $py_rc -ne 0 || $node_rc -ne 0 || $secrecy_rc -ne 0 || $spec_rc -ne 0 ]]; then
+echo "e2e: python exit=$py_rc node exit=$node_rc console exit=$console_rc log secrecy exit=$secrecy_rc spec conformance exit=$spec_rc"
+if [[ $py_rc -ne 0 || $node_rc -ne 0 || $console_rc -ne 0 || $secrecy_rc -ne 0 || $spec_rc -ne 0 ]]; then
   echo "e2e: FAILED" >&2
   exit 1
 fi
