@@ -3,7 +3,7 @@
 // (`last_admin_key`); its message, which explains the guard, is shown in the dialog.
 
 import { openai, seg } from './api.js';
-import { h, pageHeading, section, table, actions, smallButton, time, badge, errorSlot, busy, announce, pager, Cursors, field, selectField, optionalInteger, nowSeconds, fill, add } from './dom.js';
+import { h, pageHeading, section, table, actions, smallButton, time, badge, errorSlot, busy, announce, Cursors, field, selectField, optionalInteger, nowSeconds, fill, add } from './dom.js';
 import { confirmDialog, secretDialog } from './dialogs.js';
 
 const READ = 'api.management.read';
@@ -95,19 +95,7 @@ export async function render(ctx) {
             { label: 'Actions', cell: (k) => rowActions(k) },
           ],
         }),
-        pager({
-          label: 'Admin key pages',
-          hasMore: page.has_more,
-          hasPrev: cursors.hasPrev,
-          onNext: () => {
-            cursors.next(page.last_id);
-            load();
-          },
-          onPrev: () => {
-            cursors.prev();
-            load();
-          },
-        }),
+        cursors.pager(page, load, { label: 'Admin key pages' }),
       );
     });
     listBox.setAttribute('aria-busy', 'false');

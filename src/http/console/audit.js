@@ -2,7 +2,7 @@
 // to older and back to newer events, and each event's JSON on request.
 
 import { openai, listAll } from './api.js';
-import { h, pageHeading, section, table, time, errorSlot, busy, pager, Cursors, field, selectField, nextId, fill, add } from './dom.js';
+import { h, pageHeading, section, table, time, errorSlot, busy, Cursors, field, selectField, nextId, fill, add } from './dom.js';
 import { jsonDialog } from './dialogs.js';
 
 // The event types the API accepts, from its own OpenAPI document; this list if that fails.
@@ -140,21 +140,7 @@ export async function render(ctx) {
             { label: 'Object', cell: (e) => h('span', { class: 'mono' }, e[e.type]?.id || '—') },
           ],
         }),
-        pager({
-          label: 'Audit log pages',
-          prevText: '← Newer events',
-          nextText: 'Older events →',
-          hasMore: page.has_more,
-          hasPrev: cursors.hasPrev,
-          onNext: () => {
-            cursors.next(page.last_id);
-            load();
-          },
-          onPrev: () => {
-            cursors.prev();
-            load();
-          },
-        }),
+        cursors.pager(page, load, { label: 'Audit log pages', prevText: '← Newer events', nextText: 'Older events →' }),
       );
     });
     listBox.setAttribute('aria-busy', 'false');

@@ -194,6 +194,22 @@ export class Cursors {
   get hasPrev() {
     return this.stack.length > 0;
   }
+  /** The pager under an OpenAI list `page`: moves this stack and calls `reload`. */
+  pager(page, reload, options = {}) {
+    return pager({
+      ...options,
+      hasMore: page.has_more,
+      hasPrev: this.hasPrev,
+      onNext: () => {
+        this.next(page.last_id);
+        reload();
+      },
+      onPrev: () => {
+        this.prev();
+        reload();
+      },
+    });
+  }
 }
 
 // ------------------------------------------------------------------ form fields

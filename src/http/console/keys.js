@@ -5,7 +5,7 @@
 // still knows them, so they are listed below from there.
 
 import { openai, seg } from './api.js';
-import { h, section, table, actions, smallButton, time, badge, errorSlot, busy, announce, pager, Cursors, field, selectField, words, optionalInteger, nowSeconds, fill } from './dom.js';
+import { h, section, table, actions, smallButton, time, badge, errorSlot, busy, announce, Cursors, field, selectField, words, optionalInteger, nowSeconds, fill } from './dom.js';
 import { formDialog, confirmDialog, secretDialog } from './dialogs.js';
 
 const PAGE = 20;
@@ -148,19 +148,7 @@ export function createSection(ctx, project) {
             { label: 'Actions', cell: (k) => rowActions(k) },
           ],
         }),
-        pager({
-          label: 'Key pages',
-          hasMore: page.has_more,
-          hasPrev: cursors.hasPrev,
-          onNext: () => {
-            cursors.next(page.last_id);
-            reload();
-          },
-          onPrev: () => {
-            cursors.prev();
-            reload();
-          },
-        }),
+        cursors.pager(page, reload, { label: 'Key pages' }),
       );
     });
     listBox.setAttribute('aria-busy', 'false');

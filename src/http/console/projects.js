@@ -2,7 +2,7 @@
 // archiving; and a project's own page, which holds its service accounts and keys.
 
 import { openai, seg } from './api.js';
-import { h, pageHeading, section, table, actions, smallButton, badge, time, errorSlot, busy, announce, pager, Cursors, field, words, fill, add } from './dom.js';
+import { h, pageHeading, section, table, actions, smallButton, badge, time, errorSlot, busy, announce, Cursors, field, words, fill, add } from './dom.js';
 import { formDialog, confirmDialog } from './dialogs.js';
 import * as serviceAccounts from './service_accounts.js';
 import * as keys from './keys.js';
@@ -130,19 +130,7 @@ export async function renderList(ctx) {
             { label: 'Actions', cell: (p) => rowActions(ctx, p, load) },
           ],
         }),
-        pager({
-          label: 'Project pages',
-          hasMore: page.has_more,
-          hasPrev: listState.cursors.hasPrev,
-          onNext: () => {
-            listState.cursors.next(page.last_id);
-            load();
-          },
-          onPrev: () => {
-            listState.cursors.prev();
-            load();
-          },
-        }),
+        listState.cursors.pager(page, load, { label: 'Project pages' }),
       );
     });
     if (!ok && listState.cursors.current) listState.cursors.reset();

@@ -3,7 +3,7 @@
 // stop working with it.
 
 import { openai, keycard, listAll, seg } from './api.js';
-import { h, section, table, actions, smallButton, time, errorSlot, busy, announce, pager, Cursors, field, optionalInteger, badge, fill } from './dom.js';
+import { h, section, table, actions, smallButton, time, errorSlot, busy, announce, Cursors, field, optionalInteger, badge, fill } from './dom.js';
 import { formDialog, confirmDialog, secretDialog } from './dialogs.js';
 import { newKeyDialog } from './keys.js';
 
@@ -69,19 +69,7 @@ export function createSection(ctx, project, { onKeysChanged }) {
             { label: 'Actions', cell: (a) => rowActions(a) },
           ],
         }),
-        pager({
-          label: 'Service account pages',
-          hasMore: page.has_more,
-          hasPrev: cursors.hasPrev,
-          onNext: () => {
-            cursors.next(page.last_id);
-            reload();
-          },
-          onPrev: () => {
-            cursors.prev();
-            reload();
-          },
-        }),
+        cursors.pager(page, reload, { label: 'Service account pages' }),
       );
     });
     listBox.setAttribute('aria-busy', 'false');
