@@ -16,6 +16,7 @@ use super::openai::error::{ApiError, Envelope};
 use super::openapi::tags::CONSOLE;
 use super::AppState;
 use crate::domain::ids::Kind;
+use crate::domain::time::to_unix_seconds;
 use crate::service::{AuthFailure, ServiceError, SessionView};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -222,8 +223,8 @@ fn render(view: &SessionView, state: &AppState) -> Response {
         },
         read_only: view.read_only,
         csrf_token: view.csrf_token.clone(),
-        created_at: view.session.created_at / 1000,
-        expires_at: view.session.expires_at / 1000,
+        created_at: to_unix_seconds(view.session.created_at),
+        expires_at: to_unix_seconds(view.session.expires_at),
         idle_timeout_seconds: state.service.console_settings().idle_timeout.as_secs(),
     })
     .into_response();

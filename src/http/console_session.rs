@@ -57,36 +57,27 @@ impl From<ConsoleRefusal> for ApiError {
 
 /// A session that cannot act, in words for the person at the console.
 fn session_ended(why: AuthFailure) -> ApiError {
-    let (code, message) = match why {
+    let message = match why {
         AuthFailure::SessionUnknown | AuthFailure::SessionExpired => {
             return ApiError::unauthenticated(why, None)
         }
-        AuthFailure::Revoked => (
-            "session_ended",
-            "Your console session ended: its admin key has been deleted.",
-        ),
-        AuthFailure::Expired => (
-            "session_ended",
-            "Your console session ended: its admin key has expired.",
-        ),
-        AuthFailure::Disabled(_) => (
-            "session_ended",
-            "Your console session ended: its admin key has been disabled.",
-        ),
-        _ => (
-            "session_ended",
-            "Your console session ended: its admin key is no longer valid.",
-        ),
+        AuthFailure::Revoked => "Your console session ended: its admin key has been deleted.",
+        AuthFailure::Expired => "Your console session ended: its admin key has expired.",
+        AuthFailure::Disabled(_) => "Your console session ended: its admin key has been disabled.",
+        _ => "Your console session ended: its admin key is no longer valid.",
     };
-    ApiError::new(StatusCode::UNAUTHORIZED, Some(code), message)
+    ApiError::new(StatusCode::UNAUTHORIZED, Some("session_ended"), message)
 }
 
 /// The caller behind the console session cookie: `None` when the request carries no cookie
-/// of ours (the caller then needs `Authorization`, as before).
+/// of ours, or carries `Authorization`, which then wins (the caller is its bearer, as before).
 pub async fn cookie_principal(
     parts: &Parts,
     state: &AppState,
 ) -> Option<Result<Principal, ConsoleRefusal>> {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
     let token = session_cookie(&parts.headers)?;
     Some(session_of(parts, state, token).await.map(|view| {
         crate::http::record_actor(&crate::http::principal_actor(&view.principal));

@@ -89,7 +89,7 @@ impl Service {
         }
         let now = self.clock.now();
         self.store.prune_console_sessions(now).await?;
-        let token = SessionToken::generate().map_err(|e| ServiceError::Internal(e.into()))?;
+        let token = SessionToken::generate()?;
         let session = ConsoleSession {
             hash: console::token_hash(token.as_str()),
             organization_id: principal.organization_id.clone(),

@@ -14,7 +14,7 @@ use super::error::KcError;
 use crate::domain::cursor::CursorSigner;
 use crate::domain::ids::Id;
 use crate::domain::page::{Window, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::http::console_session::ConsoleRefusal;
+use crate::http::console_session::{cookie_principal, ConsoleRefusal};
 use crate::http::extract::{bearer_token, raw_path, read_json, QueryPairs};
 use crate::http::AppState;
 use crate::service::{Accepting, Bearer, Principal, ServiceError};
@@ -61,9 +61,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, KcError> {
         let service = &state.service;
-        let mut principal = match cookie_or_bearer(parts, state).await? {
-            Credential::Session(principal) => principal,
-            Credential::Bearer(presented) => bearer_principal(state, &presented).await?,
+        let mut principal = match cookie_principal(parts, state).await {
+            Some(session) => session.map_err(session_refused)?,
+            None => bearer_principal(parts, state).await?,
         };
         let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
@@ -84,64 +84,44 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-enum Credential {
-    /// Signed in to the console (the cookie, its CSRF rules already applied).
-    Session(Principal),
-    Bearer(String),
-}
-
-/// The console session cookie when there is no `Authorization` header, else the bearer.
-async fn cookie_or_bearer(parts: &Parts, state: &AppState) -> Result<Credential, KcError> {
-    if !parts
-        .headers
-        .contains_key(axum::http::header::AUTHORIZATION)
-    {
-        if let Some(session) = crate::http::console_session::cookie_principal(parts, state).await {
-            return session
-                .map(Credential::Session)
-                .map_err(|refusal| match refusal {
-                    ConsoleRefusal::Csrf(why) => {
-                        KcError::new(axum::http::StatusCode::FORBIDDEN, "csrf_failed", why)
-                    }
-                    ConsoleRefusal::Service(ServiceError::Unauthenticated(_)) => {
-                        KcError::unauthorized()
-                    }
-                    ConsoleRefusal::Service(other) => other.into(),
-                });
+/// A refused console session, in this dialect's envelope.
+fn session_refused(refusal: ConsoleRefusal) -> KcError {
+    match refusal {
+        ConsoleRefusal::Csrf(why) => {
+            KcError::new(axum::http::StatusCode::FORBIDDEN, "csrf_failed", why)
         }
-    }
-    match bearer_token(&parts.headers) {
-        Ok(Some(presented)) => Ok(Credential::Bearer(presented.to_owned())),
-        _ => Err(KcError::unauthorized()),
+        ConsoleRefusal::Service(ServiceError::Unauthenticated(_)) => KcError::unauthorized(),
+        ConsoleRefusal::Service(other) => other.into(),
     }
 }
 
 /// An admin key or an access token of the organization's service accounts.
-async fn bearer_principal(state: &AppState, presented: &str) -> Result<Principal, KcError> {
-    Ok(
-        match state
-            .service
-            .identify(presented, Accepting::AdminKeys)
-            .await
-        {
-            Ok(Bearer::Admin(p)) => {
-                crate::http::record_actor(&crate::http::principal_actor(&p));
-                // A gateway's key (only `api.usage.write`) may not even read here.
-                p.require(crate::service::Action::Read)?;
-                *p
-            }
-            Ok(Bearer::Token(t)) => {
-                crate::http::record_actor(&crate::http::token_actor(&t));
-                t.principal()
-            }
-            Ok(Bearer::InvalidToken | Bearer::ServiceKey(_)) => return Err(KcError::unauthorized()),
-            Err(ServiceError::Unauthenticated(why)) => {
-                tracing::debug!(reason = ?why, "keycard authentication refused");
-                return Err(KcError::unauthorized());
-            }
-            Err(other) => return Err(other.into()),
-        },
-    )
+async fn bearer_principal(parts: &Parts, state: &AppState) -> Result<Principal, KcError> {
+    let Ok(Some(presented)) = bearer_token(&parts.headers) else {
+        return Err(KcError::unauthorized());
+    };
+    match state
+        .service
+        .identify(presented, Accepting::AdminKeys)
+        .await
+    {
+        Ok(Bearer::Admin(p)) => {
+            crate::http::record_actor(&crate::http::principal_actor(&p));
+            // A gateway's key (only `api.usage.write`) may not even read here.
+            p.require(crate::service::Action::Read)?;
+            Ok(*p)
+        }
+        Ok(Bearer::Token(t)) => {
+            crate::http::record_actor(&crate::http::token_actor(&t));
+            Ok(t.principal())
+        }
+        Ok(Bearer::InvalidToken | Bearer::ServiceKey(_)) => Err(KcError::unauthorized()),
+        Err(ServiceError::Unauthenticated(why)) => {
+            tracing::debug!(reason = ?why, "keycard authentication refused");
+            Err(KcError::unauthorized())
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Path parameters as raw strings (percent-decoded), see [`raw_path`].

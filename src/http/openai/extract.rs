@@ -3,7 +3,6 @@
 //! callers, `sk-…`-style IDs, `after` cursors that are object IDs).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -45,10 +44,8 @@ impl FromRequestParts<AppState> for UsageAuth {
 
 /// The caller behind an admin key, for either extractor.
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if !parts.headers.contains_key(header::AUTHORIZATION) {
-        if let Some(session) = console_session::cookie_principal(parts, state).await {
-            return Ok(session?);
-        }
+    if let Some(session) = console_session::cookie_principal(parts, state).await {
+        return Ok(session?);
     }
     let presented =
         bearer_token(&parts.headers).map_err(|why| ApiError::unauthenticated(why, None))?;
