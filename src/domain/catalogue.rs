@@ -14,6 +14,8 @@ const MAX_MODEL_CHARS: usize = 128;
 pub struct ModelCatalogue {
     /// Sorted by model name: the order lists page in.
     models: Vec<(String, RateLimitFields)>,
+    /// Where `*` is in `models`, found once: every request that names no model uses it.
+    any: Option<usize>,
 }
 
 impl ModelCatalogue {
@@ -44,7 +46,8 @@ impl ModelCatalogue {
                 }
             }
         }
-        Ok(Self { models })
+        let any = models.iter().position(|(name, _)| name == ANY_MODEL);
+        Ok(Self { models, any })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,7 +75,10 @@ impl ModelCatalogue {
                 .ok()
                 .map(|i| (self.models[i].0.as_str(), &self.models[i].1))
         };
-        model.and_then(find).or_else(|| find(ANY_MODEL))
+        model.and_then(find).or_else(|| {
+            let (name, limits) = self.models.get(self.any?)?;
+            Some((name.as_str(), limits))
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use crate::domain::ids::Id;
 use crate::domain::jwt;
 
 use super::permissions::Access;
-use super::verification::Verdict;
+use super::verification::{PendingKey, Verdict};
 use super::{Principal, Service, ServiceResult, TokenIdentity};
 
 /// Which API keys a caller accepts besides access tokens.
@@ -48,7 +48,37 @@ impl TokenIdentity {
     }
 }
 
+/// What [`Service::identify_from_memory`] could not answer: an access token (`None`), or a
+/// key that is not in the cache.
+pub struct Unresolved(Option<PendingKey>);
+
 impl Service {
+    /// [`Self::identify`] for gateways (`Accepting::ServiceKeys`) when memory alone answers
+    /// (a cached, known-unknown or malformed key), without building a future: the gateway
+    /// check's hot path. Anything else is finished by [`Self::identify_unresolved`].
+    pub fn identify_from_memory(&self, presented: &str) -> Result<Bearer, Unresolved> {
+        if jwt::looks_like_jwt(presented) {
+            return Err(Unresolved(None));
+        }
+        self.verify_key_from_memory(presented)
+            .map(Bearer::ServiceKey)
+            .map_err(|pending| Unresolved(Some(pending)))
+    }
+
+    /// Finishes what [`Self::identify_from_memory`] left, without repeating its work.
+    pub async fn identify_unresolved(
+        &self,
+        presented: &str,
+        unresolved: Unresolved,
+    ) -> ServiceResult<Bearer> {
+        match unresolved.0 {
+            Some(pending) => Ok(Bearer::ServiceKey(
+                Box::pin(self.verify_pending(pending)).await?,
+            )),
+            None => self.identify(presented, Accepting::ServiceKeys).await,
+        }
+    }
+
     /// Tells an access token (a JWT) from an API key and identifies it. Store trouble is an
     /// error, never a verdict. The slow paths are boxed so the gateway's cached verification,
     /// which never leaves memory, does not carry their large futures around.

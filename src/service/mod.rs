@@ -50,7 +50,7 @@ use usage::UsageTracker;
 pub use admin_keys::AuthFailure;
 pub use admit::{AdmissionRequest, Admit};
 pub use api_keys::{KeyChanges, NewKey};
-pub use bearer::{Accepting, Bearer};
+pub use bearer::{Accepting, Bearer, Unresolved};
 pub use bootstrap::Bootstrapped;
 pub use console_sessions::{ConsoleSettings, SessionView, SignedIn};
 pub use credentials::{CredentialChanges, IssuedCredential, NewCredential};

@@ -61,7 +61,9 @@ impl Service {
     pub(super) async fn verify_key_in(&self, org: &Id, presented: &str) -> ServiceResult<Verdict> {
         let verdict = match keys::parse(presented) {
             Ok(KeyKind::ServiceAccount) => match self.key_context(KeyHash::of(presented)).await? {
-                Some(ctx) if &ctx.key.organization_id == org => self.conclude(Some(ctx)),
+                Some(ctx) if &ctx.key.organization_id == org => {
+                    self.conclude(Some(ctx), self.clock.now())
+                }
                 _ => Verdict::Invalid(Reason::Unknown),
             },
             Ok(KeyKind::Admin) => Verdict::Invalid(Reason::Unknown),
@@ -89,7 +91,7 @@ impl Service {
     /// and looked in the cache, so this goes straight to the store.
     pub(super) async fn verify_pending(&self, pending: PendingKey) -> ServiceResult<Verdict> {
         let ctx = self.fetch_context(pending.0).await?;
-        let verdict = self.conclude(ctx);
+        let verdict = self.conclude(ctx, self.clock.now());
         self.metrics.key_verified(refusal(&verdict));
         Ok(verdict)
     }
@@ -106,8 +108,10 @@ impl Service {
             Err(_) => return Ok(Verdict::Invalid(Reason::Malformed)),
         }
         let hash = KeyHash::of(presented);
-        match self.cache.lookup(&hash, self.clock.now()) {
-            Lookup::Hit(ctx) => Ok(self.conclude(Some(ctx))),
+        // One clock reading for the cache entry's age and the verdict.
+        let now = self.clock.now();
+        match self.cache.lookup(&hash, now) {
+            Lookup::Hit(ctx) => Ok(self.conclude(Some(ctx), now)),
             Lookup::KnownUnknown => Ok(Verdict::Invalid(Reason::Unknown)),
             Lookup::Miss if !keys::checksum_holds(presented, KeyKind::ServiceAccount) => {
                 Ok(Verdict::Invalid(Reason::Malformed))
@@ -116,14 +120,13 @@ impl Service {
         }
     }
 
-    fn conclude(&self, ctx: Option<Arc<KeyContext>>) -> Verdict {
+    fn conclude(&self, ctx: Option<Arc<KeyContext>>, now: Millis) -> Verdict {
         let Some(ctx) = ctx else {
             return Verdict::Invalid(Reason::Unknown);
         };
         if ctx.key.kind != KeyKind::ServiceAccount {
             return Verdict::Invalid(Reason::Unknown);
         }
-        let now = self.clock.now();
         let verdict = judge(&ctx, now);
         if let Verdict::Valid(_) = verdict {
             self.note_use(&ctx, now);

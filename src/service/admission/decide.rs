@@ -119,10 +119,11 @@ impl Admission {
                 let Some(shard) = guards[slot.guard].as_deref_mut() else {
                     continue;
                 };
+                // Advanced to `now_ms` while its windows were read, under the same lock.
                 if let Some(state) = shard.get(slot.hash, checks[slot.check].0) {
-                    state.minute.add_local(now_ms, REQUESTS, 1);
+                    state.minute.add_local_at_head(REQUESTS, 1);
                     if let Some(day) = state.day.as_deref_mut() {
-                        day.add_local(now_ms, REQUESTS, 1);
+                        day.add_local_at_head(REQUESTS, 1);
                     }
                 }
             }

@@ -125,6 +125,12 @@ impl<const B: usize, const W: i64, const S: usize> Ring<B, W, S> {
     /// behind it: counting late is conservative, counting in an expired bucket would not be).
     pub(super) fn add_local(&mut self, now_ms: i64, s: usize, amount: i64) {
         self.advance(now_ms);
+        self.add_local_at_head(s, amount);
+    }
+
+    /// [`Self::add_local`] for a ring already advanced to now (a decision advances every ring
+    /// it reads before it counts).
+    pub(super) fn add_local_at_head(&mut self, s: usize, amount: i64) {
         let slot = Self::slot(self.head);
         let series = &mut self.series[s];
         series.local[slot] = series.local[slot].saturating_add(amount);
@@ -191,6 +197,9 @@ impl<const B: usize, const W: i64, const S: usize> Ring<B, W, S> {
     /// is when the bucket that brings the rest under the limit leaves. Never 0; a limit no
     /// amount of waiting satisfies (0) answers a whole window. Call `advance` first.
     pub(super) fn retry_ms(&self, s: usize, limit: i64, now_ms: i64) -> i64 {
+        if limit <= 0 {
+            return Self::fresh_reset(self.head, now_ms);
+        }
         let series = &self.series[s];
         let mut rest = series.sum;
         for n in self.head - Self::SPAN + 1..=self.head {
