@@ -16,7 +16,7 @@
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::openai::error::ApiError;
+use super::openai::error::{ApiError, SHOULD_RETRY};
 
 /// The check; its sub-paths (Envoy appends the original path) are the same check.
 pub const CHECK_PATH: &str = "/v1/auth/check";
@@ -96,7 +96,9 @@ pub fn refuse(
     if let Some(secs) = retry_after_secs {
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         // A 403 is marked as not worth retrying; this one ends.
-        h.remove("x-should-retry");
+        if status == StatusCode::FORBIDDEN {
+            h.remove(&SHOULD_RETRY);
+        }
     }
     res
 }

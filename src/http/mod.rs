@@ -15,7 +15,6 @@ pub mod throttle;
 pub mod token_exchange;
 
 use axum::middleware;
-use axum::routing::any;
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,12 +45,14 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let (router, _) = documented_routes().split_for_parts();
+    let check = openai::CheckService(state.clone());
     router
-        // The gateway check, the hottest route, also straight from the root: the `/v1` nest
+        // The gateway check, the hottest route, straight from the root: the `/v1` nest
         // reaches it through a prefix-stripping service that rewrites the URI on every request.
+        // A tower service rather than a handler (see `CheckService`), for any method.
         // Documented (and served alike) under the nest.
-        .route("/v1/auth/check", any(openai::check))
-        .route("/v1/auth/check/{*path}", any(openai::check))
+        .route_service("/v1/auth/check", check.clone())
+        .route_service("/v1/auth/check/{*path}", check)
         // Anything else answers in the OpenAI envelope (the older dialect; clients of the
         // Keycard one only call paths under /organizations).
         .fallback(openai::error::unknown_route)

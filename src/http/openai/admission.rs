@@ -1,27 +1,19 @@
-//! How `/v1/auth/check` renders admission: the client address and model it reads, OpenAI's
-//! `x-ratelimit-*` headers on an admitted request, and the refusals.
+//! How `/v1/auth/check` renders admission: the client address and model it reads, and the
+//! refusals (the `x-ratelimit-*` headers of an admitted request are in `rate_limit_headers.rs`).
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName};
 use axum::response::Response;
 
 use crate::http::gateway::{refuse as gateway_refuse, Admission};
 use crate::http::AppState;
-use crate::service::admission::{openai_duration, write_openai_duration, Gauge};
+use crate::service::admission::{openai_duration, Gauge};
 use crate::service::Admit;
 
 /// Request header: the model the request is for (the catalogue's `*` when absent).
 pub static MODEL: HeaderName = HeaderName::from_static("x-keyplane-model");
-
-static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
-static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
-static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
-static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
-static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
-static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
 
 /// Why an admission could not be decided (both endpoints say it alike).
 const UNAVAILABLE: &str = "Rate limits cannot be checked right now; try again shortly.";
@@ -53,43 +45,6 @@ pub fn model(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|m| !m.is_empty())
-}
-
-/// Most headers [`rate_limit_headers`] adds: room to reserve for them up front.
-pub const RATE_LIMIT_HEADERS: usize = 6;
-
-/// OpenAI's trio for each kind of limit that applies.
-pub fn rate_limit_headers(h: &mut HeaderMap, requests: Option<Gauge>, tokens: Option<Gauge>) {
-    let names = [
-        (
-            requests,
-            [&LIMIT_REQUESTS, &REMAINING_REQUESTS, &RESET_REQUESTS],
-        ),
-        (tokens, [&LIMIT_TOKENS, &REMAINING_TOKENS, &RESET_TOKENS]),
-    ];
-    for (gauge, [limit, remaining, reset]) in names {
-        let Some(g) = gauge else { continue };
-        // The three values written into one buffer that becomes one `Bytes`, each header a
-        // slice of it: one allocation for the trio, not one per value.
-        let mut text = String::with_capacity(48);
-        let mut digits = itoa::Buffer::new();
-        text.push_str(digits.format(g.limit));
-        let limit_end = text.len();
-        text.push_str(digits.format(g.remaining.max(0)));
-        let remaining_end = text.len();
-        write_openai_duration(g.reset_ms, &mut text);
-        let all = Bytes::from(text);
-        let values = [
-            (limit, all.slice(..limit_end)),
-            (remaining, all.slice(limit_end..remaining_end)),
-            (reset, all.slice(remaining_end..)),
-        ];
-        for (name, bytes) in values {
-            if let Ok(v) = HeaderValue::from_maybe_shared(bytes) {
-                h.insert(name, v);
-            }
-        }
-    }
 }
 
 /// A refused admission, in the OpenAI envelope with `X-Keyplane-Reason` (403 in nginx mode).

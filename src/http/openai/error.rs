@@ -1,9 +1,9 @@
 //! The OpenAI error envelope: `{"error": {message, type, param, code}}`, all four keys always.
 
+use axum::body::Body;
 use axum::extract::OriginalUri;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 use crate::domain::ids::Kind;
@@ -145,20 +145,62 @@ fn is_deterministic(status: StatusCode) -> bool {
         )
 }
 
+/// `x-should-retry`, which the official SDKs read before their own retry rules.
+pub static SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+
+impl ApiError {
+    /// The envelope as JSON, exactly as `serde_json` writes [`Envelope`] (a unit test holds
+    /// them equal). Written by hand because a refused flood at the gateway check renders one
+    /// per request: `serde_json` escapes a byte at a time through a table, about a third of
+    /// such a refusal's cost, where these strings almost never need escaping at all.
+    fn body(&self) -> String {
+        let mut out = String::with_capacity(72 + self.message.len());
+        out.push_str("{\"error\":{\"message\":");
+        push_json_str(&mut out, Some(&self.message));
+        out.push_str(",\"type\":");
+        push_json_str(&mut out, Some(self.kind));
+        out.push_str(",\"param\":");
+        push_json_str(&mut out, self.param.as_deref());
+        out.push_str(",\"code\":");
+        push_json_str(&mut out, self.code);
+        out.push_str("}}");
+        out
+    }
+}
+
+/// A JSON string (or `null`): as is when nothing in it needs escaping (checked without an
+/// early exit, so the compiler can look at many bytes at once), else through `serde_json`.
+fn push_json_str(out: &mut String, s: Option<&str>) {
+    let Some(s) = s else {
+        out.push_str("null");
+        return;
+    };
+    let needs_escape = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escape {
+        match serde_json::to_string(s) {
+            Ok(quoted) => out.push_str(&quoted),
+            Err(_) => out.push_str("\"\""),
+        }
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Envelope {
-            error: ErrorBody {
-                message: &self.message,
-                kind: self.kind,
-                param: self.param.as_deref(),
-                code: self.code,
-            },
-        };
-        let mut res = (self.status, Json(body)).into_response();
+        let mut res = Response::new(Body::from(self.body()));
+        *res.status_mut() = self.status;
         let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if is_deterministic(self.status) {
-            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+            headers.insert(&SHOULD_RETRY, HeaderValue::from_static("false"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -258,4 +300,41 @@ pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -
         Some("method_not_allowed"),
         format!("Method {method} is not allowed on {}.", shorten(uri.path())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_envelope_is_what_serde_json_writes() {
+        let messages = [
+            "Rate limit reached for gpt-4o in project proj_abc on requests per min (RPM): Limit 3.",
+            "",
+            "a \"quoted\" name",
+            "back\\slash, tab\t, newline\n, bell\u{7}, nul\u{0}",
+            "déjà vu ✓ \u{7f}",
+        ];
+        for message in messages {
+            for (param, code) in [(None, None), (Some("limit"), Some("invalid_value"))] {
+                let err = ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    message: message.to_owned(),
+                    kind: "invalid_request_error",
+                    param: param.map(str::to_owned),
+                    code,
+                };
+                let expected = serde_json::to_string(&Envelope {
+                    error: ErrorBody {
+                        message: &err.message,
+                        kind: err.kind,
+                        param: err.param.as_deref(),
+                        code: err.code,
+                    },
+                })
+                .unwrap();
+                assert_eq!(err.body(), expected);
+            }
+        }
+    }
 }

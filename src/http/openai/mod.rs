@@ -5,6 +5,7 @@ mod admission;
 mod admission_json;
 mod api_keys;
 mod audit_logs;
+mod check;
 pub mod error;
 pub mod extract;
 mod federation_json;
@@ -12,6 +13,7 @@ mod federation_rules;
 mod key_state;
 mod params;
 mod projects;
+mod rate_limit_headers;
 mod rate_limits;
 mod render;
 mod service_accounts;
@@ -19,7 +21,7 @@ mod usage;
 mod verify;
 mod workload_identity_providers;
 
-pub use verify::check;
+pub use check::{check, CheckService};
 
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -32,8 +34,8 @@ use crate::http::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     // The gateway check is documented here and served from the root (`http::router`, see
     // there why): with whatever method the client used, the common ones documented.
-    let (check_schemas, check_paths, _): UtoipaMethodRouter<AppState> = routes!(verify::check);
-    let (_, check_sub_paths, _): UtoipaMethodRouter<AppState> = routes!(verify::check_subpath);
+    let (check_schemas, check_paths, _): UtoipaMethodRouter<AppState> = routes!(check::check);
+    let (_, check_sub_paths, _): UtoipaMethodRouter<AppState> = routes!(check::check_subpath);
     let documented = OpenApiRouter::new()
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::retrieve, projects::modify))

@@ -263,16 +263,20 @@ async fn the_document_lists_exactly_what_the_router_serves() {
         "/src/http"
     ))) {
         let text = std::fs::read_to_string(&file).unwrap();
-        // A route registration names its path as a literal: `.route("/…", …)`.
-        for line in text.lines().filter(|l| l.contains(".route(\"")) {
+        // A route registration names its path as a literal: `.route("/…", …)` or
+        // `.route_service("/…", …)`.
+        for line in text
+            .lines()
+            .filter(|l| l.contains(".route(\"") || l.contains(".route_service(\""))
+        {
             plain_routes.push(line.trim().to_owned());
         }
     }
     assert_eq!(
         plain_routes,
         vec![
-            r#".route("/v1/auth/check", any(openai::check))"#,
-            r#".route("/v1/auth/check/{*path}", any(openai::check))"#
+            r#".route_service("/v1/auth/check", check.clone())"#,
+            r#".route_service("/v1/auth/check/{*path}", check)"#
         ],
         "routes registered without documentation"
     );
