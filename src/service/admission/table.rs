@@ -153,24 +153,16 @@ impl SubjectRef<'_> {
     }
 
     /// Whether `stored` is this subject's stored form, compared without building it.
-    /// Lengths first, the fixed bytes one by one, and one comparison per part: every decision
-    /// compares each of its subjects (twice when it counts), and a `strip_prefix` of a short
-    /// literal is a call to `memcmp` of its own.
     pub(super) fn matches(&self, stored: &str) -> bool {
         let stored = stored.as_bytes();
         match self {
-            SubjectRef::Key(id) => {
-                stored.len() == 2 + id.len()
-                    && stored[..2] == *b"k:"
-                    && stored[2..] == *id.as_bytes()
-            }
+            SubjectRef::Key(id) => stored.strip_prefix(b"k:") == Some(id.as_bytes()),
             SubjectRef::ProjectModel { project, model } => {
-                let p = project.len();
-                stored.len() == 4 + p + model.len()
-                    && stored[..3] == *b"pm:"
-                    && stored[3 + p] == b':'
-                    && stored[3..3 + p] == *project.as_bytes()
-                    && stored[4 + p..] == *model.as_bytes()
+                stored
+                    .strip_prefix(b"pm:")
+                    .and_then(|rest| rest.strip_prefix(project.as_bytes()))
+                    .and_then(|rest| rest.strip_prefix(b":"))
+                    == Some(model.as_bytes())
             }
         }
     }
