@@ -196,6 +196,7 @@ impl Service {
             Arc::downgrade(&self.admission),
             Arc::downgrade(&self.store),
             self.clock.clone(),
+            super::admission_sync::PERSIST_INTERVAL,
         )))
     }
 }

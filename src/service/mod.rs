@@ -135,6 +135,7 @@ impl Service {
                 Arc::downgrade(&admission),
                 Arc::downgrade(&store),
                 clock.clone(),
+                admission_sync::SYNC_INTERVAL,
             ));
         }
         if let Some(events) = feed {
