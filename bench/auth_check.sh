@@ -45,7 +45,8 @@
 #   BENCH_RESULTS=bench/RESULTS.md where to write the results (its auth/check section only)
 #   BENCH_ADMISSION=1              0 skips the admission runs (step 10)
 #   BENCH_LIMITED=2000             hot keys given key limits for them (at most BENCH_HOT)
-#   BENCH_PERF=1                   also `perf record` the server during /healthz and valid runs
+#   BENCH_PERF=1                   also `perf record` the server during /healthz, valid,
+#                                  limited and refused runs
 #   BENCH_KEEP=1                   keep the scratch directory (logs, wrk output, perf data)
 #
 # Exit status: 0 every target met on every backend, 2 every run completed but some target was
@@ -291,7 +292,7 @@ run_wrk() {
     t0=$(proc_ticks "$SERVER_PID")
     pg0=0
     [[ $b == postgres ]] && pg0=$(pg_ticks)
-    if [[ $PERF == 1 && ($name == healthz || $name == valid) ]]; then
+    if [[ $PERF == 1 && ($name == healthz || $name == valid || $name == limited || $name == refused) ]]; then
         (sleep 1 && exec timeout $((secs + 10)) perf record -q -e cpu-clock -F 999 -g \
             -p "$SERVER_PID" -o "$WORK/perf-$b-$name.data" -- sleep $((secs > 3 ? secs - 2 : 1)) \
             >/dev/null 2>&1) &
