@@ -13,8 +13,13 @@
 //! that is refused either way, so a client that sends the header itself (through a gateway that
 //! passes it on) only gets its own refusal as 403 instead of 429.
 
+use std::sync::OnceLock;
+
+use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use super::request_id::REQUEST_ID_HEADER;
 
 use super::openai::error::{ApiError, SHOULD_RETRY};
 
@@ -85,26 +90,141 @@ pub fn refuse(
     retry_after_secs: Option<u64>,
     nginx: bool,
 ) -> Response {
-    let status = if nginx {
+    let status = status(reason, nginx);
+    let ready = ready_headers(reason, nginx, retry_after_secs.is_some());
+    let body = ApiError::new(status, Some(code), message).body();
+    let mut headers = ready.map.clone();
+    for (i, value) in headers.values_mut().enumerate() {
+        if i == ready.length {
+            *value = HeaderValue::from(body.len());
+        } else if Some(i) == ready.retry_after {
+            *value = HeaderValue::from(retry_after_secs.unwrap_or_default());
+        }
+    }
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+fn status(reason: Admission, nginx: bool) -> StatusCode {
+    if nginx {
         StatusCode::FORBIDDEN
     } else {
         reason.status()
-    };
-    let mut res = ApiError::new(status, Some(code), message).into_response();
-    let h = res.headers_mut();
-    h.insert(&REASON, HeaderValue::from_static(reason.as_str()));
-    if let Some(secs) = retry_after_secs {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        // A 403 is marked as not worth retrying; this one ends.
-        if status == StatusCode::FORBIDDEN {
-            h.remove(&SHOULD_RETRY);
-        }
     }
-    res
+}
+
+/// A refusal's headers, ready but for two values: what [`ApiError`] puts on its envelope, the
+/// reason, `Retry-After` when the refusal ends (then without the 403's `x-should-retry`), and
+/// places for the request id and the body's length, which would otherwise be inserted after
+/// the handler. Cloned per refusal, so that a flood over a limit inserts nothing (each insert
+/// hashes its name) and costs no more than the admitted checks.
+struct ReadyHeaders {
+    map: HeaderMap,
+    /// Where the values to fill are, in `map`'s order.
+    retry_after: Option<usize>,
+    length: usize,
+}
+
+/// One per (reason, nginx mode, whether the refusal ends), made when first needed.
+fn ready_headers(reason: Admission, nginx: bool, ends: bool) -> &'static ReadyHeaders {
+    const KINDS: usize = 5 * 2 * 2;
+    static READY: [OnceLock<ReadyHeaders>; KINDS] = [const { OnceLock::new() }; KINDS];
+    let kind = reason as usize * 4 + usize::from(nginx) * 2 + usize::from(ends);
+    READY[kind % KINDS].get_or_init(|| {
+        let status = status(reason, nginx);
+        let mut map = ApiError::new(status, Some(""), String::new())
+            .into_response()
+            .headers()
+            .clone();
+        map.insert(&REASON, HeaderValue::from_static(reason.as_str()));
+        if ends {
+            map.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            // A 403 is marked as not worth retrying; this one ends.
+            if status == StatusCode::FORBIDDEN {
+                map.remove(&SHOULD_RETRY);
+            }
+        }
+        map.insert(&REQUEST_ID_HEADER, HeaderValue::from_static(""));
+        map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let at = |name: &HeaderName| map.keys().position(|k| k == name);
+        ReadyHeaders {
+            retry_after: ends.then(|| at(&header::RETRY_AFTER)).flatten(),
+            length: at(&header::CONTENT_LENGTH).unwrap_or(usize::MAX),
+            map,
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::body::to_bytes;
+
+    /// What a refusal carried when built header by header (before the ready maps), plus the
+    /// two entries added after the handler.
+    fn inserted_one_by_one(
+        reason: Admission,
+        message: &str,
+        retry: Option<u64>,
+        nginx: bool,
+    ) -> Vec<(String, String)> {
+        let status = status(reason, nginx);
+        let body = ApiError::new(status, Some("some_code"), message).body();
+        let mut res = ApiError::new(status, Some("some_code"), message).into_response();
+        let h = res.headers_mut();
+        h.insert(&REASON, HeaderValue::from_static(reason.as_str()));
+        if let Some(secs) = retry {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            if status == StatusCode::FORBIDDEN {
+                h.remove(&SHOULD_RETRY);
+            }
+        }
+        h.insert(&REQUEST_ID_HEADER, HeaderValue::from_static(""));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        sorted(h)
+    }
+
+    fn sorted(h: &HeaderMap) -> Vec<(String, String)> {
+        let mut v: Vec<_> = h
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn refusals_from_ready_headers_are_what_inserting_them_gave() {
+        let reasons = [
+            Admission::RateLimited,
+            Admission::LimitExceeded,
+            Admission::IpNotAllowed,
+            Admission::KeyDisabled,
+            Admission::Unavailable,
+        ];
+        for reason in reasons {
+            for nginx in [false, true] {
+                for retry in [None, Some(7), Some(86_400)] {
+                    // Twice: the second one is cloned from the map the first one made.
+                    for message in ["Slow down \"now\".", "Rate limit reached."] {
+                        let res = refuse(reason, "some_code", message.to_owned(), retry, nginx);
+                        assert_eq!(res.status(), status(reason, nginx));
+                        assert_eq!(
+                            sorted(res.headers()),
+                            inserted_one_by_one(reason, message, retry, nginx),
+                            "{reason:?} nginx={nginx} retry={retry:?}"
+                        );
+                        let body = to_bytes(res.into_body(), 1 << 16).await.unwrap();
+                        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        assert_eq!(json["error"]["message"], message);
+                        assert_eq!(json["error"]["code"], "some_code");
+                    }
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -121,12 +121,14 @@ impl Service {
                         message.push_str(model);
                         if let Some(p) = &key.project_id {
                             message.push_str(" in project ");
-                            message.push_str(&Kind::Project.render_openai(p));
+                            message.push_str(Kind::Project.openai_prefix());
+                            message.push_str(p.as_str());
                         }
                     }
                     _ => {
                         message.push_str("API key ");
-                        message.push_str(&Kind::ApiKey.render_openai(&key.id));
+                        message.push_str(Kind::ApiKey.openai_prefix());
+                        message.push_str(key.id.as_str());
                     }
                 }
                 message.push_str(" on ");

@@ -48,12 +48,12 @@ pub fn model(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A refused admission, in the OpenAI envelope with `X-Keyplane-Reason` (403 in nginx mode).
-pub fn refuse(refused: &Admit, nginx: bool) -> Response {
+pub fn refuse(refused: Admit, nginx: bool) -> Response {
     match refused {
         Admit::IpNotAllowed { project_list } => gateway_refuse(
             Admission::IpNotAllowed,
             "ip_not_allowed",
-            ip_message(*project_list).to_owned(),
+            ip_message(project_list).to_owned(),
             None,
             nginx,
         ),
@@ -63,8 +63,8 @@ pub fn refuse(refused: &Admit, nginx: bool) -> Response {
         } => gateway_refuse(
             Admission::LimitExceeded,
             "rate_limit_exceeded",
-            message.clone(),
-            Some(*retry_after_secs),
+            message,
+            Some(retry_after_secs),
             nginx,
         ),
         Admit::Unavailable | Admit::Admitted { .. } => gateway_refuse(

@@ -154,7 +154,7 @@ fn answer(app: &AppState, req: &Request, bearer: Bearer) -> Response {
             };
             match app.service.admit(&ctx, &request) {
                 Admit::Admitted { requests, tokens } => identity(&ctx, requests, tokens),
-                refused => admission::refuse(&refused, nginx_mode(headers)),
+                refused => admission::refuse(refused, nginx_mode(headers)),
             }
         }
         Bearer::ServiceKey(Verdict::Invalid(Reason::Disabled)) => {
