@@ -19,9 +19,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::request_id::REQUEST_ID_HEADER;
-
 use super::openai::error::{ApiError, SHOULD_RETRY};
+use super::request_id::REQUEST_ID_HEADER;
 
 /// The check; its sub-paths (Envoy appends the original path) are the same check.
 pub const CHECK_PATH: &str = "/v1/auth/check";
@@ -161,6 +160,8 @@ fn ready_headers(reason: Admission, nginx: bool, ends: bool) -> &'static ReadyHe
 mod tests {
     use axum::body::to_bytes;
 
+    use super::*;
+
     /// What a refusal carried when built header by header (before the ready maps), plus the
     /// two entries added after the handler.
     fn inserted_one_by_one(
@@ -224,8 +225,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     #[test]
     fn the_check_and_its_sub_paths_are_the_check() {

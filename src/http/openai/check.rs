@@ -67,11 +67,10 @@ static FEDERATION_RULE: HeaderName = HeaderName::from_static("x-keyplane-federat
             ("X-Keyplane-Reason" = String, description = "Why a credential that may be valid is refused: `rate_limited`."),
         )),
     ))]
+// The documented form of [`CheckService`], which is what the router serves.
 pub async fn check(State(app): State<AppState>, req: Request) -> Response {
-    match check_from_memory(&app, &req) {
-        Ok(res) => res,
-        Err(unresolved) => check_unresolved(app, req, unresolved).await,
-    }
+    let Ok(res) = tower::Service::call(&mut CheckService(app), req).await;
+    res
 }
 
 /// The check as a tower service, which is how the router serves it: a check that memory
@@ -110,9 +109,8 @@ impl tower::Service<Request> for CheckService {
 // The request itself, not `HeaderMap`: that extractor clones every header (and allocates) on
 // each check, to read one of them.
 fn check_from_memory(app: &AppState, req: &Request) -> Result<Response, Unresolved> {
-    let presented = match bearer_token(req.headers()) {
-        Ok(Some(k)) => k,
-        Ok(None) => return Ok(missing(AuthFailure::Missing)),
+    let presented = match presented(req) {
+        Ok(k) => k,
         Err(why) => return Ok(missing(why)),
     };
     let bearer = app.service.identify_from_memory(presented)?;
@@ -121,15 +119,19 @@ fn check_from_memory(app: &AppState, req: &Request) -> Result<Response, Unresolv
 
 /// The rest of a check that needs the store.
 async fn check_unresolved(app: AppState, req: Request, unresolved: Unresolved) -> Response {
-    let presented = match bearer_token(req.headers()) {
-        Ok(Some(k)) => k,
-        Ok(None) => return missing(AuthFailure::Missing),
+    let presented = match presented(&req) {
+        Ok(k) => k,
         Err(why) => return missing(why),
     };
     match app.service.identify_unresolved(presented, unresolved).await {
         Ok(bearer) => answer(&app, &req, bearer),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// The bearer, or why the request has no usable one.
+fn presented(req: &Request) -> Result<&str, AuthFailure> {
+    bearer_token(req.headers())?.ok_or(AuthFailure::Missing)
 }
 
 fn missing(why: AuthFailure) -> Response {
